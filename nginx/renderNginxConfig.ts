@@ -1,0 +1,161 @@
+import { containerConfigDirectory, endpointFiles } from "./files";
+
+/** One location block, as validated from stack config. */
+export interface NginxLocation {
+    /** Location prefix, e.g. "/" or "/api/". */
+    readonly path: string;
+    /** Client CNs allowed here; absent: every verified client. */
+    readonly allowedClients?: readonly string[];
+    /** With verifyClient "optional": whether this location demands a verified certificate. */
+    readonly requireClientCertificate: boolean;
+    /** Upstream URL; absent: Nginx answers itself. */
+    readonly proxyPass?: string;
+}
+
+/** Plain data in: everything the rendered config depends on. */
+export interface NginxConfigSpec {
+    /** Names the mTLS server answers to (SNI); any other name is refused at the handshake. */
+    readonly serverNames: readonly string[];
+    /** Port Nginx listens on. */
+    readonly listenPort: number;
+    /** "on": every request needs a verified client certificate; "optional": enforced per location. */
+    readonly verifyClient: "on" | "optional";
+    /** Maximum client chain depth: 1 for a root CA, 2 with an intermediate. */
+    readonly verifyDepth: number;
+    /** "auto" or a number. */
+    readonly workerProcesses: string;
+    readonly locations: readonly NginxLocation[];
+    /** Whether a CRL file is present and checked. */
+    readonly checkRevocation: boolean;
+    /** Directory the certificate files live in (inside the container). */
+    readonly fileDirectory?: string;
+}
+
+// Mozilla "intermediate" profile for TLS 1.2; TLS 1.3 suites are fixed by OpenSSL and all strong.
+const tls12Ciphers = [
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
+/** Text body a location answers with when it has no upstream; the smoke test looks for it. */
+export function greetingFor(clientName: string): string {
+    return `mtls-nginx: hello ${clientName}`;
+}
+
+/**
+ * Renders the complete nginx.conf for the endpoint. Pure: same spec, same text, so a
+ * config change shows in `pulumi preview` as exactly the file diff and nothing else.
+ */
+export function renderNginxConfig(spec: NginxConfigSpec): string {
+    const dir = spec.fileDirectory ?? containerConfigDirectory;
+    const file = (name: string): string => `${dir}/${name}`;
+    const allowlistMaps = spec.locations.flatMap((location, index) =>
+        location.allowedClients ? [renderAllowlistMap(index, location.allowedClients)] : [],
+    );
+
+    return [
+        "# Rendered by mtls-nginx (nginx/renderNginxConfig.ts). Do not edit: `pulumi up` rewrites it.",
+        `worker_processes ${spec.workerProcesses};`,
+        "worker_rlimit_nofile 65536;",
+        "pid /run/nginx-mtls.pid;",
+        "error_log stderr warn;",
+        "",
+        "events {",
+        "    worker_connections 8192;",
+        "}",
+        "",
+        "http {",
+        "    server_tokens off;",
+        "    default_type text/plain;",
+        "    charset utf-8;",
+        "    keepalive_timeout 65s;",
+        "    keepalive_requests 10000;",
+        "    client_max_body_size 10m;",
+        "",
+        "    # Who called, as the certificate says: subject DN, serial and the verification result.",
+        "    log_format mtls '$remote_addr [$time_iso8601] \"$request\" $status $body_bytes_sent '",
+        "                    'client_verify=$ssl_client_verify client_dn=\"$ssl_client_s_dn\" '",
+        "                    'client_serial=$ssl_client_serial tls=$ssl_protocol session_reused=$ssl_session_reused';",
+        "    access_log /dev/stdout mtls;",
+        "",
+        "    # The client's CN, taken from the RFC 2253 subject DN.",
+        "    map $ssl_client_s_dn $mtls_client_cn {",
+        '        default "";',
+        '        "~(^|,)CN=(?<cn>[^,]+)" $cn;',
+        "    }",
+        ...allowlistMaps,
+        "",
+        "    ssl_protocols TLSv1.2 TLSv1.3;",
+        `    ssl_ciphers ${tls12Ciphers};`,
+        "    ssl_prefer_server_ciphers off;",
+        "    ssl_ecdh_curve X25519:prime256v1:secp384r1;",
+        "    # Resumption through a shared cache (stateful, TLS 1.2 and 1.3); no ticket keys to rotate or leak.",
+        "    ssl_session_cache shared:MTLS:10m;",
+        "    ssl_session_timeout 1h;",
+        "    ssl_session_tickets off;",
+        "",
+        "    # Any name but ours (and no SNI at all) is refused at the handshake.",
+        "    server {",
+        `        listen ${spec.listenPort} ssl default_server;`,
+        "        ssl_reject_handshake on;",
+        "    }",
+        "",
+        "    server {",
+        `        listen ${spec.listenPort} ssl;`,
+        `        server_name ${spec.serverNames.join(" ")};`,
+        "",
+        `        ssl_certificate ${file(endpointFiles.serverCertificateChain)};`,
+        `        ssl_certificate_key ${file(endpointFiles.serverPrivateKey)};`,
+        `        ssl_client_certificate ${file(endpointFiles.clientTrustBundle)};`,
+        `        ssl_verify_client ${spec.verifyClient};`,
+        `        ssl_verify_depth ${spec.verifyDepth};`,
+        ...(spec.checkRevocation ? [`        ssl_crl ${file(endpointFiles.certificateRevocationList)};`] : []),
+        "",
+        '        add_header Strict-Transport-Security "max-age=63072000" always;',
+        '        add_header X-Content-Type-Options "nosniff" always;',
+        "",
+        ...spec.locations.flatMap((location, index) => renderLocation(location, index, spec.verifyClient)),
+        "    }",
+        "}",
+        "",
+    ].join("\n");
+}
+
+function renderAllowlistMap(index: number, allowedClients: readonly string[]): string {
+    return [
+        `    map $mtls_client_cn $mtls_allowed_${index} {`,
+        "        default 0;",
+        ...allowedClients.map((name) => `        "${name}" 1;`),
+        "    }",
+    ].join("\n");
+}
+
+function renderLocation(location: NginxLocation, index: number, verifyClient: "on" | "optional"): string[] {
+    const guards: string[] = [];
+    if (verifyClient === "optional" && location.requireClientCertificate) {
+        // "optional" lets a request without a certificate through the handshake; refuse it here.
+        guards.push("            if ($ssl_client_verify != SUCCESS) { return 400; }");
+    }
+    if (location.allowedClients) {
+        guards.push(`            if ($mtls_allowed_${index} = 0) { return 403; }`);
+    }
+    const answer = location.proxyPass
+        ? [
+              `            proxy_pass ${location.proxyPass};`,
+              "            proxy_set_header Host $host;",
+              "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+              "            proxy_set_header X-Forwarded-Proto https;",
+              "            proxy_set_header X-Client-Verify $ssl_client_verify;",
+              "            proxy_set_header X-Client-DN $ssl_client_s_dn;",
+              "            proxy_set_header X-Client-Serial $ssl_client_serial;",
+              "            proxy_set_header X-Client-CN $mtls_client_cn;",
+          ]
+        : location.requireClientCertificate
+          ? [`            return 200 "${greetingFor("$mtls_client_cn")}\\n";`]
+          : ['            return 200 "mtls-nginx: ok\\n";'];
+    return [`        location ${location.path} {`, ...guards, ...answer, "        }", ""];
+}

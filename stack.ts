@@ -1,0 +1,153 @@
+import * as pulumi from "@pulumi/pulumi";
+import { CertificateAuthority } from "./components/certificateAuthority";
+import { curlCommand, endpointUrl, resolveArgument } from "./components/clientAccess";
+import { IssuedCertificate } from "./components/issuedCertificate";
+import { NginxEndpoint } from "./components/nginxEndpoint";
+import { SmokeTest } from "./components/smokeTest";
+import type { StackConfig } from "./config/stackConfig";
+import { containerListenPort } from "./nginx/files";
+import { greetingFor, renderNginxConfig } from "./nginx/renderNginxConfig";
+
+/** What the stack exports: a contract that tools rely on (add to it, never rename). */
+export interface MtlsEndpointOutputs {
+    endpointUrl: string;
+    serverName: string;
+    caCertificatePem: pulumi.Output<string>;
+    clientCertificatePems: pulumi.Output<Record<string, string>>;
+    clientPrivateKeyPems: pulumi.Output<Record<string, string>>;
+    curlCommands: Record<string, string>;
+    containerId: pulumi.Output<string>;
+    hostDirectory: string;
+    certificateExpiries: pulumi.Output<Record<string, string>>;
+    smokeTest: pulumi.Output<string> | string;
+}
+
+/** Composes the PKI, the endpoint and the smoke test from validated config. */
+export function deployMtlsEndpoint(config: StackConfig): MtlsEndpointOutputs {
+    const ca = new CertificateAuthority("ca", {
+        organization: config.organization,
+        keyAlgorithm: config.keyAlgorithm,
+        rootLifetime: config.lifetimes.ca,
+        intermediateLifetime: config.intermediateCa ? config.lifetimes.intermediate : undefined,
+    });
+
+    const server = new IssuedCertificate("server", {
+        profile: "server",
+        commonName: config.serverName,
+        organization: config.organization,
+        dnsNames: config.serverDnsNames,
+        ipAddresses: config.serverIpAddresses,
+        keyAlgorithm: config.keyAlgorithm,
+        issuerCertificatePem: ca.issuerCertificatePem,
+        issuerPrivateKeyPem: ca.issuerPrivateKeyPem,
+        lifetime: config.lifetimes.server,
+    });
+
+    const clients = new Map(
+        config.clients.map((clientName) => [
+            clientName,
+            new IssuedCertificate(`client-${clientName}`, {
+                profile: "client",
+                commonName: clientName,
+                organization: config.organization,
+                keyAlgorithm: config.keyAlgorithm,
+                issuerCertificatePem: ca.issuerCertificatePem,
+                issuerPrivateKeyPem: ca.issuerPrivateKeyPem,
+                lifetime: config.lifetimes.client,
+            }),
+        ]),
+    );
+
+    const nginxConfig = renderNginxConfig({
+        serverNames: config.serverDnsNames,
+        listenPort: containerListenPort,
+        verifyClient: config.verifyClient,
+        verifyDepth: config.verifyDepth,
+        workerProcesses: config.workerProcesses,
+        locations: config.locations,
+        checkRevocation: false,
+    });
+
+    const endpoint = new NginxEndpoint("endpoint", {
+        nginxConfig,
+        serverCertificateChainPem: pulumi.concat(server.certificatePem, ca.chainPem),
+        serverPrivateKeyPem: server.privateKeyPem,
+        clientTrustBundlePem: ca.trustBundlePem,
+        hostDirectory: config.hostDirectory,
+        image: config.image,
+        containerName: config.containerName,
+        publishAddress: config.publishAddress,
+        publishPort: config.publishPort,
+        serverName: config.serverName,
+    });
+
+    const address = { serverName: config.serverName, publishAddress: config.publishAddress, publishPort: config.publishPort };
+    let smokeTest: pulumi.Output<string> | string = "disabled (mtls-nginx:smokeTest is false)";
+    if (config.smokeTest) {
+        const probe = chooseSmokeProbe(config);
+        const probeClient = clients.get(probe.clientName)!;
+        smokeTest = new SmokeTest(
+            "smoke-test",
+            {
+                url: endpointUrl(address, probe.path),
+                resolve: resolveArgument(address),
+                caCertificatePem: ca.trustBundlePem,
+                clientName: probe.clientName,
+                clientCertificatePem: probeClient.certificatePem,
+                clientPrivateKeyPem: probeClient.privateKeyPem,
+                expectedBody: greetingFor(probe.clientName),
+                triggers: [endpoint.filesDigest, endpoint.containerId, endpoint.reloadId, probeClient.certificatePem],
+            },
+            { dependsOn: [endpoint] },
+        ).report;
+    }
+
+    const expiries: Record<string, pulumi.Output<string>> = {
+        server: server.validityEndTime,
+    };
+    for (const [clientName, certificate] of clients) {
+        expiries[`client-${clientName}`] = certificate.validityEndTime;
+    }
+
+    return {
+        endpointUrl: endpointUrl(address),
+        serverName: config.serverName,
+        caCertificatePem: ca.trustBundlePem,
+        clientCertificatePems: pulumi.output(
+            Object.fromEntries([...clients].map(([clientName, certificate]) => [clientName, certificate.certificatePem])),
+        ),
+        clientPrivateKeyPems: pulumi.secret(
+            Object.fromEntries([...clients].map(([clientName, certificate]) => [clientName, certificate.privateKeyPem])),
+        ),
+        curlCommands: Object.fromEntries(config.clients.map((clientName) => [clientName, curlCommand(address, clientName)])),
+        containerId: endpoint.containerId,
+        hostDirectory: config.hostDirectory,
+        certificateExpiries: pulumi.all([ca.expiries, pulumi.all(expiries)]).apply(([caExpiries, leafExpiries]) => ({
+            ...caExpiries,
+            ...leafExpiries,
+        })),
+        smokeTest,
+    };
+}
+
+/** The smoke test probes the first location that needs a certificate, as the first client allowed there. */
+export function chooseSmokeProbe(config: StackConfig): { clientName: string; path: string } {
+    const location = config.locations.find((candidate) => candidate.requireClientCertificate && !candidate.proxyPass);
+    if (!location) {
+        throw new Error(
+            "mtls-nginx:smokeTest needs a location that requires a client certificate and has no proxyPass; " +
+                "add one to mtls-nginx:locations or set mtls-nginx:smokeTest to false",
+        );
+    }
+    const usable = config.clients.filter(
+        (clientName) =>
+            !config.revokedClients.includes(clientName) &&
+            (!location.allowedClients || location.allowedClients.includes(clientName)),
+    );
+    if (usable.length === 0) {
+        throw new Error(
+            `mtls-nginx:smokeTest has no client to probe ${location.path} with: every client allowed there is revoked`,
+        );
+    }
+    return { clientName: usable[0], path: location.path };
+}
