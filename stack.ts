@@ -81,7 +81,11 @@ export function deployMtlsEndpoint(config: StackConfig): MtlsEndpointOutputs {
         serverName: config.serverName,
     });
 
-    const address = { serverName: config.serverName, publishAddress: config.publishAddress, publishPort: config.publishPort };
+    const address = {
+        serverName: config.serverName,
+        publishAddress: config.publishAddress,
+        publishPort: config.publishPort,
+    };
     let smokeTest: pulumi.Output<string> | string = "disabled (mtls-nginx:smokeTest is false)";
     if (config.smokeTest) {
         const probe = chooseSmokeProbe(config);
@@ -114,12 +118,18 @@ export function deployMtlsEndpoint(config: StackConfig): MtlsEndpointOutputs {
         serverName: config.serverName,
         caCertificatePem: ca.trustBundlePem,
         clientCertificatePems: pulumi.output(
-            Object.fromEntries([...clients].map(([clientName, certificate]) => [clientName, certificate.certificatePem])),
+            Object.fromEntries(
+                [...clients].map(([clientName, certificate]) => [clientName, certificate.certificatePem]),
+            ),
         ),
         clientPrivateKeyPems: pulumi.secret(
-            Object.fromEntries([...clients].map(([clientName, certificate]) => [clientName, certificate.privateKeyPem])),
+            Object.fromEntries(
+                [...clients].map(([clientName, certificate]) => [clientName, certificate.privateKeyPem]),
+            ),
         ),
-        curlCommands: Object.fromEntries(config.clients.map((clientName) => [clientName, curlCommand(address, clientName)])),
+        curlCommands: Object.fromEntries(
+            config.clients.map((clientName) => [clientName, curlCommand(address, clientName)]),
+        ),
         containerId: endpoint.containerId,
         hostDirectory: config.hostDirectory,
         certificateExpiries: pulumi.all([ca.expiries, pulumi.all(expiries)]).apply(([caExpiries, leafExpiries]) => ({

@@ -39,11 +39,10 @@ export class CertificateAuthority extends pulumi.ComponentResource {
     constructor(name: string, args: CertificateAuthorityArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mtls:pki:CertificateAuthority", name, {}, opts);
 
-        const rootKey = new tls.PrivateKey(
-            `${name}-root-key`,
-            privateKeyArgs(args.keyAlgorithm),
-            { parent: this, replacementTrigger: args.rootRotationTrigger },
-        );
+        const rootKey = new tls.PrivateKey(`${name}-root-key`, privateKeyArgs(args.keyAlgorithm), {
+            parent: this,
+            replacementTrigger: args.rootRotationTrigger,
+        });
         const root = new tls.SelfSignedCert(
             `${name}-root`,
             {
@@ -63,11 +62,10 @@ export class CertificateAuthority extends pulumi.ComponentResource {
         const expiries: Record<string, pulumi.Output<string>> = { "ca-root": root.validityEndTime };
 
         if (args.intermediateLifetime) {
-            const intermediateKey = new tls.PrivateKey(
-                `${name}-intermediate-key`,
-                privateKeyArgs(args.keyAlgorithm),
-                { parent: this, replacementTrigger: args.intermediateRotationTrigger },
-            );
+            const intermediateKey = new tls.PrivateKey(`${name}-intermediate-key`, privateKeyArgs(args.keyAlgorithm), {
+                parent: this,
+                replacementTrigger: args.intermediateRotationTrigger,
+            });
             const request = new tls.CertRequest(
                 `${name}-intermediate-csr`,
                 {

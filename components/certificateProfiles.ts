@@ -25,7 +25,11 @@ export function leafAllowedUses(profile: CertificateProfile, algorithm: KeyAlgor
 export type LeafProfileName = "server" | "client";
 
 /** @pulumi/tls PrivateKey arguments for a key algorithm name from config. */
-export function privateKeyArgs(algorithm: KeyAlgorithm): { algorithm: "ECDSA" | "RSA"; ecdsaCurve?: string; rsaBits?: number } {
+export function privateKeyArgs(algorithm: KeyAlgorithm): {
+    algorithm: "ECDSA" | "RSA";
+    ecdsaCurve?: string;
+    rsaBits?: number;
+} {
     switch (algorithm) {
         case "ECDSA-P256":
             return { algorithm: "ECDSA", ecdsaCurve: "P256" };

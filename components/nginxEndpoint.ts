@@ -126,8 +126,7 @@ export class NginxEndpoint extends pulumi.ComponentResource {
 
 /** POSIX sh that writes every file atomically (temp file + rename), keys 0600. */
 export function renderWriteFilesScript(withRevocationList: boolean): string {
-    const write = (file: string, variable: string, mode: string): string =>
-        `write_file ${file} "$${variable}" ${mode}`;
+    const write = (file: string, variable: string, mode: string): string => `write_file ${file} "$${variable}" ${mode}`;
     return [
         "set -eu",
         "umask 077",

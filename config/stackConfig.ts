@@ -100,7 +100,8 @@ export interface ConfigContext {
 
 // A CN ends up in certificate subjects, Nginx map keys and shell commands: keep it to a safe alphabet.
 const clientNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const dnsNamePattern = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const dnsNamePattern =
+    /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const locationPathPattern = /^\/[A-Za-z0-9._~\/-]*$/;
 const imagePattern = /^[a-z0-9][a-z0-9._\/:@-]*$/i;
 const organizationPattern = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
@@ -195,11 +196,17 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
     }
     const containerName = readString(raw, "containerName", `mtls-nginx-${context.stack}`);
     if (!containerNamePattern.test(containerName)) {
-        throw new StackConfigError("containerName", "use letters, digits, '_', '.' or '-', starting with a letter or digit");
+        throw new StackConfigError(
+            "containerName",
+            "use letters, digits, '_', '.' or '-', starting with a letter or digit",
+        );
     }
     const publishAddress = readString(raw, "publishAddress", configDefaults.publishAddress);
     if (!isIpAddress(publishAddress)) {
-        throw new StackConfigError("publishAddress", `"${publishAddress}" is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)`);
+        throw new StackConfigError(
+            "publishAddress",
+            `"${publishAddress}" is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)`,
+        );
     }
     const publishPort = readInteger(raw, "publishPort", configDefaults.publishPort, 1, 65535);
     const hostDirectory = path.resolve(
@@ -329,7 +336,10 @@ function readLocations(raw: RawStackConfig, clients: string[], verifyClient: Ver
             throw new StackConfigError(`${key}.allowedClients`, "a public location cannot have an allowlist");
         }
         const proxyPass = location.proxyPass;
-        if (proxyPass !== undefined && (typeof proxyPass !== "string" || !/^https?:\/\/[A-Za-z0-9.:\[\]_\/-]+$/.test(proxyPass))) {
+        if (
+            proxyPass !== undefined &&
+            (typeof proxyPass !== "string" || !/^https?:\/\/[A-Za-z0-9.:\[\]_\/-]+$/.test(proxyPass))
+        ) {
             throw new StackConfigError(`${key}.proxyPass`, "must be an http:// or https:// URL");
         }
         return { path: locationPath, allowedClients, requireClientCertificate, proxyPass };
@@ -399,7 +409,10 @@ function readInteger(raw: RawStackConfig, key: string, fallback: number, min: nu
     }
     const parsed = typeof value === "string" && /^-?[0-9]+$/.test(value) ? Number(value) : value;
     if (typeof parsed !== "number" || !Number.isInteger(parsed) || parsed < min || parsed > max) {
-        throw new StackConfigError(key, `${JSON.stringify(value)} is out of range; allowed: an integer from ${min} to ${max}`);
+        throw new StackConfigError(
+            key,
+            `${JSON.stringify(value)} is out of range; allowed: an integer from ${min} to ${max}`,
+        );
     }
     return parsed;
 }

@@ -4,7 +4,31 @@ import * as pulumi from "@pulumi/pulumi";
 export interface RecordedResource {
     readonly type: string;
     readonly name: string;
+    /** Inputs with secret markers removed. */
     readonly inputs: Record<string, unknown>;
+    /** Names of the inputs that arrived marked secret. */
+    readonly secretInputs: string[];
+}
+
+// How the SDK marks a secret value on the wire (and so in what mocks receive).
+const secretSignature = "4dabf18193072939515e22adb298388d";
+const secretSignatureValue = "1b47061264138c4ac30d75fd1eb44270";
+
+function isSecretWrapper(value: unknown): value is { value: unknown } {
+    return (
+        typeof value === "object" &&
+        value !== null &&
+        (value as Record<string, unknown>)[secretSignature] === secretSignatureValue
+    );
+}
+
+function unwrapSecrets(value: unknown): unknown {
+    if (isSecretWrapper(value)) return unwrapSecrets(value.value);
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (typeof value === "object" && value !== null) {
+        return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, unwrapSecrets(inner)]));
+    }
+    return value;
 }
 
 export const recordedResources: RecordedResource[] = [];
@@ -39,12 +63,14 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>):
 
 /** Installs the mocks; call before any program code registers resources. */
 export function installMocks(): void {
-    pulumi.runtime.setMocks(
+    void pulumi.runtime.setMocks(
         {
             newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
-                recordedResources.push({ type: args.type, name: args.name, inputs: args.inputs });
+                const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
+                const secretInputs = Object.keys(args.inputs).filter((key) => isSecretWrapper(args.inputs[key]));
+                recordedResources.push({ type: args.type, name: args.name, inputs, secretInputs });
                 serial += 1;
-                return { id: `${args.name}-id-${serial}`, state: fakeState(args.type, args.name, args.inputs) };
+                return { id: `${args.name}-id-${serial}`, state: fakeState(args.type, args.name, inputs) };
             },
             call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
                 throw new Error(`unexpected provider call ${args.token}`);
@@ -69,6 +95,10 @@ export async function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
     return new Promise<T>((resolve) => output.apply((value) => resolve(value)));
 }
 
-export async function isSecretOutput(output: pulumi.Output<unknown>): Promise<boolean> {
-    return pulumi.isSecret(output);
+/** Waits until every resource registration the program started has reached the mocks. */
+export async function settled(): Promise<void> {
+    // waitForRPCs is internal to the SDK, but it is exactly "the RPC queue drained".
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
+    await settings.waitForRPCs();
 }
