@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Everything the project needs on this machine, idempotent and cached (a warm run takes seconds):
+# npm packages, a Docker daemon and the local Nginx image, and the Pulumi toolchain.
+set -euo pipefail
+repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${repo_dir}"
+
+started=$(date +%s)
+if [ ! -d node_modules/@pulumi/pulumi ]; then
+    npm ci --no-audit --no-fund
+fi
+bash scripts/setup-docker.sh
+bash scripts/setup-toolchain.sh
+echo "[setup] ready in $(($(date +%s) - started)) s"

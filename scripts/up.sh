@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `npm run up [-- STACK]`: set up (warm: seconds), then `pulumi up` the stack (default: dev)
+# on the local file backend. The smoke test inside the update proves the endpoint works.
+set -euo pipefail
+repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${repo_dir}"
+stack="${1:-dev}"
+
+bash scripts/setup.sh
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
+pulumi stack select "${stack}" 2>/dev/null || pulumi stack init "${stack}" --secrets-provider passphrase
+pulumi up --yes --stack "${stack}"
+echo
+echo "Endpoint: $(pulumi stack output endpointUrl --stack "${stack}")"
+echo "Try it:   npm run client -- ${stack} <client-name>   (writes ca.pem, <name>.crt, <name>.key and runs curl)"

@@ -1,0 +1,147 @@
+import { LocalWorkspace, PulumiCommand, Stack, OutputMap, EngineEvent } from "@pulumi/pulumi/automation";
+import { execFileSync, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+
+export const repoRoot = path.join(__dirname, "..", "..");
+
+/** The environment scripts/env.sh sets up (toolchain on PATH, plugins in .pulumi-home), read from the script itself. */
+export function toolchainEnvironment(): Record<string, string> {
+    const result = spawnSync("bash", ["-c", ". scripts/env.sh && env -0"], { cwd: repoRoot, encoding: "utf8" });
+    if (result.status !== 0) {
+        throw new Error(`sourcing scripts/env.sh failed (run npm run setup):\n${result.stderr}`);
+    }
+    return Object.fromEntries(
+        result.stdout
+            .split("\0")
+            .filter((line) => line.includes("="))
+            .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+    );
+}
+
+export async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.listen(0, "127.0.0.1", () => {
+            const port = (server.address() as net.AddressInfo).port;
+            server.close(() => resolve(port));
+        });
+        server.on("error", reject);
+    });
+}
+
+/** A throwaway stack with the dev config, its own state directory, port, container and host directory. */
+export interface ThrowawayStack {
+    readonly stack: Stack;
+    readonly stackName: string;
+    readonly stateDirectory: string;
+    readonly hostDirectory: string;
+    readonly containerName: string;
+    readonly publishPort: number;
+    readonly environment: Record<string, string>;
+    /** Removes the stack, its state and its config file (after destroy). */
+    dispose(): Promise<void>;
+}
+
+export async function createThrowawayStack(
+    label: string,
+    config: Record<string, string | string[] | unknown>,
+): Promise<ThrowawayStack> {
+    const environment = toolchainEnvironment();
+    const id = `${label}-${crypto.randomBytes(3).toString("hex")}`;
+    const stackName = `e2e-${id}`;
+    const stateDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-state-"));
+    const hostDirectory = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-files-")), "endpoint");
+    const containerName = `mtls-nginx-${stackName}`;
+    const publishPort = await freePort();
+    const envVars = {
+        ...environment,
+        PULUMI_BACKEND_URL: `file://${stateDirectory}`,
+        PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
+    };
+    delete (envVars as Record<string, string | undefined>).PULUMI_CONFIG_PASSPHRASE_FILE;
+    const pulumiCommand = await PulumiCommand.get({ root: path.join(repoRoot, ".pulumi-home"), skipVersionCheck: true });
+    const stack = await LocalWorkspace.createStack({ stackName, workDir: repoRoot }, { envVars, pulumiCommand });
+    const devConfig = readStackConfigFile("Pulumi.dev.yaml");
+    await setConfig(stack, {
+        ...devConfig,
+        containerName,
+        hostDirectory,
+        publishPort: String(publishPort),
+        ...config,
+    });
+    return {
+        stack,
+        stackName,
+        stateDirectory,
+        hostDirectory,
+        containerName,
+        publishPort,
+        environment: envVars,
+        async dispose() {
+            await stack.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
+            fs.rmSync(path.join(repoRoot, `Pulumi.${stackName}.yaml`), { force: true });
+            fs.rmSync(stateDirectory, { recursive: true, force: true });
+            fs.rmSync(path.dirname(hostDirectory), { recursive: true, force: true });
+            spawnSync("docker", ["rm", "-f", containerName], { stdio: "ignore" });
+        },
+    };
+}
+
+/** The `mtls-nginx:*` values of a committed stack file, as config strings. */
+export function readStackConfigFile(file: string): Record<string, string> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const yaml = require("js-yaml") as typeof import("js-yaml");
+    const parsed = yaml.load(fs.readFileSync(path.join(repoRoot, file), "utf8")) as { config: Record<string, unknown> };
+    return Object.fromEntries(
+        Object.entries(parsed.config).map(([key, value]) => [
+            key.replace(/^mtls-nginx:/, ""),
+            typeof value === "string" ? value : JSON.stringify(value),
+        ]),
+    );
+}
+
+export async function setConfig(stack: Stack, values: Record<string, unknown>): Promise<void> {
+    for (const [key, value] of Object.entries(values)) {
+        const text = typeof value === "string" ? value : JSON.stringify(value);
+        await stack.setConfig(`mtls-nginx:${key}`, { value: text });
+    }
+}
+
+/** Collects what a preview or update would do to each resource: op by URN name. */
+export function stepRecorder(): { onEvent: (event: EngineEvent) => void; steps: Array<{ op: string; type: string; name: string }> } {
+    const steps: Array<{ op: string; type: string; name: string }> = [];
+    return {
+        steps,
+        onEvent(event: EngineEvent) {
+            const metadata = event.resourcePreEvent?.metadata;
+            if (metadata) {
+                steps.push({ op: metadata.op, type: metadata.type, name: metadata.urn.split("::").pop() ?? metadata.urn });
+            }
+        },
+    };
+}
+
+export function outputValue<T>(outputs: OutputMap, name: string): T {
+    const output = outputs[name];
+    if (!output) {
+        throw new Error(`stack output ${name} is missing; have ${Object.keys(outputs).join(", ")}`);
+    }
+    return output.value as T;
+}
+
+export function containerId(name: string): string | undefined {
+    const result = spawnSync("docker", ["inspect", "--format", "{{.Id}}", name], { encoding: "utf8" });
+    return result.status === 0 ? result.stdout.trim() : undefined;
+}
+
+export function dockerLogs(name: string): string {
+    try {
+        return execFileSync("docker", ["logs", "--tail", "200", name], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    } catch (error) {
+        return String(error);
+    }
+}

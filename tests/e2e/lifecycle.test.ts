@@ -1,0 +1,132 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import { probe } from "../support/mtlsProbe";
+import {
+    containerId,
+    createThrowawayStack,
+    dockerLogs,
+    outputValue,
+    setConfig,
+    stepRecorder,
+    ThrowawayStack,
+} from "./harness";
+
+/**
+ * The real engine, end to end: `pulumi up` from empty (the smoke test runs inside it), a no-op
+ * preview and update, adding a client, no plaintext key in state, and a clean destroy.
+ */
+describe("pulumi up / preview / destroy on the dev config", function () {
+    let deployment: ThrowawayStack;
+    let engineOutput = "";
+    const log = (text: string) => {
+        engineOutput += text;
+    };
+
+    before(async () => {
+        deployment = await createThrowawayStack("lifecycle", {});
+    });
+
+    afterEach(function () {
+        if (this.currentTest?.state === "failed") {
+            console.error(`--- engine output ---\n${engineOutput}\n--- container log ---\n${dockerLogs(deployment.containerName)}`);
+        }
+        engineOutput = "";
+    });
+
+    after(async () => {
+        if (deployment) {
+            await deployment.stack.destroy({ onOutput: log }).catch((error) => console.error(String(error)));
+            await deployment.dispose();
+        }
+    });
+
+    let containerBefore: string | undefined;
+
+    it("1. up from empty succeeds and the smoke test inside it passed", async () => {
+        const started = Date.now();
+        const result = await deployment.stack.up({ onOutput: log });
+        console.log(`      up from empty: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        assert.strictEqual(result.summary.result, "succeeded");
+        assert.match(outputValue<string>(result.outputs, "smokeTest"), /^smoke test passed: .* -> 200, without a certificate -> 400/);
+        containerBefore = containerId(deployment.containerName);
+        assert.ok(containerBefore, "the container exists");
+        assert.strictEqual(outputValue<string>(result.outputs, "containerId"), containerBefore);
+    });
+
+    it("2. the outputs let a client in with its certificate, and a client without one gets 400", async () => {
+        const outputs = await deployment.stack.outputs();
+        const caPem = outputValue<string>(outputs, "caCertificatePem");
+        const certificates = outputValue<Record<string, string>>(outputs, "clientCertificatePems");
+        const keys = outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems");
+        assert.strictEqual(outputs.clientPrivateKeyPems.secret, true, "client keys are a secret output");
+        assert.deepStrictEqual(Object.keys(certificates).sort(), ["alice", "bob"]);
+        const serverName = outputValue<string>(outputs, "serverName");
+        const endpoint = { host: "127.0.0.1", port: deployment.publishPort, serverName, caPem };
+        assert.strictEqual(outputValue<string>(outputs, "endpointUrl"), `https://${serverName}:${deployment.publishPort}/`);
+
+        const withCertificate = await probe({ ...endpoint, clientCertificatePem: certificates.bob, clientPrivateKeyPem: keys.bob });
+        assert.strictEqual(withCertificate.status, 200, withCertificate.error ?? withCertificate.body);
+        assert.match(withCertificate.body, /hello bob/);
+        const withoutCertificate = await probe(endpoint);
+        assert.strictEqual(withoutCertificate.status, 400, withoutCertificate.error);
+
+        const curlLine = outputValue<Record<string, string>>(outputs, "curlCommands").alice;
+        assert.match(curlLine, /^curl --cacert ca\.pem --cert alice\.crt --key alice\.key --resolve /);
+        assert.doesNotMatch(curlLine, / -k | --insecure/);
+    });
+
+    it("3. a second preview shows no changes and a second up changes nothing", async () => {
+        const started = Date.now();
+        const preview = await deployment.stack.preview({ onOutput: log });
+        console.log(`      no-op preview: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        const changed = Object.entries(preview.changeSummary).filter(([op, count]) => op !== "same" && count > 0);
+        assert.deepStrictEqual(changed, [], `preview wants changes: ${JSON.stringify(preview.changeSummary)}`);
+        const update = await deployment.stack.up({ onOutput: log });
+        const updated = Object.entries(update.summary.resourceChanges ?? {}).filter(([op, count]) => op !== "same" && count > 0);
+        assert.deepStrictEqual(updated, []);
+        assert.strictEqual(containerId(deployment.containerName), containerBefore);
+    });
+
+    it("4. adding a client creates exactly its key and certificate, without replacing the container", async () => {
+        await setConfig(deployment.stack, { clients: ["alice", "bob", "carol"] });
+        const recorder = stepRecorder();
+        await deployment.stack.preview({ onOutput: log, onEvent: recorder.onEvent });
+        const changes = recorder.steps.filter((step) => step.op !== "same");
+        assert.deepStrictEqual(
+            changes.map((step) => `${step.op} ${step.name}`).sort(),
+            ["create client-carol", "create client-carol-cert", "create client-carol-csr", "create client-carol-key"],
+            JSON.stringify(changes),
+        );
+        const update = await deployment.stack.up({ onOutput: log });
+        assert.strictEqual(update.summary.result, "succeeded");
+        assert.strictEqual(containerId(deployment.containerName), containerBefore, "the container was not replaced");
+        const outputs = update.outputs;
+        const carol = await probe({
+            host: "127.0.0.1",
+            port: deployment.publishPort,
+            serverName: outputValue<string>(outputs, "serverName"),
+            caPem: outputValue<string>(outputs, "caCertificatePem"),
+            clientCertificatePem: outputValue<Record<string, string>>(outputs, "clientCertificatePems").carol,
+            clientPrivateKeyPem: outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems").carol,
+        });
+        assert.strictEqual(carol.status, 200, carol.error ?? carol.body);
+    });
+
+    it("5. the exported state holds no private key in plain text", async () => {
+        const exported = JSON.stringify(await deployment.stack.exportStack());
+        assert.ok(exported.includes("BEGIN CERTIFICATE"), "certificates are in the state (sanity check of the search)");
+        assert.doesNotMatch(exported, /BEGIN (EC |RSA )?PRIVATE KEY/);
+        const keyFile = fs.statSync(`${deployment.hostDirectory}/server-key.pem`);
+        assert.strictEqual(keyFile.mode & 0o777, 0o600, "the mounted server key is 0600");
+    });
+
+    it("6. destroy leaves no container, no mounted files and no resources in state", async () => {
+        const started = Date.now();
+        await deployment.stack.destroy({ onOutput: log });
+        console.log(`      destroy: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        assert.strictEqual(containerId(deployment.containerName), undefined, "the container is gone");
+        assert.strictEqual(fs.existsSync(deployment.hostDirectory), false, "the mounted directory is gone");
+        const state = (await deployment.stack.exportStack()).deployment as { resources?: unknown[] };
+        assert.strictEqual((state.resources ?? []).length, 0);
+    });
+});
