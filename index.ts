@@ -1,9 +1,17 @@
+import * as pulumi from "@pulumi/pulumi";
 import { readStackConfig } from "./config/readStackConfig";
 import { deployMtlsEndpoint } from "./stack";
 
 // Validation runs here, before any resource is registered: bad config changes nothing.
 const config = readStackConfig(__dirname);
-const deployed = deployMtlsEndpoint(config);
+
+// The previous deployment's rotation records, read from this very stack's outputs: they tell
+// which certificates are inside their renewal window, so `pulumi preview` shows them rotating.
+const thisStack = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+const deployed = deployMtlsEndpoint(config, {
+    previousRotationState: thisStack.getOutput("rotationState"),
+    now: new Date(),
+});
 
 export const endpointUrl = deployed.endpointUrl;
 export const serverName = deployed.serverName;
@@ -14,4 +22,6 @@ export const curlCommands = deployed.curlCommands;
 export const containerId = deployed.containerId;
 export const hostDirectory = deployed.hostDirectory;
 export const certificateExpiries = deployed.certificateExpiries;
+export const rotationState = deployed.rotationState;
+export const rotationDue = deployed.rotationDue;
 export const smokeTest = deployed.smokeTest;

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CertificateAuthority } from "./components/certificateAuthority";
+import { CertificateRevocationList } from "./components/certificateRevocationList";
 import { curlCommand, endpointUrl, resolveArgument } from "./components/clientAccess";
 import { IssuedCertificate } from "./components/issuedCertificate";
 import { NginxEndpoint } from "./components/nginxEndpoint";
@@ -7,6 +8,14 @@ import { SmokeTest } from "./components/smokeTest";
 import type { StackConfig } from "./config/stackConfig";
 import { containerListenPort } from "./nginx/files";
 import { greetingFor, renderNginxConfig } from "./nginx/renderNginxConfig";
+import {
+    decideRotation,
+    expiryFromNow,
+    parseRotationState,
+    RotationDecision,
+    RotationRecord,
+    rotationTrigger,
+} from "./rotation/rotationSchedule";
 
 /** What the stack exports: a contract that tools rely on (add to it, never rename). */
 export interface MtlsEndpointOutputs {
@@ -19,16 +28,48 @@ export interface MtlsEndpointOutputs {
     containerId: pulumi.Output<string>;
     hostDirectory: string;
     certificateExpiries: pulumi.Output<Record<string, string>>;
+    rotationState: pulumi.Output<Record<string, RotationRecord>>;
+    rotationDue: pulumi.Output<Record<string, string>>;
     smokeTest: pulumi.Output<string> | string;
 }
 
+/** Inputs that do not come from stack config. */
+export interface DeployContext {
+    /** The previous deployment's `rotationState` output (anything malformed counts as none). */
+    readonly previousRotationState: pulumi.Input<Record<string, unknown> | undefined>;
+    /** The time rotation decisions are made against. */
+    readonly now: Date;
+}
+
 /** Composes the PKI, the endpoint and the smoke test from validated config. */
-export function deployMtlsEndpoint(config: StackConfig): MtlsEndpointOutputs {
+export function deployMtlsEndpoint(config: StackConfig, context: DeployContext): MtlsEndpointOutputs {
+    const previous = pulumi.output(context.previousRotationState).apply(parseRotationState);
+    const decisions: Record<string, pulumi.Output<RotationDecision>> = {};
+    const records: Record<string, pulumi.Output<RotationRecord>> = {};
+    /** Rotation trigger of one item; revoked certificates are frozen so the CRL keeps naming them. */
+    const schedule = (item: string, renewBeforeHours: number, frozen = false): pulumi.Output<string> => {
+        decisions[item] = previous.apply((state) =>
+            frozen && state[item]
+                ? { generation: state[item].generation, due: false, notAfter: state[item].notAfter }
+                : decideRotation(state[item], renewBeforeHours, context.now),
+        );
+        return decisions[item].apply((decision) => rotationTrigger(decision.generation));
+    };
+    const record = (item: string, notAfter: pulumi.Input<string>) => {
+        records[item] = pulumi
+            .all([decisions[item], notAfter])
+            .apply(([decision, expiry]) => ({ generation: decision.generation, notAfter: expiry }));
+    };
+
     const ca = new CertificateAuthority("ca", {
         organization: config.organization,
         keyAlgorithm: config.keyAlgorithm,
         rootLifetime: config.lifetimes.ca,
         intermediateLifetime: config.intermediateCa ? config.lifetimes.intermediate : undefined,
+        rootRotationTrigger: schedule("ca-root", config.lifetimes.ca.renewBeforeHours),
+        intermediateRotationTrigger: config.intermediateCa
+            ? schedule("ca-intermediate", config.lifetimes.intermediate.renewBeforeHours)
+            : undefined,
     });
 
     const server = new IssuedCertificate("server", {
@@ -41,7 +82,9 @@ export function deployMtlsEndpoint(config: StackConfig): MtlsEndpointOutputs {
         issuerCertificatePem: ca.issuerCertificatePem,
         issuerPrivateKeyPem: ca.issuerPrivateKeyPem,
         lifetime: config.lifetimes.server,
+        rotationTrigger: schedule("server", config.lifetimes.server.renewBeforeHours),
     });
+    record("server", server.validityEndTime);
 
     const clients = new Map(
         config.clients.map((clientName) => [
@@ -54,9 +97,51 @@ export function deployMtlsEndpoint(config: StackConfig): MtlsEndpointOutputs {
                 issuerCertificatePem: ca.issuerCertificatePem,
                 issuerPrivateKeyPem: ca.issuerPrivateKeyPem,
                 lifetime: config.lifetimes.client,
+                rotationTrigger: schedule(
+                    `client-${clientName}`,
+                    config.lifetimes.client.renewBeforeHours,
+                    config.revokedClients.includes(clientName),
+                ),
             }),
         ]),
     );
+    for (const [clientName, certificate] of clients) {
+        record(`client-${clientName}`, certificate.validityEndTime);
+    }
+    for (const authority of ca.authorities) {
+        record(
+            authority.name,
+            ca.expiries.apply((expiries) => expiries[authority.name]),
+        );
+    }
+
+    // Revocation: a CRL per CA in the chain, only while someone is revoked (an expired CRL locks everyone out).
+    let crlPem: pulumi.Output<string> | undefined;
+    if (config.revokedClients.length > 0) {
+        const issuerIndex = ca.authorities.length - 1;
+        const crl = new CertificateRevocationList("crl", {
+            authorities: ca.authorities.map((authority, index) => ({
+                certificatePem: authority.certificatePem,
+                privateKeyPem: authority.privateKeyPem,
+                revokedCertificatePems:
+                    index === issuerIndex
+                        ? config.revokedClients.map((clientName) => clients.get(clientName)!.certificatePem)
+                        : [],
+            })),
+            validityHours: config.lifetimes.crl.validityHours,
+            rotationTrigger: schedule("crl", config.lifetimes.crl.renewBeforeHours),
+        });
+        crlPem = crl.crlPem;
+        // The CRL reports no expiry of its own: a new one is valid for validityHours from now.
+        record(
+            "crl",
+            decisions.crl.apply((decision) =>
+                decision.due || !decision.notAfter
+                    ? expiryFromNow(config.lifetimes.crl.validityHours, context.now)
+                    : decision.notAfter,
+            ),
+        );
+    }
 
     const nginxConfig = renderNginxConfig({
         serverNames: config.serverDnsNames,
@@ -65,7 +150,7 @@ export function deployMtlsEndpoint(config: StackConfig): MtlsEndpointOutputs {
         verifyDepth: config.verifyDepth,
         workerProcesses: config.workerProcesses,
         locations: config.locations,
-        checkRevocation: false,
+        checkRevocation: crlPem !== undefined,
     });
 
     const endpoint = new NginxEndpoint("endpoint", {
@@ -73,6 +158,7 @@ export function deployMtlsEndpoint(config: StackConfig): MtlsEndpointOutputs {
         serverCertificateChainPem: pulumi.concat(server.certificatePem, ca.chainPem),
         serverPrivateKeyPem: server.privateKeyPem,
         clientTrustBundlePem: ca.trustBundlePem,
+        certificateRevocationListPem: crlPem,
         hostDirectory: config.hostDirectory,
         image: config.image,
         containerName: config.containerName,
@@ -106,9 +192,7 @@ export function deployMtlsEndpoint(config: StackConfig): MtlsEndpointOutputs {
         ).report;
     }
 
-    const expiries: Record<string, pulumi.Output<string>> = {
-        server: server.validityEndTime,
-    };
+    const expiries: Record<string, pulumi.Output<string>> = { server: server.validityEndTime };
     for (const [clientName, certificate] of clients) {
         expiries[`client-${clientName}`] = certificate.validityEndTime;
     }
@@ -132,10 +216,18 @@ export function deployMtlsEndpoint(config: StackConfig): MtlsEndpointOutputs {
         ),
         containerId: endpoint.containerId,
         hostDirectory: config.hostDirectory,
-        certificateExpiries: pulumi.all([ca.expiries, pulumi.all(expiries)]).apply(([caExpiries, leafExpiries]) => ({
-            ...caExpiries,
-            ...leafExpiries,
-        })),
+        certificateExpiries: pulumi
+            .all([ca.expiries, pulumi.all(expiries)])
+            .apply(([caExpiries, leafExpiries]) => ({ ...caExpiries, ...leafExpiries })),
+        rotationState: pulumi.all(records),
+        // What this run re-issues because it was inside its renewal window, with the old expiry.
+        rotationDue: pulumi.all(decisions).apply((all) =>
+            Object.fromEntries(
+                Object.entries(all)
+                    .filter(([, decision]) => decision.due)
+                    .map(([item, decision]) => [item, decision.notAfter ?? "unknown"]),
+            ),
+        ),
         smokeTest,
     };
 }

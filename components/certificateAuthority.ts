@@ -31,6 +31,12 @@ export class CertificateAuthority extends pulumi.ComponentResource {
     public readonly issuerPrivateKeyPem: pulumi.Output<string>;
     /** Certificates a server must send after its own leaf: the intermediate, or nothing. */
     public readonly chainPem: pulumi.Output<string>;
+    /** Each CA in the hierarchy, root first: what a CRL must be issued by. */
+    public readonly authorities: Array<{
+        name: string;
+        certificatePem: pulumi.Output<string>;
+        privateKeyPem: pulumi.Output<string>;
+    }>;
     /** Every CA certificate a verifier needs: what clients and Nginx trust. */
     public readonly trustBundlePem: pulumi.Output<string>;
     /** Expiry of each CA certificate, by name. */
@@ -59,6 +65,9 @@ export class CertificateAuthority extends pulumi.ComponentResource {
             { parent: this, replacementTrigger: args.rootRotationTrigger },
         );
         this.rootCertificatePem = root.certPem;
+        this.authorities = [
+            { name: "ca-root", certificatePem: root.certPem, privateKeyPem: pulumi.secret(rootKey.privateKeyPem) },
+        ];
         const expiries: Record<string, pulumi.Output<string>> = { "ca-root": root.validityEndTime };
 
         if (args.intermediateLifetime) {
@@ -94,6 +103,11 @@ export class CertificateAuthority extends pulumi.ComponentResource {
             this.chainPem = intermediate.certPem;
             this.trustBundlePem = pulumi.concat(intermediate.certPem, root.certPem);
             expiries["ca-intermediate"] = intermediate.validityEndTime;
+            this.authorities.push({
+                name: "ca-intermediate",
+                certificatePem: intermediate.certPem,
+                privateKeyPem: pulumi.secret(intermediateKey.privateKeyPem),
+            });
         } else {
             this.issuerCertificatePem = root.certPem;
             this.issuerPrivateKeyPem = pulumi.secret(rootKey.privateKeyPem);

@@ -9,8 +9,8 @@ export type KeyAlgorithm = (typeof keyAlgorithms)[number];
 export const verifyClientModes = ["on", "optional"] as const;
 export type VerifyClientMode = (typeof verifyClientModes)[number];
 
-/** Certificate kinds that have their own validity and renewal window. */
-export const certificateKinds = ["ca", "intermediate", "server", "client"] as const;
+/** Things with their own validity and renewal window: four certificate kinds and the CRL. */
+export const certificateKinds = ["ca", "intermediate", "server", "client", "crl"] as const;
 export type CertificateKind = (typeof certificateKinds)[number];
 
 export interface CertificateLifetime {
@@ -76,6 +76,8 @@ export const configDefaults = {
     serverRenewBeforeHours: 720,
     clientValidityHours: 8760, // 1 year
     clientRenewBeforeHours: 720,
+    crlValidityHours: 720, // 30 days: `pulumi up` must run at least every 20 days while clients are revoked
+    crlRenewBeforeHours: 240,
 };
 
 /** Raised for any invalid setting; the message names the key and what is allowed. */

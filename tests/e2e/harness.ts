@@ -63,7 +63,10 @@ export async function createThrowawayStack(
         PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
     };
     delete (envVars as Record<string, string | undefined>).PULUMI_CONFIG_PASSPHRASE_FILE;
-    const pulumiCommand = await PulumiCommand.get({ root: path.join(repoRoot, ".pulumi-home"), skipVersionCheck: true });
+    const pulumiCommand = await PulumiCommand.get({
+        root: path.join(repoRoot, ".pulumi-home"),
+        skipVersionCheck: true,
+    });
     const stack = await LocalWorkspace.createStack({ stackName, workDir: repoRoot }, { envVars, pulumiCommand });
     const devConfig = readStackConfigFile("Pulumi.dev.yaml");
     await setConfig(stack, {
@@ -112,14 +115,21 @@ export async function setConfig(stack: Stack, values: Record<string, unknown>): 
 }
 
 /** Collects what a preview or update would do to each resource: op by URN name. */
-export function stepRecorder(): { onEvent: (event: EngineEvent) => void; steps: Array<{ op: string; type: string; name: string }> } {
+export function stepRecorder(): {
+    onEvent: (event: EngineEvent) => void;
+    steps: Array<{ op: string; type: string; name: string }>;
+} {
     const steps: Array<{ op: string; type: string; name: string }> = [];
     return {
         steps,
         onEvent(event: EngineEvent) {
             const metadata = event.resourcePreEvent?.metadata;
             if (metadata) {
-                steps.push({ op: metadata.op, type: metadata.type, name: metadata.urn.split("::").pop() ?? metadata.urn });
+                steps.push({
+                    op: metadata.op,
+                    type: metadata.type,
+                    name: metadata.urn.split("::").pop() ?? metadata.urn,
+                });
             }
         },
     };
@@ -140,7 +150,10 @@ export function containerId(name: string): string | undefined {
 
 export function dockerLogs(name: string): string {
     try {
-        return execFileSync("docker", ["logs", "--tail", "200", name], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+        return execFileSync("docker", ["logs", "--tail", "200", name], {
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "pipe"],
+        });
     } catch (error) {
         return String(error);
     }

@@ -28,7 +28,9 @@ describe("pulumi up / preview / destroy on the dev config", function () {
 
     afterEach(function () {
         if (this.currentTest?.state === "failed") {
-            console.error(`--- engine output ---\n${engineOutput}\n--- container log ---\n${dockerLogs(deployment.containerName)}`);
+            console.error(
+                `--- engine output ---\n${engineOutput}\n--- container log ---\n${dockerLogs(deployment.containerName)}`,
+            );
         }
         engineOutput = "";
     });
@@ -47,7 +49,10 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         const result = await deployment.stack.up({ onOutput: log });
         console.log(`      up from empty: ${((Date.now() - started) / 1000).toFixed(1)} s`);
         assert.strictEqual(result.summary.result, "succeeded");
-        assert.match(outputValue<string>(result.outputs, "smokeTest"), /^smoke test passed: .* -> 200, without a certificate -> 400/);
+        assert.match(
+            outputValue<string>(result.outputs, "smokeTest"),
+            /^smoke test passed: .* -> 200, without a certificate -> 400/,
+        );
         containerBefore = containerId(deployment.containerName);
         assert.ok(containerBefore, "the container exists");
         assert.strictEqual(outputValue<string>(result.outputs, "containerId"), containerBefore);
@@ -62,9 +67,16 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         assert.deepStrictEqual(Object.keys(certificates).sort(), ["alice", "bob"]);
         const serverName = outputValue<string>(outputs, "serverName");
         const endpoint = { host: "127.0.0.1", port: deployment.publishPort, serverName, caPem };
-        assert.strictEqual(outputValue<string>(outputs, "endpointUrl"), `https://${serverName}:${deployment.publishPort}/`);
+        assert.strictEqual(
+            outputValue<string>(outputs, "endpointUrl"),
+            `https://${serverName}:${deployment.publishPort}/`,
+        );
 
-        const withCertificate = await probe({ ...endpoint, clientCertificatePem: certificates.bob, clientPrivateKeyPem: keys.bob });
+        const withCertificate = await probe({
+            ...endpoint,
+            clientCertificatePem: certificates.bob,
+            clientPrivateKeyPem: keys.bob,
+        });
         assert.strictEqual(withCertificate.status, 200, withCertificate.error ?? withCertificate.body);
         assert.match(withCertificate.body, /hello bob/);
         const withoutCertificate = await probe(endpoint);
@@ -82,7 +94,9 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         const changed = Object.entries(preview.changeSummary).filter(([op, count]) => op !== "same" && count > 0);
         assert.deepStrictEqual(changed, [], `preview wants changes: ${JSON.stringify(preview.changeSummary)}`);
         const update = await deployment.stack.up({ onOutput: log });
-        const updated = Object.entries(update.summary.resourceChanges ?? {}).filter(([op, count]) => op !== "same" && count > 0);
+        const updated = Object.entries(update.summary.resourceChanges ?? {}).filter(
+            ([op, count]) => op !== "same" && count > 0,
+        );
         assert.deepStrictEqual(updated, []);
         assert.strictEqual(containerId(deployment.containerName), containerBefore);
     });

@@ -61,8 +61,14 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>):
     }
 }
 
-/** Installs the mocks; call before any program code registers resources. */
+let installed = false;
+
+/** Installs the mocks once per process (every test file calls it); before any program code runs. */
 export function installMocks(): void {
+    if (installed) {
+        return;
+    }
+    installed = true;
     void pulumi.runtime.setMocks(
         {
             newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
@@ -80,6 +86,7 @@ export function installMocks(): void {
         "unit",
         false,
     );
+    recordReplacementTriggers();
 }
 
 export function resetRecordedResources(): void {
@@ -101,4 +108,27 @@ export async function settled(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
     await settings.waitForRPCs();
+}
+
+/** replacementTrigger of each resource by name, as the program passed it (mocks do not see options). */
+export const replacementTriggers = new Map<string, unknown>();
+
+/**
+ * Records each resource's replacementTrigger. Mocks receive inputs only, so this wraps the mock
+ * monitor's registerResource and reads the option from the request (SDK internals, tests only).
+ */
+function recordReplacementTriggers(): void {
+    type Request = { getName(): string; getReplacementTrigger?(): { toJavaScript(): unknown } | undefined };
+    type Monitor = { registerResource(request: Request, callback: unknown): unknown };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const settings = require("@pulumi/pulumi/runtime/settings") as { getMonitor(): Monitor };
+    const monitor = settings.getMonitor();
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (request, callback) => {
+        const trigger = request.getReplacementTrigger?.();
+        if (trigger) {
+            replacementTriggers.set(request.getName(), unwrapSecrets(trigger.toJavaScript()));
+        }
+        return register(request, callback);
+    };
 }

@@ -10,9 +10,11 @@ const { deployMtlsEndpoint, chooseSmokeProbe } = require("../../stack") as typeo
 
 const context = { stack: "unit", projectDirectory: "/srv/mtls" };
 
-async function deploy(raw: RawStackConfig) {
+const now = new Date("2026-11-28T12:00:00Z");
+
+async function deploy(raw: RawStackConfig, previousRotationState: Record<string, unknown> = {}) {
     resetRecordedResources();
-    const outputs = deployMtlsEndpoint(validateStackConfig(raw, context));
+    const outputs = deployMtlsEndpoint(validateStackConfig(raw, context), { previousRotationState, now });
     // Resolving every output waits for every registration upstream of it.
     await Promise.all([
         promiseOf(outputs.caCertificatePem),

@@ -1,0 +1,146 @@
+import * as assert from "assert";
+import { validateStackConfig } from "../../config/stackConfig";
+import { decideRotation, parseRotationState, rotationTrigger } from "../../rotation/rotationSchedule";
+import {
+    installMocks,
+    promiseOf,
+    replacementTriggers,
+    resetRecordedResources,
+    resourcesOfType,
+    settled,
+} from "./mocks";
+
+installMocks();
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { deployMtlsEndpoint } = require("../../stack") as typeof import("../../stack");
+
+const now = new Date("2026-11-28T12:00:00Z");
+const context = { stack: "unit", projectDirectory: "/srv/mtls" };
+
+describe("decideRotation", () => {
+    it("starts at generation 0 without a record", () => {
+        assert.deepStrictEqual(decideRotation(undefined, 720, now), { generation: 0, due: false });
+    });
+
+    it("keeps the generation outside the renewal window", () => {
+        const decision = decideRotation({ generation: 3, notAfter: "2027-02-01T00:00:00Z" }, 720, now);
+        assert.strictEqual(decision.generation, 3);
+        assert.strictEqual(decision.due, false);
+    });
+
+    it("bumps the generation inside the renewal window, and past expiry", () => {
+        // 29 days before expiry, renewal window 30 days.
+        assert.deepStrictEqual(decideRotation({ generation: 3, notAfter: "2026-12-27T12:00:00Z" }, 720, now), {
+            generation: 4,
+            due: true,
+            notAfter: "2026-12-27T12:00:00Z",
+        });
+        assert.strictEqual(decideRotation({ generation: 0, notAfter: "2026-01-01T00:00:00Z" }, 0, now).due, true);
+    });
+
+    it("treats the window's first instant as due", () => {
+        assert.strictEqual(decideRotation({ generation: 1, notAfter: "2026-11-28T13:00:00Z" }, 1, now).due, true);
+        assert.strictEqual(decideRotation({ generation: 1, notAfter: "2026-11-28T13:00:01Z" }, 1, now).due, false);
+    });
+
+    it("reads malformed state as no record", () => {
+        assert.deepStrictEqual(parseRotationState(undefined), {});
+        assert.deepStrictEqual(parseRotationState({ a: { generation: "1", notAfter: "x" }, b: 5 }), {});
+        assert.deepStrictEqual(parseRotationState({ a: { generation: 1, notAfter: "x" } }), {
+            a: { generation: 1, notAfter: "x" },
+        });
+        assert.strictEqual(decideRotation({ generation: 2, notAfter: "not a date" }, 1, now).generation, 2);
+    });
+});
+
+describe("rotation in the resource graph", () => {
+    async function deploy(raw: Record<string, unknown>, previousRotationState: Record<string, unknown>) {
+        resetRecordedResources();
+        replacementTriggers.clear();
+        const outputs = deployMtlsEndpoint(validateStackConfig(raw, context), { previousRotationState, now });
+        const [state, due] = await Promise.all([promiseOf(outputs.rotationState), promiseOf(outputs.rotationDue)]);
+        await promiseOf(outputs.containerId);
+        await settled();
+        return { outputs, state, due };
+    }
+
+    const farFuture = "2030-01-01T00:00:00Z";
+    const steady = {
+        "ca-root": { generation: 0, notAfter: farFuture },
+        server: { generation: 2, notAfter: farFuture },
+        "client-alice": { generation: 1, notAfter: farFuture },
+        "client-bob": { generation: 0, notAfter: farFuture },
+    };
+
+    it("records a generation and expiry for every certificate", async () => {
+        const { state, due } = await deploy({ clients: ["alice", "bob"] }, {});
+        assert.deepStrictEqual(Object.keys(state).sort(), ["ca-root", "client-alice", "client-bob", "server"]);
+        assert.deepStrictEqual(state["client-bob"], { generation: 0, notAfter: "2027-11-28T00:00:00Z" });
+        assert.deepStrictEqual(due, {});
+    });
+
+    it("keeps every trigger when nothing is due", async () => {
+        const { due } = await deploy({ clients: ["alice", "bob"] }, steady);
+        assert.deepStrictEqual(due, {});
+        assert.strictEqual(replacementTriggers.get("client-alice-key"), rotationTrigger(1));
+        assert.strictEqual(replacementTriggers.get("client-alice-cert"), rotationTrigger(1));
+        assert.strictEqual(replacementTriggers.get("server-cert"), rotationTrigger(2));
+        assert.strictEqual(replacementTriggers.get("ca-root"), rotationTrigger(0));
+    });
+
+    it("bumps the key and certificate of exactly the client that is due", async () => {
+        const { state, due } = await deploy(
+            { clients: ["alice", "bob"] },
+            { ...steady, "client-bob": { generation: 0, notAfter: "2026-12-01T00:00:00Z" } },
+        );
+        assert.deepStrictEqual(due, { "client-bob": "2026-12-01T00:00:00Z" });
+        assert.strictEqual(replacementTriggers.get("client-bob-key"), rotationTrigger(1));
+        assert.strictEqual(replacementTriggers.get("client-bob-cert"), rotationTrigger(1));
+        assert.strictEqual(replacementTriggers.get("client-alice-cert"), rotationTrigger(1));
+        assert.strictEqual(state["client-bob"].generation, 1);
+    });
+
+    it("never rotates a revoked client, so the CRL keeps naming its certificate", async () => {
+        const { due } = await deploy(
+            { clients: ["alice", "bob"], revokedClients: ["bob"] },
+            { ...steady, "client-bob": { generation: 0, notAfter: "2026-12-01T00:00:00Z" } },
+        );
+        assert.deepStrictEqual(due, {});
+        assert.strictEqual(replacementTriggers.get("client-bob-cert"), rotationTrigger(0));
+    });
+
+    it("issues a CRL for each CA in the chain only while a client is revoked, and checks it", async () => {
+        await deploy({ clients: ["alice", "bob"] }, steady);
+        assert.strictEqual(resourcesOfType("command:local:Command").filter((r) => r.name === "crl-issue").length, 0);
+
+        const { state } = await deploy(
+            { clients: ["alice", "bob"], revokedClients: ["bob"], intermediateCa: true },
+            {},
+        );
+        const issue = resourcesOfType("command:local:Command").find((resource) => resource.name === "crl-issue");
+        assert.ok(issue, "a CRL command");
+        const environment = issue.inputs.environment as Record<string, string>;
+        assert.strictEqual(environment.CRL_ISSUERS, "2");
+        assert.strictEqual(environment.CRL_ISSUER_0_CERT, "CERT OF ca-root\n");
+        assert.strictEqual(environment.CRL_ISSUER_0_REVOKED, "");
+        assert.strictEqual(environment.CRL_ISSUER_1_CERT, "CERT OF ca-intermediate\n");
+        assert.strictEqual(environment.CRL_ISSUER_1_REVOKED, "CERT OF client-bob-cert\n");
+        assert.strictEqual(environment.CRL_HOURS, "720");
+        assert.ok(issue.secretInputs.includes("environment"), "the CA keys are secret");
+        assert.strictEqual(state.crl.notAfter, "2026-12-28T12:00:00.000Z");
+        const files = resourcesOfType("command:local:Command").find((resource) => resource.name === "endpoint-files");
+        const filesEnvironment = files!.inputs.environment as Record<string, string>;
+        assert.match(filesEnvironment.MTLS_NGINX_CONF, /ssl_crl \/etc\/nginx\/mtls\/crl\.pem;/);
+        assert.strictEqual(filesEnvironment.MTLS_CRL, "stdout of crl-issue");
+    });
+
+    it("re-issues the CRL ahead of its next update", async () => {
+        const { due, state } = await deploy(
+            { clients: ["alice", "bob"], revokedClients: ["bob"] },
+            { ...steady, crl: { generation: 4, notAfter: "2026-12-05T00:00:00Z" } },
+        );
+        assert.deepStrictEqual(due, { crl: "2026-12-05T00:00:00Z" });
+        assert.strictEqual(replacementTriggers.get("crl-issue"), undefined, "the CRL rotates through its triggers");
+        assert.deepStrictEqual(state.crl, { generation: 5, notAfter: "2026-12-28T12:00:00.000Z" });
+    });
+});
