@@ -46,13 +46,23 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
     const previous = pulumi.output(context.previousRotationState).apply(parseRotationState);
     const decisions: Record<string, pulumi.Output<RotationDecision>> = {};
     const records: Record<string, pulumi.Output<RotationRecord>> = {};
-    /** Rotation trigger of one item; revoked certificates are frozen so the CRL keeps naming them. */
-    const schedule = (item: string, renewBeforeHours: number, frozen = false): pulumi.Output<string> => {
-        decisions[item] = previous.apply((state) =>
-            frozen && state[item]
-                ? { generation: state[item].generation, due: false, notAfter: state[item].notAfter }
-                : decideRotation(state[item], renewBeforeHours, context.now),
-        );
+    /**
+     * Rotation trigger of one item. "rotate": re-issued when due. "freeze": never re-issued (a
+     * revoked certificate stays what the CRL names). "report": a CA, listed as due but never
+     * re-issued in place, since that would lock every client out: it is rolled over instead.
+     */
+    const schedule = (item: string, renewBeforeHours: number, mode: "rotate" | "freeze" | "report" = "rotate") => {
+        decisions[item] = previous.apply((state): RotationDecision => {
+            const decision = decideRotation(state[item], renewBeforeHours, context.now);
+            if (mode === "rotate" || !state[item]) {
+                return decision;
+            }
+            return {
+                generation: state[item].generation,
+                due: mode === "report" && decision.due,
+                notAfter: state[item].notAfter,
+            };
+        });
         return decisions[item].apply((decision) => rotationTrigger(decision.generation));
     };
     const record = (item: string, notAfter: pulumi.Input<string>) => {
@@ -61,16 +71,30 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
             .apply(([decision, expiry]) => ({ generation: decision.generation, notAfter: expiry }));
     };
 
-    const ca = new CertificateAuthority("ca", {
-        organization: config.organization,
-        keyAlgorithm: config.keyAlgorithm,
-        rootLifetime: config.lifetimes.ca,
-        intermediateLifetime: config.intermediateCa ? config.lifetimes.intermediate : undefined,
-        rootRotationTrigger: schedule("ca-root", config.lifetimes.ca.renewBeforeHours),
-        intermediateRotationTrigger: config.intermediateCa
-            ? schedule("ca-intermediate", config.lifetimes.intermediate.renewBeforeHours)
-            : undefined,
-    });
+    // CA slots: normally one; two while a rollover overlaps (the old one trusted, the new one issuing).
+    const authorities = new Map(
+        config.trustedCas.map((slot) => [
+            slot,
+            new CertificateAuthority(slot === "a" ? "ca" : `ca-${slot}`, {
+                organization: config.organization,
+                commonNamePrefix: slot === "a" ? config.organization : `${config.organization} ${slot.toUpperCase()}`,
+                keyAlgorithm: config.keyAlgorithm,
+                rootLifetime: config.lifetimes.ca,
+                intermediateLifetime: config.intermediateCa ? config.lifetimes.intermediate : undefined,
+            }),
+        ]),
+    );
+    const ca = authorities.get(config.activeCa)!;
+    const caCertificates = [...authorities.values()].flatMap((authority) => authority.authorities);
+    for (const authority of caCertificates) {
+        const kind = authority.name.endsWith("-intermediate") ? config.lifetimes.intermediate : config.lifetimes.ca;
+        schedule(authority.name, kind.renewBeforeHours, "report");
+        record(authority.name, authority.validityEndTime);
+    }
+    // Everything a verifier trusts: the active CA first, then any CA still inside its overlap.
+    const trustBundlePem = pulumi
+        .all([...authorities.values()].map((authority) => authority.trustBundlePem))
+        .apply((bundles) => bundles.join(""));
 
     const server = new IssuedCertificate("server", {
         profile: "server",
@@ -100,7 +124,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
                 rotationTrigger: schedule(
                     `client-${clientName}`,
                     config.lifetimes.client.renewBeforeHours,
-                    config.revokedClients.includes(clientName),
+                    config.revokedClients.includes(clientName) ? "freeze" : "rotate",
                 ),
             }),
         ]),
@@ -108,23 +132,18 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
     for (const [clientName, certificate] of clients) {
         record(`client-${clientName}`, certificate.validityEndTime);
     }
-    for (const authority of ca.authorities) {
-        record(
-            authority.name,
-            ca.expiries.apply((expiries) => expiries[authority.name]),
-        );
-    }
 
     // Revocation: a CRL per CA in the chain, only while someone is revoked (an expired CRL locks everyone out).
     let crlPem: pulumi.Output<string> | undefined;
     if (config.revokedClients.length > 0) {
-        const issuerIndex = ca.authorities.length - 1;
+        // Nginx checks a CRL for every CA of a chain, so every trusted CA gets one; the issuer's names the revoked.
+        const issuer = ca.authorities[ca.authorities.length - 1];
         const crl = new CertificateRevocationList("crl", {
-            authorities: ca.authorities.map((authority, index) => ({
+            authorities: caCertificates.map((authority) => ({
                 certificatePem: authority.certificatePem,
                 privateKeyPem: authority.privateKeyPem,
                 revokedCertificatePems:
-                    index === issuerIndex
+                    authority === issuer
                         ? config.revokedClients.map((clientName) => clients.get(clientName)!.certificatePem)
                         : [],
             })),
@@ -157,7 +176,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         nginxConfig,
         serverCertificateChainPem: pulumi.concat(server.certificatePem, ca.chainPem),
         serverPrivateKeyPem: server.privateKeyPem,
-        clientTrustBundlePem: ca.trustBundlePem,
+        clientTrustBundlePem: trustBundlePem,
         certificateRevocationListPem: crlPem,
         hostDirectory: config.hostDirectory,
         image: config.image,
@@ -181,7 +200,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
             {
                 url: endpointUrl(address, probe.path),
                 resolve: resolveArgument(address),
-                caCertificatePem: ca.trustBundlePem,
+                caCertificatePem: trustBundlePem,
                 clientName: probe.clientName,
                 clientCertificatePem: probeClient.certificatePem,
                 clientPrivateKeyPem: probeClient.privateKeyPem,
@@ -193,6 +212,9 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
     }
 
     const expiries: Record<string, pulumi.Output<string>> = { server: server.validityEndTime };
+    for (const authority of caCertificates) {
+        expiries[authority.name] = authority.validityEndTime;
+    }
     for (const [clientName, certificate] of clients) {
         expiries[`client-${clientName}`] = certificate.validityEndTime;
     }
@@ -200,7 +222,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
     return {
         endpointUrl: endpointUrl(address),
         serverName: config.serverName,
-        caCertificatePem: ca.trustBundlePem,
+        caCertificatePem: trustBundlePem,
         clientCertificatePems: pulumi.output(
             Object.fromEntries(
                 [...clients].map(([clientName, certificate]) => [clientName, certificate.certificatePem]),
@@ -216,9 +238,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         ),
         containerId: endpoint.containerId,
         hostDirectory: config.hostDirectory,
-        certificateExpiries: pulumi
-            .all([ca.expiries, pulumi.all(expiries)])
-            .apply(([caExpiries, leafExpiries]) => ({ ...caExpiries, ...leafExpiries })),
+        certificateExpiries: pulumi.all(expiries),
         rotationState: pulumi.all(records),
         // What this run re-issues because it was inside its renewal window, with the old expiry.
         rotationDue: pulumi.all(decisions).apply((all) =>

@@ -9,6 +9,10 @@ export type KeyAlgorithm = (typeof keyAlgorithms)[number];
 export const verifyClientModes = ["on", "optional"] as const;
 export type VerifyClientMode = (typeof verifyClientModes)[number];
 
+/** The two CA slots a rollover moves between. */
+export const caSlots = ["a", "b"] as const;
+export type CaSlot = (typeof caSlots)[number];
+
 /** Things with their own validity and renewal window: four certificate kinds and the CRL. */
 export const certificateKinds = ["ca", "intermediate", "server", "client", "crl"] as const;
 export type CertificateKind = (typeof certificateKinds)[number];
@@ -40,6 +44,10 @@ export interface StackConfig {
     readonly revokedClients: string[];
     readonly keyAlgorithm: KeyAlgorithm;
     readonly intermediateCa: boolean;
+    /** The CA slot that issues leaves. */
+    readonly activeCa: CaSlot;
+    /** CA slots in the trust bundle, the active one first. */
+    readonly trustedCas: CaSlot[];
     readonly verifyDepth: number;
     readonly verifyClient: VerifyClientMode;
     readonly locations: LocationConfig[];
@@ -61,6 +69,7 @@ export const configDefaults = {
     revokedClients: [] as string[],
     keyAlgorithm: "ECDSA-P256" as KeyAlgorithm,
     intermediateCa: false,
+    activeCa: "a" as CaSlot,
     verifyClient: "on" as VerifyClientMode,
     organization: "mtls-nginx",
     image: "nginx:1.27",
@@ -118,6 +127,8 @@ export const configKeys: readonly string[] = [
     "revokedClients",
     "keyAlgorithm",
     "intermediateCa",
+    "activeCa",
+    "trustedCas",
     "verifyDepth",
     "verifyClient",
     "locations",
@@ -176,6 +187,23 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
 
     const keyAlgorithm = readEnum(raw, "keyAlgorithm", keyAlgorithms, configDefaults.keyAlgorithm);
     const intermediateCa = readBoolean(raw, "intermediateCa", configDefaults.intermediateCa);
+    const activeCa = readEnum(raw, "activeCa", caSlots, configDefaults.activeCa);
+    const trustedList = readStringList(raw, "trustedCas", [activeCa]);
+    for (const slot of trustedList) {
+        if (!(caSlots as readonly string[]).includes(slot)) {
+            throw new StackConfigError("trustedCas", `"${slot}" is not a CA slot; allowed: ${caSlots.join(", ")}`);
+        }
+    }
+    if (!trustedList.includes(activeCa)) {
+        throw new StackConfigError(
+            "trustedCas",
+            `must include the active CA "${activeCa}" (mtls-nginx:activeCa); allowed: ${caSlots.join(", ")}`,
+        );
+    }
+    if (new Set(trustedList).size !== trustedList.length) {
+        throw new StackConfigError("trustedCas", "lists a CA slot twice");
+    }
+    const trustedCas = [activeCa, ...(trustedList as CaSlot[]).filter((slot) => slot !== activeCa)];
     const minimumDepth = intermediateCa ? 2 : 1;
     const verifyDepth = readInteger(raw, "verifyDepth", minimumDepth, 1, 10);
     if (verifyDepth < minimumDepth) {
@@ -266,6 +294,8 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
         revokedClients,
         keyAlgorithm,
         intermediateCa,
+        activeCa,
+        trustedCas,
         verifyDepth,
         verifyClient,
         locations,

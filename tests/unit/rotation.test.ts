@@ -85,7 +85,18 @@ describe("rotation in the resource graph", () => {
         assert.strictEqual(replacementTriggers.get("client-alice-key"), rotationTrigger(1));
         assert.strictEqual(replacementTriggers.get("client-alice-cert"), rotationTrigger(1));
         assert.strictEqual(replacementTriggers.get("server-cert"), rotationTrigger(2));
-        assert.strictEqual(replacementTriggers.get("ca-root"), rotationTrigger(0));
+        assert.strictEqual(replacementTriggers.has("ca-root"), false, "a CA is never re-issued in place");
+    });
+
+    it("reports a CA inside its renewal window as due, without re-issuing it", async () => {
+        const { due, state } = await deploy(
+            { clients: ["alice", "bob"] },
+            { ...steady, "ca-root": { generation: 0, notAfter: "2027-06-01T00:00:00Z" } },
+        );
+        assert.deepStrictEqual(due, { "ca-root": "2027-06-01T00:00:00Z" });
+        assert.strictEqual(state["ca-root"].generation, 0);
+        assert.strictEqual(replacementTriggers.has("ca-root"), false);
+        assert.strictEqual(replacementTriggers.get("client-alice-cert"), rotationTrigger(1));
     });
 
     it("bumps the key and certificate of exactly the client that is due", async () => {
@@ -142,5 +153,67 @@ describe("rotation in the resource graph", () => {
         assert.deepStrictEqual(due, { crl: "2026-12-05T00:00:00Z" });
         assert.strictEqual(replacementTriggers.get("crl-issue"), undefined, "the CRL rotates through its triggers");
         assert.deepStrictEqual(state.crl, { generation: 5, notAfter: "2026-12-28T12:00:00.000Z" });
+    });
+});
+
+describe("CA rollover in the resource graph", () => {
+    async function deploy(raw: Record<string, unknown>) {
+        resetRecordedResources();
+        const outputs = deployMtlsEndpoint(validateStackConfig(raw, context), { previousRotationState: {}, now });
+        const caBundle = await promiseOf(outputs.caCertificatePem);
+        await promiseOf(outputs.containerId);
+        await settled();
+        const files = resourcesOfType("command:local:Command").find((resource) => resource.name === "endpoint-files")!;
+        const issuerOf = (name: string) =>
+            resourcesOfType("tls:index/locallySignedCert:LocallySignedCert").find((resource) => resource.name === name)!
+                .inputs.caCertPem;
+        return { caBundle, environment: files.inputs.environment as Record<string, string>, issuerOf };
+    }
+
+    it("step 1, introduce: trusts the old and the new CA, still issues from the old", async () => {
+        const { caBundle, environment, issuerOf } = await deploy({ trustedCas: ["a", "b"] });
+        assert.strictEqual(caBundle, "CERT OF ca-root\nCERT OF ca-b-root\n");
+        assert.strictEqual(environment.MTLS_CLIENT_CA, caBundle);
+        assert.strictEqual(issuerOf("server-cert"), "CERT OF ca-root\n");
+        assert.strictEqual(issuerOf("client-client-1-cert"), "CERT OF ca-root\n");
+        const subjects = resourcesOfType("tls:index/selfSignedCert:SelfSignedCert").map(
+            (resource) => (resource.inputs.subject as { commonName: string }).commonName,
+        );
+        assert.deepStrictEqual(subjects.sort(), ["mtls-nginx B Root CA", "mtls-nginx Root CA"]);
+    });
+
+    it("step 2, reissue: issues every leaf from the new CA, still trusting both", async () => {
+        const { caBundle, issuerOf } = await deploy({ activeCa: "b", trustedCas: ["a", "b"] });
+        assert.strictEqual(caBundle, "CERT OF ca-b-root\nCERT OF ca-root\n");
+        assert.strictEqual(issuerOf("server-cert"), "CERT OF ca-b-root\n");
+        assert.strictEqual(issuerOf("client-client-1-cert"), "CERT OF ca-b-root\n");
+    });
+
+    it("step 3, retire: only the new CA is left", async () => {
+        const { caBundle } = await deploy({ activeCa: "b" });
+        assert.strictEqual(caBundle, "CERT OF ca-b-root\n");
+        assert.strictEqual(resourcesOfType("tls:index/selfSignedCert:SelfSignedCert").length, 1);
+    });
+
+    it("with intermediates and a revocation, issues a CRL for every CA of both hierarchies", async () => {
+        await deploy({
+            intermediateCa: true,
+            activeCa: "b",
+            trustedCas: ["a", "b"],
+            clients: ["x", "y"],
+            revokedClients: ["y"],
+        });
+        const issue = resourcesOfType("command:local:Command").find((resource) => resource.name === "crl-issue")!;
+        const environment = issue.inputs.environment as Record<string, string>;
+        assert.strictEqual(environment.CRL_ISSUERS, "4");
+        const issuers = [0, 1, 2, 3].map((index) => environment[`CRL_ISSUER_${index}_CERT`]);
+        assert.deepStrictEqual(issuers, [
+            "CERT OF ca-b-root\n",
+            "CERT OF ca-b-intermediate\n",
+            "CERT OF ca-root\n",
+            "CERT OF ca-intermediate\n",
+        ]);
+        assert.strictEqual(environment.CRL_ISSUER_1_REVOKED, "CERT OF client-y-cert\n");
+        assert.strictEqual(environment.CRL_ISSUER_3_REVOKED, "");
     });
 });

@@ -147,6 +147,19 @@ describe("validateStackConfig", () => {
             /exceeds caValidityHours/,
         ],
         ["a worker count that is not one", { workerProcesses: "many" }, "workerProcesses", /"auto" or 1-999/],
+        ["an unknown CA slot", { activeCa: "c" }, "activeCa", /allowed: a, b/],
+        [
+            "a trust list without the active CA",
+            { activeCa: "b", trustedCas: ["a"] },
+            "trustedCas",
+            /must include the active CA "b"/,
+        ],
+        [
+            "a trust list with an unknown slot",
+            { trustedCas: ["a", "z"] },
+            "trustedCas",
+            /"z" is not a CA slot; allowed: a, b/,
+        ],
         ["an image reference with a space", { image: "nginx latest" }, "image", /not a Docker image reference/],
         [
             "a proxy target that is not a URL",
