@@ -20,7 +20,7 @@ export interface IssuedCertificateArgs {
     readonly issuerCertificatePem: pulumi.Input<string>;
     /** Private key of the issuing CA (secret). */
     readonly issuerPrivateKeyPem: pulumi.Input<string>;
-    /** Validity and renewal window. */
+    /** Validity (the renewal window is applied by the caller through rotationTrigger). */
     readonly lifetime: CertificateLifetime;
     /** Changing this value re-issues the key and certificate (rotation). */
     readonly rotationTrigger?: pulumi.Input<string>;
@@ -60,8 +60,8 @@ export class IssuedCertificate extends pulumi.ComponentResource {
                 caPrivateKeyPem: args.issuerPrivateKeyPem,
                 isCaCertificate: false,
                 allowedUses: leafAllowedUses(certificateProfiles[args.profile], args.keyAlgorithm),
+                // No earlyRenewalHours: rotation is driven by rotationTrigger, which also renews the key.
                 validityPeriodHours: args.lifetime.validityHours,
-                earlyRenewalHours: args.lifetime.renewBeforeHours,
             },
             { parent: this, replacementTrigger: args.rotationTrigger },
         );

@@ -60,12 +60,11 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
     return [
         "# Rendered by mtls-nginx (nginx/renderNginxConfig.ts). Do not edit: `pulumi up` rewrites it.",
         `worker_processes ${spec.workerProcesses};`,
-        "worker_rlimit_nofile 65536;",
         "pid /run/nginx-mtls.pid;",
         "error_log stderr warn;",
         "",
         "events {",
-        "    worker_connections 8192;",
+        "    worker_connections 4096;",
         "}",
         "",
         "http {",

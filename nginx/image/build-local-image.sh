@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Builds the local Nginx image without any container registry: debootstrap a minimal Debian
+# bookworm root filesystem with nginx-light from the machine's configured Debian mirror, then
+# `docker import` it.
+#
+#   MTLS_NGINX_IMAGE      image tag (default mtls-nginx/nginx:bookworm-local)
+#   MTLS_NGINX_REBUILD=1  rebuild even when the tag exists
+#   MTLS_DEBIAN_MIRROR    mirror URL; default: the bookworm "main" entry in /etc/apt/sources.list{,.d/*}
+#
+# The image runs `nginx -c /etc/nginx/mtls/nginx.conf` against the rendered config mounted
+# read-only at /etc/nginx/mtls (pid /run/nginx-mtls.pid, logs on stdout/stderr).
+set -euo pipefail
+
+image_tag="${MTLS_NGINX_IMAGE:-mtls-nginx/nginx:bookworm-local}"
+suite="bookworm"
+packages="nginx-light,curl,ca-certificates"
+
+log() { printf '[build-local-image] %s\n' "$*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+command -v docker >/dev/null 2>&1 || die "docker CLI not found; run: npm run setup"
+timeout 10 docker info >/dev/null 2>&1 || die "Docker daemon does not answer; run: npm run setup"
+
+if [[ "${MTLS_NGINX_REBUILD:-0}" != "1" ]] && docker image inspect "${image_tag}" >/dev/null 2>&1; then
+    log "image ${image_tag} present ($(docker image inspect --format '{{.Id}}' "${image_tag}" | cut -c1-19)); reusing it"
+    exit 0
+fi
+
+[[ "$(id -u)" -eq 0 ]] || die "debootstrap needs root"
+command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found; run: npm run setup"
+
+# --- mirror: the Debian archive apt already uses on this machine -----------------------------
+# Prints the URI of the first enabled "deb" source carrying suite $suite with component "main",
+# from one-line *.list files and deb822 *.sources files (the only names apt itself reads).
+configured_mirror() {
+    local files=()
+    local file
+    for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [[ -f "${file}" ]] && files+=("${file}")
+    done
+    [[ ${#files[@]} -gt 0 ]] || return 0
+    awk -v suite="${suite}" '
+        function flush() {
+            if (types ~ /(^|[ \t])deb([ \t]|$)/ && enabled != "no" && uris != "" &&
+                (" " suites " ") ~ (" " suite " ") && (" " comps " ") ~ / main /) {
+                split(uris, list, /[ \t]+/)
+                print list[1]
+                found = 1
+                exit
+            }
+            types = ""; uris = ""; suites = ""; comps = ""; enabled = ""
+        }
+        FNR == 1 { if (deb822) flush(); deb822 = (FILENAME ~ /\.sources$/) }
+        /^[ \t]*#/ { next }
+        deb822 {
+            if ($0 ~ /^[ \t]*$/) { flush(); next }
+            line = $0
+            key = tolower(line); sub(/:.*/, "", key)
+            sub(/^[^:]*:[ \t]*/, "", line)
+            gsub(/[ \t]+/, " ", line)
+            if (key == "types") types = line
+            else if (key == "uris") uris = line
+            else if (key == "suites") suites = line
+            else if (key == "components") comps = line
+            else if (key == "enabled") enabled = tolower(line)
+            next
+        }
+        {
+            # one-line style: deb [options] uri suite component...
+            line = $0
+            sub(/#.*/, "", line)
+            if (line !~ /^[ \t]*deb[ \t]/) next
+            gsub(/\[[^]]*\]/, "", line)
+            n = split(line, f, /[ \t]+/)
+            i = (f[1] == "") ? 2 : 1
+            if (f[i] != "deb" || n < i + 3) next
+            comps = ""
+            for (j = i + 3; j <= n; j++) comps = comps " " f[j]
+            if (f[i + 2] == suite && (comps " ") ~ / main /) { print f[i + 1]; found = 1; exit }
+        }
+        END { if (!found && deb822) flush() }
+    ' "${files[@]}"
+}
+
+mirror="${MTLS_DEBIAN_MIRROR:-$(configured_mirror)}"
+[[ -n "${mirror}" ]] || die "no enabled 'deb' source for ${suite} main in /etc/apt/sources.list{,.d/*}; set MTLS_DEBIAN_MIRROR"
+log "building ${image_tag}: debootstrap ${suite} from ${mirror}"
+
+started_at=$(date +%s)
+work_dir="$(mktemp -d /var/tmp/mtls-nginx-rootfs.XXXXXX)"
+rootfs="${work_dir}/rootfs"
+
+cleanup() {
+    # debootstrap may leave proc/sys mounted inside the target after a failure: unmount those
+    # before deleting, and never cross into another filesystem while deleting.
+    local mount_point
+    awk -v prefix="${work_dir}/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r |
+        while read -r mount_point; do
+            umount -l "${mount_point}" 2>/dev/null || true
+        done
+    rm -rf --one-file-system "${work_dir}"
+}
+trap cleanup EXIT
+
+debootstrap_log="${work_dir}/debootstrap.log"
+if ! debootstrap --variant=minbase --include="${packages}" "${suite}" "${rootfs}" "${mirror}" \
+    >"${debootstrap_log}" 2>&1; then
+    tail -n 30 "${debootstrap_log}" >&2 || true
+    [[ -f "${rootfs}/debootstrap/debootstrap.log" ]] && tail -n 30 "${rootfs}/debootstrap/debootstrap.log" >&2
+    die "debootstrap failed"
+fi
+
+# --- slim down: apt caches and lists, docs, man pages --------------------------------------
+rm -rf "${rootfs}"/var/cache/apt/archives/*.deb "${rootfs}"/var/cache/apt/archives/partial/* \
+    "${rootfs}"/var/cache/apt/*.bin "${rootfs}"/var/lib/apt/lists/* "${rootfs}"/var/log/apt/* \
+    "${rootfs}"/var/cache/debconf/*-old "${rootfs}"/var/log/dpkg.log "${rootfs}"/var/log/bootstrap.log \
+    "${rootfs}"/usr/share/man/* "${rootfs}"/usr/share/info/* "${rootfs}"/usr/share/locale/*
+find "${rootfs}/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete 2>/dev/null || true
+find "${rootfs}/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+
+# --- what `nginx -c /etc/nginx/mtls/nginx.conf` needs at run time -------------------------
+mkdir -p "${rootfs}/run" "${rootfs}/etc/nginx/mtls" "${rootfs}/var/log/nginx"
+for temp in body proxy fastcgi uwsgi scgi; do
+    mkdir -p "${rootfs}/var/lib/nginx/${temp}"
+done
+chroot "${rootfs}" chown -R www-data:www-data /var/lib/nginx
+chmod 0755 "${rootfs}/run"
+# Debian's nginx runs workers as "nobody" when a config has no `user` line (the rendered one
+# has none): the temp dirs must be writable for it too.
+chmod 0777 "${rootfs}"/var/lib/nginx/{body,proxy,fastcgi,uwsgi,scgi}
+chmod 1777 "${rootfs}/tmp"
+nginx_version="$(chroot "${rootfs}" /usr/sbin/nginx -v 2>&1 | sed 's/^nginx version: //')"
+chroot "${rootfs}" /usr/sbin/nginx -V 2>&1 | grep -q -- '--with-http_ssl_module' || die "nginx in the rootfs lacks the SSL module"
+
+# --- import -------------------------------------------------------------------------------
+log "importing ${image_tag} (${nginx_version}, rootfs $(du -sh --one-file-system "${rootfs}" | cut -f1))"
+rootfs_tar="${work_dir}/rootfs.tar"
+tar --numeric-owner -C "${rootfs}" --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -cf "${rootfs_tar}" .
+import_changes=(
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+    --change 'EXPOSE 443'
+    --change "LABEL org.opencontainers.image.title=mtls-nginx org.opencontainers.image.version=${nginx_version// /_}"
+    --change 'CMD ["nginx","-g","daemon off;"]'
+)
+# SIGQUIT lets nginx finish in-flight requests on `docker stop`. Daemons before Docker 23
+# (Debian bookworm ships 20.10) refuse STOPSIGNAL in `docker import --change`; there the
+# signal is added by a metadata-only build step on top of the imported root filesystem.
+if ! docker import "${import_changes[@]}" --change 'STOPSIGNAL SIGQUIT' - "${image_tag}" <"${rootfs_tar}" \
+    >/dev/null 2>"${work_dir}/import.err"; then
+    grep -qi 'stopsignal' "${work_dir}/import.err" || {
+        cat "${work_dir}/import.err" >&2
+        die "docker import failed"
+    }
+    log "this daemon refuses STOPSIGNAL on import; adding it with a one-line build"
+    base_tag="mtls-nginx-rootfs-tmp:$(date +%s)-$$"
+    docker import "${import_changes[@]}" - "${base_tag}" <"${rootfs_tar}" >/dev/null
+    printf 'FROM %s\nSTOPSIGNAL SIGQUIT\n' "${base_tag}" |
+        DOCKER_BUILDKIT=0 docker build --quiet --tag "${image_tag}" - >/dev/null 2>"${work_dir}/build.err" || {
+        cat "${work_dir}/build.err" >&2
+        die "docker build (STOPSIGNAL layer) failed"
+    }
+    docker image rm "${base_tag}" >/dev/null
+fi
+rm -f "${rootfs_tar}"
+[[ "$(docker image inspect --format '{{.Config.StopSignal}}' "${image_tag}")" == "SIGQUIT" ]] ||
+    die "image ${image_tag} lacks STOPSIGNAL SIGQUIT"
+
+# --- check: a config shaped like the rendered one passes `nginx -t` in the image ---------
+docker run --rm --network none "${image_tag}" sh -ec '
+    test -d /run && test -d /var/lib/nginx/body && test -d /etc/nginx/mtls
+    mkdir -p /tmp/check
+    printf "%s\n" "pid /run/nginx-mtls.pid;" "error_log stderr warn;" "events {}" \
+        "http { access_log /dev/stdout; server { listen 8443; location / { return 200 ok; } } }" >/tmp/check/nginx.conf
+    nginx -q -t -c /tmp/check/nginx.conf
+' || die "the imported image cannot run nginx with a config like the rendered one"
+
+log "built ${image_tag} in $(($(date +%s) - started_at)) s ($(docker image inspect --format '{{.Size}}' "${image_tag}" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
