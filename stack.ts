@@ -53,7 +53,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
      */
     const schedule = (item: string, renewBeforeHours: number, mode: "rotate" | "freeze" | "report" = "rotate") => {
         decisions[item] = previous.apply((state): RotationDecision => {
-            const decision = decideRotation(state[item], renewBeforeHours, context.now);
+            const decision = decideRotation(state[item], renewBeforeHours + config.rotationLookaheadHours, context.now);
             if (mode === "rotate" || !state[item]) {
                 return decision;
             }
@@ -126,6 +126,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
                     config.lifetimes.client.renewBeforeHours,
                     config.revokedClients.includes(clientName) ? "freeze" : "rotate",
                 ),
+                frozen: config.revokedClients.includes(clientName),
             }),
         ]),
     );
@@ -136,16 +137,17 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
     // Revocation: a CRL per CA in the chain, only while someone is revoked (an expired CRL locks everyone out).
     let crlPem: pulumi.Output<string> | undefined;
     if (config.revokedClients.length > 0) {
-        // Nginx checks a CRL for every CA of a chain, so every trusted CA gets one; the issuer's names the revoked.
-        const issuer = ca.authorities[ca.authorities.length - 1];
+        // Nginx checks a CRL for every CA of a chain, so every trusted CA gets one. Each names every revoked
+        // certificate: a revoked certificate keeps its original issuer through a CA rollover, and a serial
+        // listed by a CA that did not issue it matches nothing.
+        const revokedCertificatePems = config.revokedClients.map(
+            (clientName) => clients.get(clientName)!.certificatePem,
+        );
         const crl = new CertificateRevocationList("crl", {
             authorities: caCertificates.map((authority) => ({
                 certificatePem: authority.certificatePem,
                 privateKeyPem: authority.privateKeyPem,
-                revokedCertificatePems:
-                    authority === issuer
-                        ? config.revokedClients.map((clientName) => clients.get(clientName)!.certificatePem)
-                        : [],
+                revokedCertificatePems,
             })),
             validityHours: config.lifetimes.crl.validityHours,
             rotationTrigger: schedule("crl", config.lifetimes.crl.renewBeforeHours),

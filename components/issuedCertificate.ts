@@ -24,6 +24,8 @@ export interface IssuedCertificateArgs {
     readonly lifetime: CertificateLifetime;
     /** Changing this value re-issues the key and certificate (rotation). */
     readonly rotationTrigger?: pulumi.Input<string>;
+    /** Keep the certificate as issued whatever changes (a revoked one must stay what the CRL names). */
+    readonly frozen?: boolean;
 }
 
 /** A leaf certificate with its own key, signed by the issuing CA. */
@@ -63,7 +65,14 @@ export class IssuedCertificate extends pulumi.ComponentResource {
                 // No earlyRenewalHours: rotation is driven by rotationTrigger, which also renews the key.
                 validityPeriodHours: args.lifetime.validityHours,
             },
-            { parent: this, replacementTrigger: args.rotationTrigger },
+            {
+                parent: this,
+                replacementTrigger: args.rotationTrigger,
+                // Even a CA rollover must not re-issue a revoked certificate: its serial would leave the CRL.
+                ignoreChanges: args.frozen
+                    ? ["caCertPem", "caPrivateKeyPem", "allowedUses", "validityPeriodHours"]
+                    : [],
+            },
         );
 
         this.certificatePem = certificate.certPem;

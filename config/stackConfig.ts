@@ -60,6 +60,8 @@ export interface StackConfig {
     readonly workerProcesses: string;
     readonly smokeTest: boolean;
     readonly lifetimes: Record<CertificateKind, CertificateLifetime>;
+    /** Rotate what will be inside its renewal window within this many hours (0: only what is due now). */
+    readonly rotationLookaheadHours: number;
 }
 
 /** Defaults, mirrored in Pulumi.yaml (a unit test keeps the two in step). */
@@ -77,6 +79,7 @@ export const configDefaults = {
     publishPort: 8443,
     workerProcesses: "auto",
     smokeTest: true,
+    rotationLookaheadHours: 0,
     caValidityHours: 87600, // 10 years
     caRenewBeforeHours: 8760,
     intermediateValidityHours: 43800, // 5 years
@@ -140,6 +143,7 @@ export const configKeys: readonly string[] = [
     "hostDirectory",
     "workerProcesses",
     "smokeTest",
+    "rotationLookaheadHours",
     ...certificateKinds.flatMap((kind) => [`${kind}ValidityHours`, `${kind}RenewBeforeHours`]),
 ];
 const knownKeys = new Set(configKeys);
@@ -251,6 +255,13 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
         throw new StackConfigError("workerProcesses", `"${workerProcesses}" is not allowed; use "auto" or 1-999`);
     }
     const smokeTest = readBoolean(raw, "smokeTest", configDefaults.smokeTest);
+    const rotationLookaheadHours = readInteger(
+        raw,
+        "rotationLookaheadHours",
+        configDefaults.rotationLookaheadHours,
+        0,
+        876000,
+    );
 
     const lifetimes = {} as Record<CertificateKind, CertificateLifetime>;
     for (const kind of certificateKinds) {
@@ -308,6 +319,7 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
         workerProcesses,
         smokeTest,
         lifetimes,
+        rotationLookaheadHours,
     };
 }
 

@@ -110,6 +110,9 @@ export async function settled(): Promise<void> {
     await settings.waitForRPCs();
 }
 
+/** ignoreChanges of each resource by name. */
+export const ignoredChanges = new Map<string, string[]>();
+
 /** replacementTrigger of each resource by name, as the program passed it (mocks do not see options). */
 export const replacementTriggers = new Map<string, unknown>();
 
@@ -118,7 +121,11 @@ export const replacementTriggers = new Map<string, unknown>();
  * monitor's registerResource and reads the option from the request (SDK internals, tests only).
  */
 function recordReplacementTriggers(): void {
-    type Request = { getName(): string; getReplacementTrigger?(): { toJavaScript(): unknown } | undefined };
+    type Request = {
+        getName(): string;
+        getReplacementTrigger?(): { toJavaScript(): unknown } | undefined;
+        getIgnorechangesList(): string[];
+    };
     type Monitor = { registerResource(request: Request, callback: unknown): unknown };
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const settings = require("@pulumi/pulumi/runtime/settings") as { getMonitor(): Monitor };
@@ -129,6 +136,7 @@ function recordReplacementTriggers(): void {
         if (trigger) {
             replacementTriggers.set(request.getName(), unwrapSecrets(trigger.toJavaScript()));
         }
+        ignoredChanges.set(request.getName(), request.getIgnorechangesList());
         return register(request, callback);
     };
 }

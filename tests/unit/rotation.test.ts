@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { validateStackConfig } from "../../config/stackConfig";
 import { decideRotation, parseRotationState, rotationTrigger } from "../../rotation/rotationSchedule";
 import {
+    ignoredChanges,
     installMocks,
     promiseOf,
     replacementTriggers,
@@ -111,6 +112,15 @@ describe("rotation in the resource graph", () => {
         assert.strictEqual(state["client-bob"].generation, 1);
     });
 
+    it("with a look-ahead, rotates what enters its window within it", async () => {
+        const soon = "2027-01-15T00:00:00Z"; // 48 days away: outside a 30-day window, inside 30 + 30 days
+        const previous = { ...steady, server: { generation: 2, notAfter: soon } };
+        assert.deepStrictEqual((await deploy({ clients: ["alice", "bob"] }, previous)).due, {});
+        const { due } = await deploy({ clients: ["alice", "bob"], rotationLookaheadHours: 720 }, previous);
+        assert.deepStrictEqual(due, { server: soon });
+        assert.strictEqual(replacementTriggers.get("server-cert"), rotationTrigger(3));
+    });
+
     it("never rotates a revoked client, so the CRL keeps naming its certificate", async () => {
         const { due } = await deploy(
             { clients: ["alice", "bob"], revokedClients: ["bob"] },
@@ -118,6 +128,9 @@ describe("rotation in the resource graph", () => {
         );
         assert.deepStrictEqual(due, {});
         assert.strictEqual(replacementTriggers.get("client-bob-cert"), rotationTrigger(0));
+        // Not even a CA rollover re-issues it.
+        assert.deepStrictEqual(ignoredChanges.get("client-bob-cert")?.slice(0, 2), ["caCertPem", "caPrivateKeyPem"]);
+        assert.deepStrictEqual(ignoredChanges.get("client-alice-cert"), []);
     });
 
     it("issues a CRL for each CA in the chain only while a client is revoked, and checks it", async () => {
@@ -133,7 +146,7 @@ describe("rotation in the resource graph", () => {
         const environment = issue.inputs.environment as Record<string, string>;
         assert.strictEqual(environment.CRL_ISSUERS, "2");
         assert.strictEqual(environment.CRL_ISSUER_0_CERT, "CERT OF ca-root\n");
-        assert.strictEqual(environment.CRL_ISSUER_0_REVOKED, "");
+        assert.strictEqual(environment.CRL_ISSUER_0_REVOKED, "CERT OF client-bob-cert\n");
         assert.strictEqual(environment.CRL_ISSUER_1_CERT, "CERT OF ca-intermediate\n");
         assert.strictEqual(environment.CRL_ISSUER_1_REVOKED, "CERT OF client-bob-cert\n");
         assert.strictEqual(environment.CRL_HOURS, "720");
@@ -214,6 +227,6 @@ describe("CA rollover in the resource graph", () => {
             "CERT OF ca-intermediate\n",
         ]);
         assert.strictEqual(environment.CRL_ISSUER_1_REVOKED, "CERT OF client-y-cert\n");
-        assert.strictEqual(environment.CRL_ISSUER_3_REVOKED, "");
+        assert.strictEqual(environment.CRL_ISSUER_3_REVOKED, "CERT OF client-y-cert\n", "every CA's CRL names it");
     });
 });

@@ -1,0 +1,195 @@
+import * as assert from "assert";
+import { probe, ProbeOptions } from "../support/mtlsProbe";
+import { startRequestLoop } from "../support/requestLoop";
+import {
+    containerId,
+    createThrowawayStack,
+    dockerLogs,
+    outputValue,
+    setConfig,
+    stepRecorder,
+    ThrowawayStack,
+} from "./harness";
+import type { OutputMap } from "@pulumi/pulumi/automation";
+
+/** A client as it stands after some step: the certificate and trust bundle it was handed then. */
+interface ClientCredentials {
+    readonly caPem: string;
+    readonly certificatePem: string;
+    readonly privateKeyPem: string;
+}
+
+function credentials(outputs: OutputMap, client: string): ClientCredentials {
+    return {
+        caPem: outputValue<string>(outputs, "caCertificatePem"),
+        certificatePem: outputValue<Record<string, string>>(outputs, "clientCertificatePems")[client],
+        privateKeyPem: outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems")[client],
+    };
+}
+
+/**
+ * Certificate lifecycle on the real engine: due rotation shown by preview and applied by reload
+ * with zero failed requests, revocation through CRLs, and a CA rollover walked step by step.
+ */
+describe("certificate lifecycle", function () {
+    let deployment: ThrowawayStack;
+    let engineOutput = "";
+    const log = (text: string) => {
+        engineOutput += text;
+    };
+    let endpoint: Omit<ProbeOptions, "caPem">;
+    const as = (client: ClientCredentials, path = "/") =>
+        probe({
+            ...endpoint,
+            path,
+            caPem: client.caPem,
+            clientCertificatePem: client.certificatePem,
+            clientPrivateKeyPem: client.privateKeyPem,
+        });
+
+    before(async () => {
+        deployment = await createThrowawayStack("lifecycle", {});
+        const result = await deployment.stack.up({ onOutput: log });
+        endpoint = {
+            host: "127.0.0.1",
+            port: deployment.publishPort,
+            serverName: outputValue<string>(result.outputs, "serverName"),
+        };
+    });
+
+    afterEach(function () {
+        if (this.currentTest?.state === "failed") {
+            console.error(
+                `--- engine output ---\n${engineOutput}\n--- container log ---\n${dockerLogs(deployment.containerName)}`,
+            );
+        }
+        engineOutput = "";
+    });
+
+    after(async () => {
+        if (deployment) {
+            await deployment.stack.destroy({ onOutput: log }).catch((error) => console.error(String(error)));
+            await deployment.dispose();
+        }
+    });
+
+    it("shows due certificates in preview, rotates them by reload with zero failed requests, keeps the container", async () => {
+        const before = await deployment.stack.outputs();
+        const containerBefore = containerId(deployment.containerName);
+        const aliceBefore = credentials(before, "alice");
+
+        // Widen the window: everything that will be due within a year is due now (the server and both clients).
+        await setConfig(deployment.stack, { rotationLookaheadHours: "8760" });
+        const recorder = stepRecorder();
+        const preview = await deployment.stack.preview({ onOutput: log, onEvent: recorder.onEvent });
+        const replaced = recorder.steps.filter((step) => step.op === "replace").map((step) => step.name);
+        assert.deepStrictEqual(
+            replaced.sort(),
+            [
+                "client-alice-cert",
+                "client-alice-csr",
+                "client-alice-key",
+                "client-bob-cert",
+                "client-bob-csr",
+                "client-bob-key",
+                "server-cert",
+                "server-csr",
+                "server-key",
+            ],
+            JSON.stringify(recorder.steps.filter((step) => step.op !== "same")),
+        );
+        assert.ok(!replaced.some((name) => name.startsWith("ca-")), "no CA is re-issued in place");
+        assert.match(preview.stdout, /rotationDue/);
+
+        const loop = startRequestLoop(
+            {
+                ...endpoint,
+                ...{ caPem: aliceBefore.caPem },
+                clientCertificatePem: aliceBefore.certificatePem,
+                clientPrivateKeyPem: aliceBefore.privateKeyPem,
+            },
+            { maxRequests: 100000, maxSeconds: 300 },
+        );
+        const keepAliveLoop = startRequestLoop(
+            {
+                ...endpoint,
+                caPem: aliceBefore.caPem,
+                clientCertificatePem: aliceBefore.certificatePem,
+                clientPrivateKeyPem: aliceBefore.privateKeyPem,
+            },
+            { maxRequests: 100000, maxSeconds: 300, keepAlive: true },
+        );
+        const update = await deployment.stack.up({ onOutput: log });
+        const [newConnections, keptAlive] = [await loop.stop(), await keepAliveLoop.stop()];
+        console.log(
+            `      during rotation: ${newConnections.requests} requests on new connections, ${newConnections.failures} failed; ` +
+                `${keptAlive.requests} keep-alive requests, ${keptAlive.failures} failed`,
+        );
+        assert.ok(newConnections.requests > 10, "the loop ran through the update");
+        assert.strictEqual(newConnections.failures, 0, newConnections.failureSamples.join("\n"));
+        assert.strictEqual(keptAlive.failures, 0, keptAlive.failureSamples.join("\n"));
+
+        const due = outputValue<Record<string, string>>(update.outputs, "rotationDue");
+        assert.deepStrictEqual(Object.keys(due).sort(), ["client-alice", "client-bob", "server"]);
+        assert.strictEqual(containerId(deployment.containerName), containerBefore, "the container was not replaced");
+        console.log(
+            `      container before ${containerBefore?.slice(0, 12)}, after ${containerId(deployment.containerName)?.slice(0, 12)}`,
+        );
+        const aliceAfter = credentials(update.outputs, "alice");
+        assert.notStrictEqual(aliceAfter.certificatePem, aliceBefore.certificatePem, "alice has a new certificate");
+        assert.notStrictEqual(aliceAfter.privateKeyPem, aliceBefore.privateKeyPem, "and a new key");
+        assert.strictEqual((await as(aliceAfter)).status, 200, "the new certificate works");
+        assert.strictEqual((await as(aliceBefore)).status, 200, "the old one still works: neither revoked nor expired");
+        assert.match(outputValue<string>(update.outputs, "smokeTest"), /smoke test passed/);
+
+        await setConfig(deployment.stack, { rotationLookaheadHours: "0" });
+        const settled = await deployment.stack.preview({ onOutput: log });
+        const changed = Object.entries(settled.changeSummary).filter(([op, count]) => op !== "same" && count > 0);
+        assert.deepStrictEqual(changed, [], "after the rotation nothing is due");
+    });
+
+    it("refuses a revoked client after up, and keeps serving the others", async () => {
+        const before = await deployment.stack.outputs();
+        const bob = credentials(before, "bob");
+        const alice = credentials(before, "alice");
+        await setConfig(deployment.stack, { revokedClients: ["bob"] });
+        const update = await deployment.stack.up({ onOutput: log });
+        assert.strictEqual(update.summary.result, "succeeded");
+        const bobAnswer = await as(bob);
+        assert.strictEqual(bobAnswer.status, 400, `revoked bob: ${bobAnswer.status} ${bobAnswer.error ?? ""}`);
+        assert.match(bobAnswer.body, /certificate/i);
+        assert.strictEqual((await as(alice)).status, 200, "alice still gets in");
+        assert.ok("crl" in outputValue<Record<string, unknown>>(update.outputs, "rotationState"), "the CRL is tracked");
+    });
+
+    it("rolls the CA over step by step with no valid client refused at any step", async () => {
+        const steps: Array<{ name: string; config: Record<string, unknown> }> = [
+            { name: "introduce the new CA (trusted, not issuing)", config: { trustedCas: ["a", "b"] } },
+            { name: "re-issue everything from the new CA", config: { activeCa: "b", trustedCas: ["a", "b"] } },
+            { name: "retire the old CA", config: { activeCa: "b", trustedCas: ["b"] } },
+        ];
+        let held = credentials(await deployment.stack.outputs(), "alice");
+        const containerBefore = containerId(deployment.containerName);
+        for (const step of steps) {
+            await setConfig(deployment.stack, step.config);
+            const update = await deployment.stack.up({ onOutput: log });
+            assert.strictEqual(update.summary.result, "succeeded", step.name);
+            const fresh = credentials(update.outputs, "alice");
+            const stale = await as(held);
+            const current = await as(fresh);
+            console.log(
+                `      ${step.name}: client from the step before -> ${stale.status}, re-fetched -> ${current.status}`,
+            );
+            assert.strictEqual(
+                stale.status,
+                200,
+                `${step.name}: alice with what she held before: ${stale.error ?? stale.body}`,
+            );
+            assert.strictEqual(current.status, 200, `${step.name}: alice re-fetched: ${current.error ?? current.body}`);
+            held = fresh;
+        }
+        const finalBundle = held.caPem.match(/BEGIN CERTIFICATE/g) ?? [];
+        assert.strictEqual(finalBundle.length, 1, "only the new CA is trusted at the end");
+        assert.strictEqual(containerId(deployment.containerName), containerBefore, "the container was never replaced");
+    });
+});
