@@ -56,7 +56,8 @@ export class CertificateRevocationList extends pulumi.ComponentResource {
                     ...args.authorities.flatMap((authority) => authority.revokedCertificatePems),
                 ],
             },
-            { parent: this },
+            // The provider echoes inputs back as outputs; the CA keys inside must stay secret there too.
+            { parent: this, additionalSecretOutputs: ["environment"] },
         );
         this.crlPem = pulumi.unsecret(issue.stdout);
         this.registerOutputs({ crlPem: this.crlPem });

@@ -73,7 +73,8 @@ export class NginxEndpoint extends pulumi.ComponentResource {
                     MTLS_CRL: pulumi.output(args.certificateRevocationListPem ?? ""),
                 },
             },
-            { parent: this, additionalSecretOutputs: ["stdout", "stderr"] },
+            // The provider echoes inputs back as outputs; nested secrets must stay secret there too.
+            { parent: this, additionalSecretOutputs: ["environment", "stdout", "stderr"] },
         );
 
         // keepLocally: the image belongs to the user (or to the local build), not to this stack.

@@ -46,7 +46,8 @@ export class SmokeTest extends pulumi.ComponentResource {
                 },
                 triggers: args.triggers,
             },
-            { parent: this },
+            // The provider echoes inputs back as outputs; the client key inside must stay secret there too.
+            { parent: this, additionalSecretOutputs: ["environment"] },
         );
         this.report = probe.stdout;
         this.registerOutputs({ report: this.report });

@@ -94,24 +94,39 @@ export async function createThrowawayStack(
     };
 }
 
-/** The `mtls-nginx:*` values of a committed stack file, as config strings. */
-export function readStackConfigFile(file: string): Record<string, string> {
+/** The `mtls-nginx:*` values of a committed stack file. */
+export function readStackConfigFile(file: string): Record<string, unknown> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const yaml = require("js-yaml") as typeof import("js-yaml");
     const parsed = yaml.load(fs.readFileSync(path.join(repoRoot, file), "utf8")) as { config: Record<string, unknown> };
     return Object.fromEntries(
-        Object.entries(parsed.config).map(([key, value]) => [
-            key.replace(/^mtls-nginx:/, ""),
-            typeof value === "string" ? value : JSON.stringify(value),
-        ]),
+        Object.entries(parsed.config).map(([key, value]) => [key.replace(/^mtls-nginx:/, ""), value]),
     );
 }
 
+/** Sets config values; lists and objects are written as structured config (path by path), like a stack file holds them. */
 export async function setConfig(stack: Stack, values: Record<string, unknown>): Promise<void> {
     for (const [key, value] of Object.entries(values)) {
-        const text = typeof value === "string" ? value : JSON.stringify(value);
-        await stack.setConfig(`mtls-nginx:${key}`, { value: text });
+        const fullKey = `mtls-nginx:${key}`;
+        if (typeof value === "object" && value !== null) {
+            await stack.removeConfig(fullKey).catch(() => undefined);
+            for (const [leafPath, leaf] of leaves(fullKey, value)) {
+                await stack.setConfig(leafPath, { value: String(leaf) }, true);
+            }
+        } else {
+            await stack.setConfig(fullKey, { value: String(value) });
+        }
     }
+}
+
+function leaves(prefix: string, value: unknown): Array<[string, unknown]> {
+    if (Array.isArray(value)) {
+        return value.flatMap((item, index) => leaves(`${prefix}[${index}]`, item));
+    }
+    if (typeof value === "object" && value !== null) {
+        return Object.entries(value).flatMap(([key, item]) => leaves(`${prefix}.${key}`, item));
+    }
+    return [[prefix, value]];
 }
 
 /** Collects what a preview or update would do to each resource: op by URN name. */
@@ -157,4 +172,9 @@ export function dockerLogs(name: string): string {
     } catch (error) {
         return String(error);
     }
+}
+
+/** Operations in a change summary other than "same" and "read" (the self stack reference is read every run). */
+export function realChanges(summary: Record<string, number> | undefined): Array<[string, number]> {
+    return Object.entries(summary ?? {}).filter(([op, count]) => !["same", "read"].includes(op) && count > 0);
 }

@@ -110,6 +110,9 @@ export async function settled(): Promise<void> {
     await settings.waitForRPCs();
 }
 
+/** additionalSecretOutputs of each resource by name. */
+export const additionalSecretOutputs = new Map<string, string[]>();
+
 /** ignoreChanges of each resource by name. */
 export const ignoredChanges = new Map<string, string[]>();
 
@@ -125,6 +128,7 @@ function recordReplacementTriggers(): void {
         getName(): string;
         getReplacementTrigger?(): { toJavaScript(): unknown } | undefined;
         getIgnorechangesList(): string[];
+        getAdditionalsecretoutputsList(): string[];
     };
     type Monitor = { registerResource(request: Request, callback: unknown): unknown };
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -137,6 +141,7 @@ function recordReplacementTriggers(): void {
             replacementTriggers.set(request.getName(), unwrapSecrets(trigger.toJavaScript()));
         }
         ignoredChanges.set(request.getName(), request.getIgnorechangesList());
+        additionalSecretOutputs.set(request.getName(), request.getAdditionalsecretoutputsList());
         return register(request, callback);
     };
 }

@@ -1,7 +1,15 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { validateStackConfig, RawStackConfig } from "../../config/stackConfig";
-import { installMocks, promiseOf, recordedResources, resetRecordedResources, resourcesOfType, settled } from "./mocks";
+import {
+    additionalSecretOutputs,
+    installMocks,
+    promiseOf,
+    recordedResources,
+    resetRecordedResources,
+    resourcesOfType,
+    settled,
+} from "./mocks";
 
 installMocks();
 // Imported after the mocks are installed, as the Pulumi docs require.
@@ -196,6 +204,24 @@ describe("deployMtlsEndpoint (resource graph)", () => {
             "mtls:pki:IssuedCertificate",
             "mtls:test:SmokeTest",
         ]);
+    });
+});
+
+describe("secrets echoed by providers", () => {
+    it("marks every command output that echoes a key secret", async () => {
+        resetRecordedResources();
+        const outputs = deployMtlsEndpoint(
+            validateStackConfig({ clients: ["a", "b"], revokedClients: ["b"] }, context),
+            { previousRotationState: {}, now },
+        );
+        await promiseOf(outputs.smokeTest as pulumi.Output<string>);
+        await settled();
+        for (const name of ["endpoint-files", "smoke-test-probe", "crl-issue"]) {
+            assert.ok(
+                additionalSecretOutputs.get(name)?.includes("environment"),
+                `${name} keeps its environment secret`,
+            );
+        }
     });
 });
 
