@@ -10,6 +10,8 @@ export interface ProbeResult {
     readonly error?: string;
     /** Whether the TLS session was resumed. */
     readonly sessionReused: boolean;
+    /** Whether the request went out on a kept-alive connection from an earlier request. */
+    readonly reusedConnection: boolean;
 }
 
 export interface ProbeOptions {
@@ -46,19 +48,24 @@ export function probe(options: ProbeOptions): Promise<ProbeResult> {
                 checkServerIdentity: (_host, certificate) => tls.checkServerIdentity(options.serverName, certificate),
             },
             (response) => {
+                // Read now: a keep-alive agent takes the socket back before "end".
+                const sessionReused = (response.socket as tls.TLSSocket | null)?.isSessionReused?.() ?? false;
                 const chunks: Buffer[] = [];
                 response.on("data", (chunk: Buffer) => chunks.push(chunk));
                 response.on("end", () =>
                     resolve({
                         status: response.statusCode,
                         body: Buffer.concat(chunks).toString("utf8"),
-                        sessionReused: (response.socket as tls.TLSSocket).isSessionReused?.() ?? false,
+                        sessionReused,
+                        reusedConnection: request.reusedSocket,
                     }),
                 );
             },
         );
         request.on("timeout", () => request.destroy(new Error("timed out")));
-        request.on("error", (error) => resolve({ body: "", error: error.message, sessionReused: false }));
+        request.on("error", (error) =>
+            resolve({ body: "", error: error.message, sessionReused: false, reusedConnection: request.reusedSocket }),
+        );
         request.end();
     });
 }

@@ -5,6 +5,11 @@ import { probe, ProbeOptions } from "./mtlsProbe";
 export interface LoopReport {
     readonly requests: number;
     readonly failures: number;
+    /**
+     * Requests sent again because the server closed an idle kept-alive connection just as they went out
+     * (as a graceful reload does): HTTP clients retry those, since the server never saw them (RFC 9110 9.3.1).
+     */
+    readonly retried: number;
     /** The first few failures, for the test's message. */
     readonly failureSamples: string[];
 }
@@ -20,12 +25,17 @@ export function startRequestLoop(
     let stopped = false;
     let requests = 0;
     let failures = 0;
+    let retried = 0;
     const failureSamples: string[] = [];
     const deadline = Date.now() + limits.maxSeconds * 1000;
     const agent = limits.keepAlive ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : undefined;
     const running = (async () => {
         while (!stopped && requests < limits.maxRequests && Date.now() < deadline) {
-            const result = await probe({ ...options, agent });
+            let result = await probe({ ...options, agent });
+            if (result.status === undefined && result.reusedConnection) {
+                retried += 1;
+                result = await probe({ ...options, agent });
+            }
             requests += 1;
             if (result.status !== 200) {
                 failures += 1;
@@ -42,7 +52,7 @@ export function startRequestLoop(
         async stop() {
             stopped = true;
             await running;
-            return { requests, failures, failureSamples };
+            return { requests, failures, retried, failureSamples };
         },
     };
 }
