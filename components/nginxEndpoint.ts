@@ -105,7 +105,8 @@ export class NginxEndpoint extends pulumi.ComponentResource {
                     startPeriod: "5s",
                 },
             },
-            { parent: this, dependsOn: [files] },
+            // The name is fixed, so a new container (a new image) can only start once the old one is gone.
+            { parent: this, dependsOn: [files], deleteBeforeReplace: true },
         );
 
         // Reload in place after any file change; check the config first so a bad one never replaces a good one.
