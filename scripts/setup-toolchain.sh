@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Sets up the offline Pulumi toolchain for this project and installs it into the
+# project-local PULUMI_HOME (<repo>/.pulumi-home):
+#
+#   .pulumi-home/bin/pulumi                      the CLI
+#   .pulumi-home/bin/pulumi-language-nodejs      the Node.js language host
+#   .pulumi-home/plugins/resource-{tls,docker,command}-vX.Y.Z/   the provider plugins
+#
+# Nothing is downloaded except Go modules: each binary is built with `go build` from its
+# wrapper module in toolchain/<name>/ (pinned go.mod + go.sum) and cached by version in
+# ${MTLS_TOOLCHAIN_CACHE:-$HOME/.cache/mtls-nginx/toolchain}/<name>-<version>/, so a warm
+# run only checks and links files (seconds). What is already there is used instead:
+#   - a `pulumi` on PATH at a usable version (>= MTLS_PULUMI_MIN_VERSION, default 3.270.0),
+#     with its own pulumi-language-nodejs next to it or on PATH;
+#   - a plugin of the exact version already installed in the project PULUMI_HOME, or in the
+#     user's default Pulumi home (~/.pulumi, or MTLS_AMBIENT_PULUMI_HOME).
+# Plugin versions come from node_modules/@pulumi/{tls,docker,command}/package.json
+# ("pulumi": {"version"}), so run `npm ci` first; they must equal what the wrappers build.
+#
+# Usage: scripts/setup-toolchain.sh            then: source scripts/pulumi-env.sh
+# Env:   MTLS_TOOLCHAIN_CACHE, MTLS_PULUMI_MIN_VERSION, MTLS_AMBIENT_PULUMI_HOME,
+#        MTLS_TOOLCHAIN_FORCE_BUILD=1 (ignore pulumi on PATH and installed plugins).
+# Go's own caches stay in their default places (~/go/pkg/mod, ~/.cache/go-build).
+set -euo pipefail
+
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd -P)"
+TOOLCHAIN_DIR="$REPO_ROOT/toolchain"
+PULUMI_HOME_DIR="$REPO_ROOT/.pulumi-home"
+BIN_DIR="$PULUMI_HOME_DIR/bin"
+CACHE_ROOT="${MTLS_TOOLCHAIN_CACHE:-$HOME/.cache/mtls-nginx/toolchain}"
+MIN_PULUMI_VERSION="${MTLS_PULUMI_MIN_VERSION:-3.270.0}"
+AMBIENT_PULUMI_HOME="${MTLS_AMBIENT_PULUMI_HOME:-$HOME/.pulumi}"
+FORCE_BUILD="${MTLS_TOOLCHAIN_FORCE_BUILD:-0}"
+
+# Versions the wrapper modules build. The CLI and language host share one pulumi release.
+PULUMI_VERSION="3.274.1"
+
+log() { printf '[setup-toolchain] %s\n' "$*" >&2; }
+die() {
+    printf '[setup-toolchain] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+
+t_start=$(date +%s)
+mkdir -p "$BIN_DIR" "$CACHE_ROOT"
+export PULUMI_HOME="$PULUMI_HOME_DIR"
+
+# One setup at a time per cache (two concurrent cold builds would double the CPU load).
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$CACHE_ROOT/.lock"
+    if ! flock -n 9; then
+        log "another setup is running on $CACHE_ROOT; waiting for it"
+        flock 9
+    fi
+fi
+
+# --- helpers -------------------------------------------------------------------------
+
+# version_ge A B: true when semver A >= B (numeric major.minor.patch, leading v ignored).
+version_ge() {
+    local a="${1#v}" b="${2#v}"
+    a="${a%%[-+]*}"
+    b="${b%%[-+]*}"
+    local IFS=.
+    # shellcheck disable=SC2206
+    local av=($a) bv=($b)
+    for i in 0 1 2; do
+        local x="${av[$i]:-0}" y="${bv[$i]:-0}"
+        if ((10#$x > 10#$y)); then return 0; fi
+        if ((10#$x < 10#$y)); then return 1; fi
+    done
+    return 0
+}
+
+# wrapper_version NAME: the plugin version the wrapper's main.go builds (var Version = "...").
+wrapper_version() {
+    local f="$TOOLCHAIN_DIR/$1/main.go"
+    [[ -f "$f" ]] || die "$1: wrapper module missing ($f)"
+    local v
+    v="$(sed -n 's/^var Version = "\([^"]*\)".*/\1/p' "$f" | head -n1)"
+    [[ -n "$v" ]] || die "$1: cannot read 'var Version = \"...\"' from $f"
+    printf '%s' "$v"
+}
+
+# npm_plugin_version NAME: "pulumi": {"version"} of node_modules/@pulumi/NAME/package.json.
+npm_plugin_version() {
+    command -v node >/dev/null 2>&1 || die "$1: node is not on PATH (needed to read node_modules/@pulumi/$1/package.json)"
+    local pj="$REPO_ROOT/node_modules/@pulumi/$1/package.json"
+    [[ -f "$pj" ]] || die "$1: $pj not found; run 'npm ci' in $REPO_ROOT first (plugin versions are read from node_modules)"
+    local v
+    v="$(node -e 'const p=require(process.argv[1]); process.stdout.write(String((p.pulumi&&p.pulumi.version)||p.version||""))' "$pj")" ||
+        die "$1: cannot parse $pj"
+    [[ -n "$v" ]] || die "$1: no pulumi.version in $pj"
+    printf '%s' "${v#v}"
+}
+
+# wrapper_stamp NAME: hash of the wrapper module's sources; a cached binary built from
+# other sources (same version, changed wrapper) is rebuilt.
+wrapper_stamp() {
+    (cd "$TOOLCHAIN_DIR/$1" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 |
+        LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+}
+
+check_go() {
+    command -v go >/dev/null 2>&1 || return 1
+    local gv
+    gv="$(go env GOVERSION 2>/dev/null)" || return 1
+    gv="${gv#go}"
+    version_ge "$gv" "1.26.6"
+}
+
+# ensure_built NAME VERSION BINARY [go build args...]: prints the path of a cached binary,
+# building it into the cache first when missing.
+ensure_built() {
+    local name="$1" version="$2" binary="$3"
+    shift 3
+    local dir="$CACHE_ROOT/$name-$version"
+    local out="$dir/$binary"
+    local stamp
+    stamp="$(wrapper_stamp "$name")"
+    if [[ -x "$out" && -f "$dir/.wrapper-stamp" && "$(cat "$dir/.wrapper-stamp")" == "$stamp" ]]; then
+        log "$name $version: cached ($out)"
+        printf '%s' "$out"
+        return 0
+    fi
+    if ! check_go; then
+        die "$binary $version is missing and cannot be built: Go >= 1.26.6 is required on PATH (found: $(command -v go >/dev/null 2>&1 && go env GOVERSION || echo none))"
+    fi
+    mkdir -p "$dir"
+    local buildlog="$dir/build.log"
+    log "$name $version: building $binary from toolchain/$name (cold builds take minutes; log: $buildlog)"
+    local t0 t1
+    t0=$(date +%s)
+    if ! (cd "$TOOLCHAIN_DIR/$name" &&
+        CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly -buildvcs=false" \
+            go build -trimpath "$@" -o "$out.tmp" "${BUILD_PKG:-.}") >"$buildlog" 2>&1; then
+        rm -f "$out.tmp"
+        tail -n 30 "$buildlog" >&2 || true
+        die "$binary $version is missing: 'go build' in toolchain/$name failed (full log: $buildlog)"
+    fi
+    mv -f "$out.tmp" "$out"
+    printf '%s\n' "$stamp" >"$dir/.wrapper-stamp"
+    t1=$(date +%s)
+    log "$name $version: built in $((t1 - t0))s"
+    printf '%s' "$out"
+}
+
+# link_into SRC DEST: hard link (cheap, same file system) or copy.
+link_into() {
+    local src="$1" dest="$2"
+    if [[ -e "$dest" || -L "$dest" ]] && [[ "$(readlink -f "$dest")" == "$(readlink -f "$src")" || "$dest" -ef "$src" ]]; then
+        return 0
+    fi
+    rm -f "$dest"
+    ln "$src" "$dest" 2>/dev/null || cp -f "$src" "$dest"
+}
+
+# --- 1. pulumi CLI and language host ---------------------------------------------------
+
+# find_external_pulumi: first `pulumi` on PATH that is not one this script installed.
+find_external_pulumi() {
+    local d cand bin_real cache_real
+    bin_real="$(readlink -f "$BIN_DIR")"
+    cache_real="$(readlink -f "$CACHE_ROOT")"
+    local IFS=:
+    for d in $PATH; do
+        [[ -n "$d" ]] || continue
+        cand="$d/pulumi"
+        [[ -f "$cand" && -x "$cand" ]] || continue
+        case "$(readlink -f "$d")" in "$bin_real" | "$cache_real"/*) continue ;; esac
+        case "$(readlink -f "$cand")" in "$cache_real"/*) continue ;; esac
+        printf '%s' "$cand"
+        return 0
+    done
+    return 1
+}
+
+use_external_cli=""
+if [[ "$FORCE_BUILD" != 1 ]] && ext="$(find_external_pulumi)"; then
+    ext_ver="$("$ext" version 2>/dev/null | head -n1 || true)"
+    if [[ "$ext_ver" =~ ^v?3\.[0-9]+\.[0-9]+ ]] && version_ge "$ext_ver" "$MIN_PULUMI_VERSION"; then
+        use_external_cli="$(readlink -f "$ext")"
+        log "pulumi: using $ext ($ext_ver) found on PATH"
+    elif [[ -n "$ext_ver" ]]; then
+        log "pulumi: ignoring $ext ($ext_ver): need 3.x >= $MIN_PULUMI_VERSION"
+    fi
+fi
+
+if [[ -n "$use_external_cli" ]]; then
+    # The CLI looks for its language host next to its own resolved binary (with
+    # PULUMI_IGNORE_AMBIENT_PLUGINS=true, which pulumi-env.sh sets, not on PATH).
+    if [[ -x "$(dirname "$use_external_cli")/pulumi-language-nodejs" ]]; then
+        rm -f "$BIN_DIR/pulumi" "$BIN_DIR/pulumi-language-nodejs"
+        ln -s "$use_external_cli" "$BIN_DIR/pulumi"
+    else
+        log "pulumi-language-nodejs: not next to $use_external_cli; copying that pulumi into $BIN_DIR and building our language host beside it"
+        link_into "$use_external_cli" "$BIN_DIR/pulumi"
+        lang_bin="$(ensure_built language-nodejs "$PULUMI_VERSION" pulumi-language-nodejs \
+            -tags osusergo,grpcnotrace -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION")"
+        link_into "$lang_bin" "$BIN_DIR/pulumi-language-nodejs"
+    fi
+else
+    cli_bin="$(BUILD_PKG=github.com/pulumi/pulumi/pkg/v3/cmd/pulumi ensure_built cli "$PULUMI_VERSION" pulumi \
+        -tags osusergo,grpcnotrace -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION")"
+    link_into "$cli_bin" "$BIN_DIR/pulumi"
+    lang_bin="$(ensure_built language-nodejs "$PULUMI_VERSION" pulumi-language-nodejs \
+        -tags osusergo,grpcnotrace -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION")"
+    link_into "$lang_bin" "$BIN_DIR/pulumi-language-nodejs"
+fi
+
+PULUMI="$BIN_DIR/pulumi"
+"$PULUMI" version >/dev/null 2>&1 || die "pulumi: $PULUMI does not run"
+
+# --- 2. provider plugins ---------------------------------------------------------------
+
+# Build tags per plugin wrapper. Every build uses upstream's osusergo,grpcnotrace: equal tags
+# let builds share compiled packages in Go's build cache (grpc's file set depends on them).
+# no_compose leaves out the upstream docker provider's compose resource (not bridged here).
+declare -A PLUGIN_TAGS=([command]="osusergo,grpcnotrace" [tls]="osusergo,grpcnotrace" [docker]="osusergo,grpcnotrace,no_compose")
+
+# Check every version first, so one run reports all mismatches.
+declare -A WANT
+mismatch=0
+for name in command tls docker; do
+    want="$(npm_plugin_version "$name")"
+    have="$(wrapper_version "$name")"
+    if [[ "$want" != "$have" ]]; then
+        printf '[setup-toolchain] ERROR: %s: node_modules/@pulumi/%s asks for plugin %s but toolchain/%s builds %s; pin @pulumi/%s to %s in package.json or update toolchain/%s\n' \
+            "$name" "$name" "$want" "$name" "$have" "$name" "$have" "$name" >&2
+        mismatch=1
+    fi
+    WANT[$name]="$want"
+done
+((mismatch == 0)) || die "plugin version mismatch (see above)"
+
+for name in command tls docker; do
+    version="${WANT[$name]}"
+    binary="pulumi-resource-$name"
+    installed="$PULUMI_HOME_DIR/plugins/resource-$name-v$version/$binary"
+    if [[ -x "$installed" ]]; then
+        log "$name $version: already installed in $PULUMI_HOME_DIR"
+        continue
+    fi
+    src=""
+    ambient="$AMBIENT_PULUMI_HOME/plugins/resource-$name-v$version/$binary"
+    if [[ "$FORCE_BUILD" != 1 && -x "$ambient" && "$(readlink -f "$AMBIENT_PULUMI_HOME")" != "$PULUMI_HOME_DIR" ]]; then
+        log "$name $version: using the plugin installed in $AMBIENT_PULUMI_HOME"
+        src="$ambient"
+    else
+        tags=()
+        [[ -n "${PLUGIN_TAGS[$name]}" ]] && tags=(-tags "${PLUGIN_TAGS[$name]}")
+        src="$(ensure_built "$name" "$version" "$binary" "${tags[@]}" -ldflags "-X main.Version=$version")"
+    fi
+    if ! "$PULUMI" plugin install resource "$name" "$version" --file "$src" >"$CACHE_ROOT/plugin-install-$name.log" 2>&1; then
+        cat "$CACHE_ROOT/plugin-install-$name.log" >&2
+        die "$binary $version: 'pulumi plugin install resource $name $version --file $src' failed"
+    fi
+    [[ -x "$installed" ]] || die "$binary $version: installed, but $installed is missing"
+    log "$name $version: installed into $PULUMI_HOME_DIR"
+done
+
+log "done in $(($(date +%s) - t_start))s: $("$PULUMI" version) in $BIN_DIR; plugins in $PULUMI_HOME_DIR/plugins"
+log "next: source scripts/pulumi-env.sh"
