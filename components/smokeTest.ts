@@ -64,20 +64,24 @@ printf '%s' "$SMOKE_CLIENT_CERT" > "$work/client.crt"
 printf '%s' "$SMOKE_CLIENT_KEY" > "$work/client.key"
 probe() {
   local out="$1"; shift
+  # Start empty: a failed handshake writes no body, and the report below reads both files.
+  : > "$work/$out.body"; : > "$work/$out.err"
   curl -sS -o "$work/$out.body" -w '%{http_code}' --max-time 5 --cacert "$work/ca.pem" \\
     --resolve "$SMOKE_RESOLVE" "$@" "$SMOKE_URL" 2>"$work/$out.err" || true
 }
+# What came back: body and curl's error, on one line.
+excerpt() { cat "$work/$1.body" "$work/$1.err" | head -c 300 | tr '\\n' ' '; }
 for attempt in $(seq 1 30); do
   with_cert=$(probe with --cert "$work/client.crt" --key "$work/client.key")
   without_cert=$(probe without)
   failures=()
   if [ "$with_cert" != 200 ]; then
-    failures+=("with the certificate of client '$SMOKE_CLIENT': expected 200, got $with_cert $(head -c 300 "$work/with.body" "$work/with.err" 2>/dev/null | tr '\\n' ' ')")
+    failures+=("with the certificate of client '$SMOKE_CLIENT': expected 200, got $with_cert $(excerpt with)")
   elif ! grep -qF "$SMOKE_EXPECTED_BODY" "$work/with.body"; then
     failures+=("with the certificate of client '$SMOKE_CLIENT': expected a body containing '$SMOKE_EXPECTED_BODY', got '$(head -c 300 "$work/with.body")'")
   fi
   if [ "$without_cert" != 400 ]; then
-    failures+=("without a client certificate: expected 400, got $without_cert $(head -c 300 "$work/without.body" "$work/without.err" 2>/dev/null | tr '\\n' ' ')")
+    failures+=("without a client certificate: expected 400, got $without_cert $(excerpt without)")
   fi
   if [ \${#failures[@]} -eq 0 ]; then
     echo "smoke test passed: $SMOKE_URL with client '$SMOKE_CLIENT' -> 200, without a certificate -> 400 (attempt $attempt)"

@@ -64,7 +64,7 @@ describe("renderNginxConfig", () => {
             text,
             /log_format mtls [^;]*\$ssl_client_s_dn[^;]*\$ssl_client_serial[^;]*\$ssl_client_verify|log_format mtls [^;]*\$ssl_client_verify[^;]*\$ssl_client_s_dn[^;]*\$ssl_client_serial/s,
         );
-        assert.match(text, /access_log \/dev\/stdout mtls;/);
+        assert.match(text, /access_log \/dev\/stdout mtls buffer=64k flush=1s;/);
     });
 
     it("with verifyClient optional, enforces the certificate only where a location asks for it", () => {
