@@ -1,0 +1,274 @@
+/**
+ * Section 3: deploy timings with the real engine, through the e2e harness (a throwaway stack per
+ * client count, with its own state directory, port, container and host directory). Each stack is
+ * destroyed and disposed before the next one starts, whatever happened.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { performance } from "perf_hooks";
+
+import type { Stack } from "@pulumi/pulumi/automation";
+
+import type { ThrowawayStack } from "../tests/e2e/harness";
+import { onCleanup } from "./cleanup";
+import { MemorySampler } from "./procfs";
+import { repoRoot } from "./settings";
+
+export type DeployOperationName = "up from empty" | "no-op preview" | "add one client" | "rotate all" | "destroy";
+
+export interface DeployOperation {
+    readonly name: DeployOperationName;
+    readonly status: "ok" | "failed" | "skipped";
+    readonly seconds?: number;
+    /** Peak RSS of the `pulumi` CLI process(es): the engine. */
+    readonly enginePeakRssBytes?: number;
+    /** Peak RSS of everything the bench had running below it: CLI, language host, program, providers. */
+    readonly treePeakRssBytes?: number;
+    readonly detail?: string;
+}
+
+export interface DeployRun {
+    readonly clients: number;
+    readonly status: "ok" | "failed" | "skipped";
+    readonly operations: readonly DeployOperation[];
+    /** Bytes of `stack.exportStack()` as JSON, after the first `up` and after the rotation. */
+    readonly stateBytesAfterUp?: number;
+    readonly stateBytesAfterRotation?: number;
+    readonly error?: string;
+    /** The complete error text(s) of failed operations, engine output included. */
+    readonly engineErrorText?: string;
+}
+
+export interface DeployReport {
+    readonly status: "ok" | "skipped" | "failed";
+    readonly reason?: string;
+    /** The file whose absence skipped the section. */
+    readonly missing?: string;
+    readonly rotationMethod: string;
+    readonly runs: readonly DeployRun[];
+}
+
+export const pulumiBinary = path.join(repoRoot, ".pulumi-home", "bin", "pulumi");
+
+export const rotationMethod =
+    "`stack.up({ replace: [...] })` with the URNs of every tls:index/* resource in the exported state " +
+    "(CA, server and client keys, CSRs and certificates): the same as `pulumi up --replace <urn>...`, " +
+    "so every certificate and key is re-issued and Nginx reloads, without waiting for a renewal window";
+
+export function toolchainPresent(): boolean {
+    return fs.existsSync(pulumiBinary);
+}
+
+/** Client names for a stack of n clients. */
+function clientNames(count: number): string[] {
+    return Array.from({ length: count }, (_, index) => `bench-${String(index + 1).padStart(3, "0")}`);
+}
+
+export async function runDeploy(
+    clientCounts: readonly number[],
+    deadline: number,
+    progress: (line: string) => void,
+): Promise<DeployReport> {
+    if (!toolchainPresent()) {
+        return {
+            status: "skipped",
+            reason: "toolchain missing, run npm run setup",
+            missing: path.relative(repoRoot, pulumiBinary),
+            rotationMethod,
+            runs: [],
+        };
+    }
+    // Loaded only here: the harness pulls in the Automation API.
+    const harness = await import("../tests/e2e/harness");
+    const runs: DeployRun[] = [];
+    for (const count of clientCounts) {
+        if (Date.now() > deadline) {
+            runs.push({ clients: count, status: "skipped", operations: [], error: "time budget used up" });
+            continue;
+        }
+        runs.push(await runOne(harness, count, deadline, progress));
+    }
+    return {
+        status: runs.some((run) => run.status === "failed") ? "failed" : "ok",
+        rotationMethod,
+        runs,
+    };
+}
+
+async function runOne(
+    harness: typeof import("../tests/e2e/harness"),
+    count: number,
+    deadline: number,
+    progress: (line: string) => void,
+): Promise<DeployRun> {
+    const operations: DeployOperation[] = [];
+    let engineOutput = "";
+    const onOutput = (text: string): void => {
+        engineOutput = (engineOutput + text).slice(-20_000);
+    };
+    const names = clientNames(count);
+    let deployment: ThrowawayStack | undefined;
+    let stateBytesAfterUp: number | undefined;
+    let stateBytesAfterRotation: number | undefined;
+    let error: string | undefined;
+    const fullErrors: string[] = [];
+    // Interrupted mid-way: at least the container and the temp directories go (the state goes with them).
+    let removeLeftovers: (() => void) | undefined;
+
+    const measure = async (
+        name: DeployOperationName,
+        operation: () => Promise<string | undefined>,
+    ): Promise<boolean> => {
+        if (Date.now() > deadline && name !== "destroy") {
+            operations.push({ name, status: "skipped", detail: "time budget used up" });
+            return false;
+        }
+        const sampler = new MemorySampler(process.pid, (info) => info.comm === "pulumi");
+        const started = performance.now();
+        let status: DeployOperation["status"] = "ok";
+        let detail: string | undefined;
+        try {
+            detail = await operation();
+        } catch (failure) {
+            status = "failed";
+            detail = engineErrors(failure);
+            error ??= `${name}: ${detail}`;
+            fullErrors.push(`${name}: ${failure instanceof Error ? failure.message : String(failure)}`);
+        }
+        const seconds = (performance.now() - started) / 1000;
+        const memory = sampler.stop();
+        operations.push({
+            name,
+            status,
+            seconds,
+            enginePeakRssBytes: memory.peakMatchingBytes,
+            treePeakRssBytes: memory.peakTreeBytes,
+            detail,
+        });
+        progress(
+            `deploy: ${count} client(s), ${name}: ${status} in ${seconds.toFixed(1)} s, ` +
+                `engine peak ${(memory.peakMatchingBytes / 2 ** 20).toFixed(0)} MiB` +
+                (detail ? ` (${detail})` : ""),
+        );
+        return status === "ok";
+    };
+
+    try {
+        deployment = await harness.createThrowawayStack(`bench-${count}`, { smokeTest: "true" });
+        const created = deployment;
+        removeLeftovers = onCleanup(`dispose stack ${created.stackName}`, () => {
+            fs.rmSync(path.join(repoRoot, `Pulumi.${created.stackName}.yaml`), { force: true });
+            fs.rmSync(created.stateDirectory, { recursive: true, force: true });
+            fs.rmSync(path.dirname(created.hostDirectory), { recursive: true, force: true });
+            spawnSync("docker", ["rm", "-f", created.containerName], { stdio: "ignore" });
+        });
+        const stack = created.stack;
+        await setClients(stack, names);
+
+        const upOk = await measure("up from empty", async () => {
+            const result = await stack.up({ onOutput });
+            const smoke = harness.outputValue<string>(result.outputs, "smokeTest");
+            if (!/^smoke test passed/.test(smoke)) {
+                throw new Error(`endpoint not verified: ${smoke}`);
+            }
+            return `${result.summary.resourceChanges?.create ?? 0} created; ${smoke.slice(0, 60)}`;
+        });
+        if (upOk) {
+            stateBytesAfterUp = Buffer.byteLength(JSON.stringify(await stack.exportStack()));
+            await measure("no-op preview", async () => {
+                const preview = await stack.preview({ onOutput });
+                const changes = Object.entries(preview.changeSummary).filter(([op, n]) => !isNoChange(op) && n > 0);
+                return changes.length === 0 ? "no changes" : `CHANGES: ${JSON.stringify(Object.fromEntries(changes))}`;
+            });
+            // The config change is not part of the timing: only the `up` that rolls it out.
+            await setClients(stack, clientNames(count + 1));
+            await measure("add one client", async () => {
+                const result = await stack.up({ onOutput });
+                return summarizeChanges(result.summary.resourceChanges);
+            });
+            const state = (await stack.exportStack()).deployment as {
+                resources?: Array<{ urn: string; type: string }>;
+            };
+            const urns = (state.resources ?? [])
+                .filter((resource) => resource.type.startsWith("tls:index/"))
+                .map((resource) => resource.urn);
+            await measure("rotate all", async () => {
+                const result = await stack.up({ onOutput, replace: urns });
+                const smoke = harness.outputValue<string>(result.outputs, "smokeTest");
+                if (!/^smoke test passed/.test(smoke)) {
+                    throw new Error(`endpoint not verified after the rotation: ${smoke}`);
+                }
+                return `${urns.length} tls resources replaced (${summarizeChanges(result.summary.resourceChanges)})`;
+            });
+            stateBytesAfterRotation = Buffer.byteLength(JSON.stringify(await stack.exportStack()));
+        }
+    } catch (failure) {
+        error ??= failure instanceof Error ? failure.message : String(failure);
+    } finally {
+        if (deployment) {
+            const created = deployment;
+            await measure("destroy", async () => {
+                await created.stack.destroy({ onOutput });
+                return undefined;
+            });
+            await created.dispose().catch(() => undefined);
+            removeLeftovers?.();
+        }
+    }
+    if (error) {
+        console.error(`--- engine output (last lines, ${count} clients) ---\n${engineOutput.slice(-4000)}`);
+    }
+    const engineErrorText = fullErrors.length > 0 ? fullErrors.join("\n").slice(0, 20_000) : undefined;
+    return {
+        clients: count,
+        status: error ? "failed" : "ok",
+        operations,
+        stateBytesAfterUp,
+        stateBytesAfterRotation,
+        error,
+        engineErrorText,
+    };
+}
+
+/**
+ * The useful part of an Automation API error: its "error:" lines, without the command scripts
+ * the engine quotes in them (a CommandError's first line is only "code: ...").
+ */
+export function engineErrors(failure: unknown): string {
+    const text = failure instanceof Error ? failure.message : String(failure);
+    const lines = text
+        .split("\n")
+        .filter((line) => /error:/i.test(line) && !/^\s*(err\?|stderr): /.test(line))
+        .map((line) =>
+            line
+                .replace(/running "(?:[^"\\]|\\.)*"/g, "running <script>")
+                .replace(/\[diff: [^\]]*\]|\(\d+(\.\d+)?s\)|^\W+/g, "")
+                .replace(/\s+/g, " ")
+                .trim(),
+        );
+    const unique = [...new Set(lines)];
+    return unique.length > 0 ? unique.slice(0, 3).join(" | ") : text.split("\n")[0];
+}
+
+function summarizeChanges(changes: Record<string, number> | undefined): string {
+    const entries = Object.entries(changes ?? {}).filter(([op, n]) => !isNoChange(op) && n > 0);
+    return entries.length === 0 ? "no changes" : entries.map(([op, n]) => `${n} ${op}`).join(", ");
+}
+
+/**
+ * Sets mtls-nginx:clients as a structured list (the project declares it `array<string>`) in one
+ * `pulumi config set-all --path` call, instead of one CLI call per client.
+ */
+async function setClients(stack: Stack, names: readonly string[]): Promise<void> {
+    await stack.removeConfig("mtls-nginx:clients").catch(() => undefined);
+    await stack.setAllConfig(
+        Object.fromEntries(names.map((name, index) => [`mtls-nginx:clients[${index}]`, { value: name }])),
+        true,
+    );
+}
+
+/** "read" is the program's StackReference to its own previous outputs: not a change. */
+function isNoChange(op: string): boolean {
+    return op === "same" || op === "read";
+}
