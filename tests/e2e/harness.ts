@@ -178,3 +178,43 @@ export function dockerLogs(name: string): string {
 export function realChanges(summary: Record<string, number> | undefined): Array<[string, number]> {
     return Object.entries(summary ?? {}).filter(([op, count]) => !["same", "read"].includes(op) && count > 0);
 }
+
+/** A throwaway stack for one describe block: created before, destroyed after, engine output shown on failure. */
+export interface StackFixture {
+    /** The stack (set once the suite's first before hook ran). */
+    readonly current: ThrowawayStack;
+    /** Pass as onOutput: collected, and printed with the container log when a test fails. */
+    readonly log: (text: string) => void;
+}
+
+export function useThrowawayStack(label: string, config: Record<string, unknown> = {}): StackFixture {
+    let current: ThrowawayStack | undefined;
+    let engineOutput = "";
+    const fixture: StackFixture = {
+        get current() {
+            if (!current) throw new Error("the throwaway stack is not created yet");
+            return current;
+        },
+        log: (text: string) => {
+            engineOutput += text;
+        },
+    };
+    before(async () => {
+        current = await createThrowawayStack(label, config);
+    });
+    afterEach(function () {
+        if (this.currentTest?.state === "failed" && current) {
+            console.error(
+                `--- engine output ---\n${engineOutput}\n--- container log ---\n${dockerLogs(current.containerName)}`,
+            );
+        }
+        engineOutput = "";
+    });
+    after(async () => {
+        if (current) {
+            await current.stack.destroy({ onOutput: fixture.log }).catch((error) => console.error(String(error)));
+            await current.dispose();
+        }
+    });
+    return fixture;
+}

@@ -4,14 +4,13 @@ import * as fs from "fs";
 import { probe } from "../support/mtlsProbe";
 import {
     containerId,
-    createThrowawayStack,
-    dockerLogs,
     outputValue,
     realChanges,
     repoRoot,
     setConfig,
     stepRecorder,
     ThrowawayStack,
+    useThrowawayStack,
 } from "./harness";
 
 /**
@@ -19,30 +18,12 @@ import {
  * preview and update, adding a client, no plaintext key in state, and a clean destroy.
  */
 describe("pulumi up / preview / destroy on the dev config", function () {
+    const fixture = useThrowawayStack("lifecycle");
+    const log = fixture.log;
     let deployment: ThrowawayStack;
-    let engineOutput = "";
-    const log = (text: string) => {
-        engineOutput += text;
-    };
 
     before(async () => {
-        deployment = await createThrowawayStack("lifecycle", {});
-    });
-
-    afterEach(function () {
-        if (this.currentTest?.state === "failed") {
-            console.error(
-                `--- engine output ---\n${engineOutput}\n--- container log ---\n${dockerLogs(deployment.containerName)}`,
-            );
-        }
-        engineOutput = "";
-    });
-
-    after(async () => {
-        if (deployment) {
-            await deployment.stack.destroy({ onOutput: log }).catch((error) => console.error(String(error)));
-            await deployment.dispose();
-        }
+        deployment = fixture.current;
     });
 
     let containerBefore: string | undefined;

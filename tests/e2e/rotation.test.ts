@@ -3,13 +3,12 @@ import { probe, ProbeOptions } from "../support/mtlsProbe";
 import { startRequestLoop } from "../support/requestLoop";
 import {
     containerId,
-    createThrowawayStack,
-    dockerLogs,
     outputValue,
     realChanges,
     setConfig,
     stepRecorder,
     ThrowawayStack,
+    useThrowawayStack,
 } from "./harness";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 
@@ -33,11 +32,9 @@ function credentials(outputs: OutputMap, client: string): ClientCredentials {
  * with zero failed requests, revocation through CRLs, and a CA rollover walked step by step.
  */
 describe("certificate lifecycle", function () {
+    const fixture = useThrowawayStack("rotation");
+    const log = fixture.log;
     let deployment: ThrowawayStack;
-    let engineOutput = "";
-    const log = (text: string) => {
-        engineOutput += text;
-    };
     let endpoint: Omit<ProbeOptions, "caPem">;
     const as = (client: ClientCredentials, path = "/") =>
         probe({
@@ -49,29 +46,13 @@ describe("certificate lifecycle", function () {
         });
 
     before(async () => {
-        deployment = await createThrowawayStack("lifecycle", {});
+        deployment = fixture.current;
         const result = await deployment.stack.up({ onOutput: log });
         endpoint = {
             host: "127.0.0.1",
             port: deployment.publishPort,
             serverName: outputValue<string>(result.outputs, "serverName"),
         };
-    });
-
-    afterEach(function () {
-        if (this.currentTest?.state === "failed") {
-            console.error(
-                `--- engine output ---\n${engineOutput}\n--- container log ---\n${dockerLogs(deployment.containerName)}`,
-            );
-        }
-        engineOutput = "";
-    });
-
-    after(async () => {
-        if (deployment) {
-            await deployment.stack.destroy({ onOutput: log }).catch((error) => console.error(String(error)));
-            await deployment.dispose();
-        }
     });
 
     it("shows due certificates in preview, rotates them by reload with zero failed requests, keeps the container", async () => {
