@@ -108,6 +108,26 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         assert.strictEqual(carol.status, 200, carol.error ?? carol.body);
     });
 
+    it("4b. bad config stops up with a message naming the key, and changes nothing deployed", async () => {
+        const before = await deployment.stack.exportStack();
+        await setConfig(deployment.stack, { keyAlgorithm: "DSA-1024" });
+        await assert.rejects(deployment.stack.up({ onOutput: log }), (error: Error) => {
+            assert.match(
+                error.message,
+                /Invalid stack config "mtls-nginx:keyAlgorithm": "DSA-1024" is not allowed; allowed: ECDSA-P256/,
+            );
+            return true;
+        });
+        await deployment.stack.removeConfig("mtls-nginx:keyAlgorithm");
+        const after = await deployment.stack.exportStack();
+        const resources = (state: typeof before) =>
+            ((state.deployment as { resources?: Array<{ urn: string; id?: string }> }).resources ?? []).map(
+                (resource) => `${resource.urn} ${resource.id ?? ""}`,
+            );
+        assert.deepStrictEqual(resources(after), resources(before));
+        assert.strictEqual(containerId(deployment.containerName), containerBefore);
+    });
+
     it("5. the exported state and the state files hold no private key in plain text", async () => {
         // The Automation API's exportStack() decrypts secrets (--show-secrets): ask the CLI directly.
         const exported = execFileSync("pulumi", ["stack", "export", "--stack", deployment.stackName], {
