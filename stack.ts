@@ -8,14 +8,8 @@ import { SmokeTest } from "./components/smokeTest";
 import type { StackConfig } from "./config/stackConfig";
 import { containerListenPort } from "./nginx/files";
 import { greetingFor, renderNginxConfig } from "./nginx/renderNginxConfig";
-import {
-    decideRotation,
-    expiryFromNow,
-    parseRotationState,
-    RotationDecision,
-    RotationRecord,
-    rotationTrigger,
-} from "./rotation/rotationSchedule";
+import { RotationPlanner } from "./rotation/rotationPlanner";
+import { expiryFromNow, RotationRecord } from "./rotation/rotationSchedule";
 
 /** What the stack exports: a contract that tools rely on (add to it, never rename). */
 export interface MtlsEndpointOutputs {
@@ -43,33 +37,7 @@ export interface DeployContext {
 
 /** Composes the PKI, the endpoint and the smoke test from validated config. */
 export function deployMtlsEndpoint(config: StackConfig, context: DeployContext): MtlsEndpointOutputs {
-    const previous = pulumi.output(context.previousRotationState).apply(parseRotationState);
-    const decisions: Record<string, pulumi.Output<RotationDecision>> = {};
-    const records: Record<string, pulumi.Output<RotationRecord>> = {};
-    /**
-     * Rotation trigger of one item. "rotate": re-issued when due. "freeze": never re-issued (a
-     * revoked certificate stays what the CRL names). "report": a CA, listed as due but never
-     * re-issued in place, since that would lock every client out: it is rolled over instead.
-     */
-    const schedule = (item: string, renewBeforeHours: number, mode: "rotate" | "freeze" | "report" = "rotate") => {
-        decisions[item] = previous.apply((state): RotationDecision => {
-            const decision = decideRotation(state[item], renewBeforeHours + config.rotationLookaheadHours, context.now);
-            if (mode === "rotate" || !state[item]) {
-                return decision;
-            }
-            return {
-                generation: state[item].generation,
-                due: mode === "report" && decision.due,
-                notAfter: state[item].notAfter,
-            };
-        });
-        return decisions[item].apply((decision) => rotationTrigger(decision.generation));
-    };
-    const record = (item: string, notAfter: pulumi.Input<string>) => {
-        records[item] = pulumi
-            .all([decisions[item], notAfter])
-            .apply(([decision, expiry]) => ({ generation: decision.generation, notAfter: expiry }));
-    };
+    const rotation = new RotationPlanner(context.previousRotationState, context.now, config.rotationLookaheadHours);
 
     // CA slots: normally one; two while a rollover overlaps (the old one trusted, the new one issuing).
     const authorities = new Map(
@@ -88,8 +56,8 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
     const caCertificates = [...authorities.values()].flatMap((authority) => authority.authorities);
     for (const authority of caCertificates) {
         const kind = authority.name.endsWith("-intermediate") ? config.lifetimes.intermediate : config.lifetimes.ca;
-        schedule(authority.name, kind.renewBeforeHours, "report");
-        record(authority.name, authority.validityEndTime);
+        rotation.schedule(authority.name, kind.renewBeforeHours, "report");
+        rotation.record(authority.name, authority.validityEndTime);
     }
     // Everything a verifier trusts: the active CA first, then any CA still inside its overlap.
     const trustBundlePem = pulumi
@@ -106,9 +74,9 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         issuerCertificatePem: ca.issuerCertificatePem,
         issuerPrivateKeyPem: ca.issuerPrivateKeyPem,
         lifetime: config.lifetimes.server,
-        rotationTrigger: schedule("server", config.lifetimes.server.renewBeforeHours),
+        rotationTrigger: rotation.schedule("server", config.lifetimes.server.renewBeforeHours),
     });
-    record("server", server.validityEndTime);
+    rotation.record("server", server.validityEndTime);
 
     const clients = new Map(
         config.clients.map((clientName) => [
@@ -121,7 +89,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
                 issuerCertificatePem: ca.issuerCertificatePem,
                 issuerPrivateKeyPem: ca.issuerPrivateKeyPem,
                 lifetime: config.lifetimes.client,
-                rotationTrigger: schedule(
+                rotationTrigger: rotation.schedule(
                     `client-${clientName}`,
                     config.lifetimes.client.renewBeforeHours,
                     config.revokedClients.includes(clientName) ? "freeze" : "rotate",
@@ -131,7 +99,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         ]),
     );
     for (const [clientName, certificate] of clients) {
-        record(`client-${clientName}`, certificate.validityEndTime);
+        rotation.record(`client-${clientName}`, certificate.validityEndTime);
     }
 
     // Revocation: a CRL per CA in the chain, only while someone is revoked (an expired CRL locks everyone out).
@@ -150,17 +118,19 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
                 revokedCertificatePems,
             })),
             validityHours: config.lifetimes.crl.validityHours,
-            rotationTrigger: schedule("crl", config.lifetimes.crl.renewBeforeHours),
+            rotationTrigger: rotation.schedule("crl", config.lifetimes.crl.renewBeforeHours),
         });
         crlPem = crl.crlPem;
         // The CRL reports no expiry of its own: a new one is valid for validityHours from now.
-        record(
+        rotation.record(
             "crl",
-            decisions.crl.apply((decision) =>
-                decision.due || !decision.notAfter
-                    ? expiryFromNow(config.lifetimes.crl.validityHours, context.now)
-                    : decision.notAfter,
-            ),
+            rotation
+                .decision("crl")
+                .apply((decision) =>
+                    decision.due || !decision.notAfter
+                        ? expiryFromNow(config.lifetimes.crl.validityHours, context.now)
+                        : decision.notAfter,
+                ),
         );
     }
 
@@ -241,15 +211,8 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         containerId: endpoint.containerId,
         hostDirectory: config.hostDirectory,
         certificateExpiries: pulumi.all(expiries),
-        rotationState: pulumi.all(records),
-        // What this run re-issues because it was inside its renewal window, with the old expiry.
-        rotationDue: pulumi.all(decisions).apply((all) =>
-            Object.fromEntries(
-                Object.entries(all)
-                    .filter(([, decision]) => decision.due)
-                    .map(([item, decision]) => [item, decision.notAfter ?? "unknown"]),
-            ),
-        ),
+        rotationState: rotation.state,
+        rotationDue: rotation.due,
         smokeTest,
     };
 }
