@@ -7,7 +7,7 @@ import { NginxEndpoint } from "./components/nginxEndpoint";
 import { SmokeTest } from "./components/smokeTest";
 import type { StackConfig } from "./config/stackConfig";
 import { containerListenPort } from "./nginx/files";
-import { greetingFor, renderNginxConfig } from "./nginx/renderNginxConfig";
+import { greetingFor, renderNginxConfig, trustDigest } from "./nginx/renderNginxConfig";
 import { RotationPlanner } from "./rotation/rotationPlanner";
 import { expiryFromNow, RotationRecord } from "./rotation/rotationSchedule";
 
@@ -134,15 +134,19 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         );
     }
 
-    const nginxConfig = renderNginxConfig({
-        serverNames: config.serverDnsNames,
-        listenPort: containerListenPort,
-        verifyClient: config.verifyClient,
-        verifyDepth: config.verifyDepth,
-        workerProcesses: config.workerProcesses,
-        locations: config.locations,
-        checkRevocation: crlPem !== undefined,
-    });
+    // Rendered from the trust material too: its digest names the TLS session cache (see renderNginxConfig).
+    const nginxConfig = pulumi.all([trustBundlePem, crlPem ?? ""]).apply(([bundle, crl]) =>
+        renderNginxConfig({
+            serverNames: config.serverDnsNames,
+            listenPort: containerListenPort,
+            verifyClient: config.verifyClient,
+            verifyDepth: config.verifyDepth,
+            workerProcesses: config.workerProcesses,
+            locations: config.locations,
+            checkRevocation: crlPem !== undefined,
+            trustDigest: trustDigest(bundle, crl),
+        }),
+    );
 
     const endpoint = new NginxEndpoint("endpoint", {
         nginxConfig,

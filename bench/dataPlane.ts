@@ -9,7 +9,7 @@ import * as path from "path";
 
 import { validateStackConfig, type KeyAlgorithm } from "../config/stackConfig";
 import { containerConfigDirectory, containerListenPort, endpointFiles, nginxConfigArgs } from "../nginx/files";
-import { renderNginxConfig, type NginxConfigSpec } from "../nginx/renderNginxConfig";
+import { renderNginxConfig, trustDigest, type NginxConfigSpec } from "../nginx/renderNginxConfig";
 import {
     assertDockerReady,
     docker,
@@ -300,6 +300,7 @@ async function prepareProject(settings: BenchSettings, tempRoot: string, stops: 
         workerProcesses: config.workerProcesses,
         locations: config.locations,
         checkRevocation: false,
+        trustDigest: trustDigest(root.certificatePem, ""),
     });
     const override = settings.projectConfigOverride;
     const overrideText = override ? fs.readFileSync(override, "utf8") : undefined;

@@ -1,3 +1,4 @@
+import { createHash } from "crypto";
 import { containerConfigDirectory, endpointFiles } from "./files";
 
 /** One location block, as validated from stack config. */
@@ -27,6 +28,11 @@ export interface NginxConfigSpec {
     readonly locations: readonly NginxLocation[];
     /** Whether a CRL file is present and checked. */
     readonly checkRevocation: boolean;
+    /**
+     * Digest of what decides who is trusted: the client CA bundle and the CRLs (see `trustDigest`).
+     * It names the session cache, so a change of trust starts an empty cache.
+     */
+    readonly trustDigest: string;
     /** Directory the certificate files live in (inside the container). */
     readonly fileDirectory?: string;
 }
@@ -94,7 +100,10 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "    ssl_prefer_server_ciphers off;",
         "    ssl_ecdh_curve X25519:prime256v1:secp384r1;",
         "    # Resumption through a shared cache (stateful, TLS 1.2 and 1.3); no ticket keys to rotate or leak.",
-        "    ssl_session_cache shared:MTLS:10m;",
+        "    # A resumed session skips certificate verification, and Nginx keeps a cache zone of the same name",
+        "    # across reloads. Naming the zone after the trust material means that a revocation or a retired CA",
+        "    # empties the cache: every later connection verifies its certificate against the new CRL and CAs.",
+        `    ssl_session_cache shared:${sessionCacheZone(spec.trustDigest)}:10m;`,
         "    ssl_session_timeout 1h;",
         "    ssl_session_tickets off;",
         "",
@@ -123,6 +132,26 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "}",
         "",
     ].join("\n");
+}
+
+/**
+ * A short digest of the client trust bundle and the CRLs, in the form the renderer expects.
+ * Same inputs, same digest: a deployment that changes neither keeps its sessions.
+ */
+export function trustDigest(clientTrustBundlePem: string, certificateRevocationListPem: string): string {
+    return createHash("sha256")
+        .update(clientTrustBundlePem)
+        .update("\0")
+        .update(certificateRevocationListPem)
+        .digest("hex")
+        .slice(0, 16);
+}
+
+function sessionCacheZone(digest: string): string {
+    if (!/^[0-9a-f]{16}$/.test(digest)) {
+        throw new Error(`trustDigest must be 16 lowercase hex digits (from trustDigest()), got "${digest}"`);
+    }
+    return `mtls_${digest}`;
 }
 
 function renderAllowlistMap(index: number, allowedClients: readonly string[]): string {

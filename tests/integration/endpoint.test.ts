@@ -13,7 +13,7 @@ import * as tls from "tls";
 
 import type { KeyAlgorithm, VerifyClientMode } from "../../config/stackConfig";
 import { containerListenPort, endpointFiles } from "../../nginx/files";
-import { greetingFor, renderNginxConfig, type NginxLocation } from "../../nginx/renderNginxConfig";
+import { greetingFor, renderNginxConfig, trustDigest, type NginxLocation } from "../../nginx/renderNginxConfig";
 import {
     assertDockerReady,
     containerLogs,
@@ -169,6 +169,7 @@ async function setUp(variant: Variant): Promise<Fixture> {
     // The mounted directory, under the names the renderer refers to.
     const mounted = path.join(directory, "mtls");
     fs.mkdirSync(mounted, { mode: 0o755 });
+    const authorities = variant.intermediateCa ? [issuing, root] : [root];
     const config = renderNginxConfig({
         serverNames: serverDnsNames,
         listenPort: containerListenPort,
@@ -177,8 +178,8 @@ async function setUp(variant: Variant): Promise<Fixture> {
         workerProcesses: "auto",
         locations: locationsFor(variant),
         checkRevocation: variant.checkRevocation,
+        trustDigest: trustDigest(authorities.map((ca) => ca.certificatePem).join(""), ""),
     });
-    const authorities = variant.intermediateCa ? [issuing, root] : [root];
     fs.writeFileSync(path.join(mounted, endpointFiles.nginxConfig), config);
     fs.writeFileSync(path.join(mounted, endpointFiles.serverCertificateChain), server.chainPem);
     fs.writeFileSync(path.join(mounted, endpointFiles.serverPrivateKey), server.keyPem, { mode: 0o600 });

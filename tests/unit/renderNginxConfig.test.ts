@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { NginxConfigSpec, renderNginxConfig } from "../../nginx/renderNginxConfig";
+import { NginxConfigSpec, renderNginxConfig, trustDigest } from "../../nginx/renderNginxConfig";
 
 const base: NginxConfigSpec = {
     serverNames: ["localhost", "mtls.test"],
@@ -9,6 +9,7 @@ const base: NginxConfigSpec = {
     workerProcesses: "auto",
     locations: [{ path: "/", requireClientCertificate: true }],
     checkRevocation: false,
+    trustDigest: trustDigest("CA bundle", ""),
 };
 
 /** The lines of one block, found by its opening line. */
@@ -28,12 +29,27 @@ describe("renderNginxConfig", () => {
         assert.strictEqual(renderNginxConfig(base), renderNginxConfig({ ...base }));
     });
 
+    it("names the session cache after the trust material, so a revocation or a retired CA empties it", () => {
+        const zone = (text: string) => /ssl_session_cache shared:(\w+):10m;/.exec(text)![1];
+        const before = zone(renderNginxConfig(base));
+        const revoked = zone(renderNginxConfig({ ...base, trustDigest: trustDigest("CA bundle", "a CRL") }));
+        const retired = zone(renderNginxConfig({ ...base, trustDigest: trustDigest("another bundle", "") }));
+        const sameTrust = zone(
+            renderNginxConfig({ ...base, workerProcesses: "2", trustDigest: trustDigest("CA bundle", "") }),
+        );
+        assert.notStrictEqual(revoked, before, "a new CRL gives a new cache");
+        assert.notStrictEqual(retired, before, "a new trust bundle gives a new cache");
+        assert.strictEqual(sameTrust, before, "a change that keeps the trust keeps the sessions");
+        assert.match(renderNginxConfig(base), /^\s+ssl_session_tickets off;$/m);
+        assert.throws(() => renderNginxConfig({ ...base, trustDigest: "x;evil" }), /16 lowercase hex/);
+    });
+
     it("requires client certificates, TLS 1.2/1.3 only, a session cache, and the configured depth", () => {
         const text = renderNginxConfig(base);
         assert.match(text, /^\s+ssl_verify_client on;$/m);
         assert.match(text, /^\s+ssl_verify_depth 1;$/m);
         assert.match(text, /^\s+ssl_protocols TLSv1\.2 TLSv1\.3;$/m);
-        assert.match(text, /^\s+ssl_session_cache shared:MTLS:10m;$/m);
+        assert.match(text, /^\s+ssl_session_cache shared:mtls_[0-9a-f]{16}:10m;$/m);
         assert.match(text, /^\s+ssl_certificate \/etc\/nginx\/mtls\/server-chain\.pem;$/m);
         assert.match(text, /^\s+ssl_certificate_key \/etc\/nginx\/mtls\/server-key\.pem;$/m);
         assert.match(text, /^\s+ssl_client_certificate \/etc\/nginx\/mtls\/client-ca\.pem;$/m);
