@@ -1,25 +1,100 @@
 #!/usr/bin/env bash
-# `npm run client -- [STACK] [CLIENT]`: writes the CA bundle and a client's certificate and key
-# from the stack outputs into .mtls-nginx/clients/STACK/ (key mode 0600), then runs that
-# client's curl command from the `curlCommands` output.
+# `npm run client -- [STACK] [CLIENT] [--p12 [--legacy] [--password-file PATH]]`: writes the CA
+# bundle and a client's certificate and key from the stack outputs into .mtls-nginx/clients/STACK/
+# (key mode 0600), then runs that client's curl command from the `curlCommands` output.
+# --p12 also writes CLIENT.p12 (mode 0600), protected by a password typed at the terminal or read
+# from the first line of --password-file (never from argv or state); --legacy picks the older
+# encryption that old Java and macOS keychains need (see scripts/clientBundle.sh).
 set -euo pipefail
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_dir}"
+
+usage() {
+    echo "usage: npm run client -- [STACK] [CLIENT] [--p12 [--legacy] [--password-file PATH]]" >&2
+    exit 64
+}
+
+positional=()
+p12=false
+legacy=false
+password_file=""
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+    --p12) p12=true ;;
+    --legacy) legacy=true ;;
+    --password-file)
+        [ "$#" -ge 2 ] || usage
+        password_file="$2"
+        shift
+        ;;
+    --password-file=*) password_file="${1#--password-file=}" ;;
+    -*) usage ;;
+    *) positional+=("$1") ;;
+    esac
+    shift
+done
+[ "${#positional[@]}" -le 2 ] || usage
+if [ "${p12}" = false ] && { [ "${legacy}" = true ] || [ -n "${password_file}" ]; }; then
+    echo "[client] --legacy and --password-file only apply with --p12" >&2
+    usage
+fi
+# Relative to where the user ran npm (npm runs scripts from the package root).
+if [ -n "${password_file}" ] && [ "${password_file#/}" = "${password_file}" ]; then
+    password_file="${INIT_CWD:-${repo_dir}}/${password_file}"
+fi
+
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
-stack="${1:-dev}"
-client="${2:-$(pulumi stack output clientCertificatePems --json --stack "${stack}" | node -e 'process.stdout.write(Object.keys(JSON.parse(require("fs").readFileSync(0, "utf8")))[0])')}"
+stack="${positional[0]:-dev}"
+client="${positional[1]:-$(pulumi stack output clientCertificatePems --json --stack "${stack}" | node -e 'process.stdout.write(Object.keys(JSON.parse(require("fs").readFileSync(0, "utf8")))[0])')}"
 
 pick() { node -e 'const v = JSON.parse(require("fs").readFileSync(0, "utf8"))[process.argv[1]]; if (v === undefined) { console.error("no client " + process.argv[1]); process.exit(1); } process.stdout.write(v)' "$1"; }
+
+# The bundle's password on stdout (captured, never exported); `read` and `printf` are builtins: never in argv.
+bundle_password() {
+    local password confirmation
+    if [ -n "${password_file}" ]; then
+        IFS= read -r password <"${password_file}" || true
+        [ -n "${password}" ] || {
+            echo "[client] ${password_file}: the first line (the password) is empty" >&2
+            return 1
+        }
+    else
+        if ! { : </dev/tty; } 2>/dev/null; then
+            echo "[client] no terminal to read the .p12 password from: use --password-file PATH" >&2
+            return 1
+        fi
+        IFS= read -r -s -p "[client] password for ${client}.p12: " password </dev/tty
+        echo >&2
+        IFS= read -r -s -p "[client] the same again: " confirmation </dev/tty
+        echo >&2
+        [ "${password}" = "${confirmation}" ] || {
+            echo "[client] the passwords differ" >&2
+            return 1
+        }
+    fi
+    printf '%s\n' "${password}"
+}
+
 dir=".mtls-nginx/clients/${stack}"
 mkdir -p "${dir}"
 umask 077
 pulumi stack output caCertificatePem --stack "${stack}" >"${dir}/ca.pem"
 pulumi stack output clientCertificatePems --json --stack "${stack}" | pick "${client}" >"${dir}/${client}.crt"
 pulumi stack output clientPrivateKeyPems --json --show-secrets --stack "${stack}" | pick "${client}" >"${dir}/${client}.key"
+if [ "${p12}" = true ]; then
+    format_flag=()
+    [ "${legacy}" = false ] || format_flag=(--legacy)
+    password="$(bundle_password)"
+    printf '%s\n' "${password}" | bash scripts/clientBundle.sh "${format_flag[@]}" "${client}" \
+        "${dir}/${client}.crt" "${dir}/${client}.key" "${dir}/ca.pem" "${dir}/${client}.p12"
+    unset password
+    echo "[client] wrote ${dir}/${client}.p12 ($([ "${legacy}" = true ] && echo "legacy: 3DES, SHA-1 MAC" || echo "AES-256, PBKDF2, SHA-256 MAC"))" >&2
+fi
 curl_line="$(pulumi stack output curlCommands --json --stack "${stack}" | pick "${client}")"
 echo "[client] in ${dir}: ${curl_line}" >&2
 cd "${dir}"
 # The line only names files and the URL; run it word by word, without a shell in between.
 read -r -a curl_words <<<"${curl_line}"
-"${curl_words[@]}"
+# -sS: no progress meter, errors still shown.
+"${curl_words[0]}" -sS "${curl_words[@]:1}"
