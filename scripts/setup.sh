@@ -10,5 +10,6 @@ if [ ! -d node_modules/@pulumi/pulumi ]; then
     npm ci --no-audit --no-fund
 fi
 bash scripts/setup-docker.sh
+bash scripts/swarm-node-image.sh # the Docker-in-Docker node image for the swarm e2e tests (cached)
 bash scripts/setup-toolchain.sh
 echo "[setup] ready in $(($(date +%s) - started)) s"

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Builds the image of a Docker-in-Docker swarm node (used by scripts/swarm-nodes.sh) without any
+# container registry: debootstrap a minimal Debian bookworm with docker.io from the machine's
+# configured Debian mirror, then `docker import` it.
+#
+#   MTLS_DIND_IMAGE       image tag (default mtls-nginx/dind-node:bookworm-local)
+#   MTLS_DIND_REBUILD=1   rebuild even when the tag exists
+#   MTLS_DEBIAN_MIRROR    mirror URL; default: the bookworm "main" entry in /etc/apt/sources.list{,.d/*}
+#
+# The image runs `tini -- dockerd ...`: swarm-nodes.sh passes the dockerd flags as the command.
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+image_tag="${MTLS_DIND_IMAGE:-mtls-nginx/dind-node:bookworm-local}"
+suite="bookworm"
+packages="docker.io,iptables,iproute2,ca-certificates,procps"
+
+# shellcheck source=SCRIPTDIR/debian-mirror.sh
+source "${script_dir}/debian-mirror.sh"
+
+log() { printf '[swarm-node-image] %s\n' "$*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+image_present() {
+    docker image inspect "${image_tag}" >/dev/null 2>&1
+}
+
+check_prerequisites() {
+    command -v docker >/dev/null 2>&1 || die "docker CLI not found; run: npm run setup"
+    timeout 10 docker info >/dev/null 2>&1 || die "Docker daemon does not answer; run: npm run setup"
+}
+
+check_build_prerequisites() {
+    [[ "$(id -u)" -eq 0 ]] || die "debootstrap needs root"
+    command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found; run: npm run setup"
+}
+
+# debootstrap may leave proc/sys mounted inside the target after a failure: unmount those before
+# deleting, and never cross into another filesystem while deleting.
+remove_work_dir() {
+    [[ -n "${work_dir:-}" && -d "${work_dir}" ]] || return 0
+    local mount_point
+    awk -v prefix="${work_dir}/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r |
+        while read -r mount_point; do
+            umount -l "${mount_point}" 2>/dev/null || true
+        done
+    rm -rf --one-file-system "${work_dir}"
+}
+
+bootstrap_rootfs() {
+    local mirror="$1" rootfs="$2"
+    local debootstrap_log="${work_dir}/debootstrap.log"
+    if ! debootstrap --variant=minbase --include="${packages}" "${suite}" "${rootfs}" "${mirror}" \
+        >"${debootstrap_log}" 2>&1; then
+        tail -n 30 "${debootstrap_log}" >&2 || true
+        [[ -f "${rootfs}/debootstrap/debootstrap.log" ]] && tail -n 30 "${rootfs}/debootstrap/debootstrap.log" >&2
+        die "debootstrap failed"
+    fi
+}
+
+# Apt caches and lists, docs, man pages: nothing a node engine needs.
+slim_rootfs() {
+    local rootfs="$1"
+    rm -rf "${rootfs}"/var/cache/apt/archives/*.deb "${rootfs}"/var/cache/apt/archives/partial/* \
+        "${rootfs}"/var/cache/apt/*.bin "${rootfs}"/var/lib/apt/lists/* "${rootfs}"/var/log/apt/* \
+        "${rootfs}"/var/cache/debconf/*-old "${rootfs}"/var/log/dpkg.log "${rootfs}"/var/log/bootstrap.log \
+        "${rootfs}"/usr/share/man/* "${rootfs}"/usr/share/info/* "${rootfs}"/usr/share/locale/*
+    find "${rootfs}/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete 2>/dev/null || true
+    find "${rootfs}/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+}
+
+# The package's postinst may have left engine state or a daemon config behind: every node must
+# start from an empty engine (its own engine and swarm node identity) on its own volume.
+prepare_rootfs() {
+    local rootfs="$1"
+    rm -rf "${rootfs}/var/lib/docker" "${rootfs}/var/lib/containerd" "${rootfs}/etc/docker/key.json"
+    mkdir -p "${rootfs}/var/lib/docker" "${rootfs}/etc/docker/tls" "${rootfs}/run"
+    chmod 0700 "${rootfs}/etc/docker/tls"
+    chmod 1777 "${rootfs}/tmp"
+    [[ -x "${rootfs}/usr/bin/tini" ]] || die "tini (a docker.io dependency) missing from the rootfs"
+    [[ -x "${rootfs}/usr/sbin/dockerd" ]] || die "dockerd missing from the rootfs"
+}
+
+import_rootfs() {
+    local rootfs="$1" docker_version="$2"
+    local rootfs_tar="${work_dir}/rootfs.tar"
+    tar --numeric-owner -C "${rootfs}" --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' \
+        -cf "${rootfs_tar}" .
+    # tini as PID 1 reaps the containerd shims that dockerd re-parents and forwards SIGTERM, so
+    # `docker stop` on a node shuts its engine down cleanly.
+    docker import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'EXPOSE 2376' \
+        --change "LABEL org.opencontainers.image.title=mtls-nginx-dind-node org.opencontainers.image.version=${docker_version}" \
+        --change 'ENTRYPOINT ["/usr/bin/tini","--"]' \
+        --change 'CMD ["dockerd","--host","unix:///var/run/docker.sock"]' \
+        - "${image_tag}" <"${rootfs_tar}" >/dev/null
+    rm -f "${rootfs_tar}"
+}
+
+# The imported image must at least run its own engine's binaries.
+check_image() {
+    docker run --rm --network none --entrypoint /bin/sh "${image_tag}" -ec \
+        'dockerd --version >/dev/null && docker --version >/dev/null && iptables --version >/dev/null && ip -V >/dev/null' ||
+        die "the imported image cannot run dockerd, docker, iptables and ip"
+}
+
+main() {
+    check_prerequisites
+    if [[ "${MTLS_DIND_REBUILD:-0}" != "1" ]] && image_present; then
+        log "image ${image_tag} present ($(docker image inspect --format '{{.Id}}' "${image_tag}" | cut -c1-19)); reusing it"
+        return 0
+    fi
+    check_build_prerequisites
+
+    local mirror="${MTLS_DEBIAN_MIRROR:-$(debian_configured_mirror "${suite}")}"
+    [[ -n "${mirror}" ]] || die "no enabled 'deb' source for ${suite} main in /etc/apt/sources.list{,.d/*}; set MTLS_DEBIAN_MIRROR"
+    log "building ${image_tag}: debootstrap ${suite} (${packages}) from ${mirror}"
+
+    local started_at
+    started_at=$(date +%s)
+    work_dir="$(mktemp -d /var/tmp/mtls-dind-rootfs.XXXXXX)"
+    trap remove_work_dir EXIT
+    trap 'exit 130' INT TERM
+    local rootfs="${work_dir}/rootfs"
+
+    bootstrap_rootfs "${mirror}" "${rootfs}"
+    slim_rootfs "${rootfs}"
+    prepare_rootfs "${rootfs}"
+    local docker_version
+    docker_version="$(chroot "${rootfs}" /usr/sbin/dockerd --version | sed -E 's/^Docker version ([^,]+),.*/\1/')"
+    log "importing ${image_tag} (dockerd ${docker_version}, rootfs $(du -sh --one-file-system "${rootfs}" | cut -f1))"
+    import_rootfs "${rootfs}" "${docker_version}"
+    check_image
+    log "built ${image_tag} in $(($(date +%s) - started_at)) s ($(docker image inspect --format '{{.Size}}' "${image_tag}" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
+}
+
+main "$@"
