@@ -5,7 +5,7 @@
  */
 import { spawnSync } from "child_process";
 
-import type { KeyAlgorithm } from "../config/stackConfig";
+import type { KeyAlgorithm } from "../domain/pki";
 
 export interface SpeedFigures {
     readonly signPerSecond: number;

@@ -7,7 +7,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-import { validateStackConfig, type KeyAlgorithm } from "../config/stackConfig";
+import { validateStackConfig } from "../config/stackConfig";
+import type { KeyAlgorithm } from "../domain/pki";
 import { containerConfigDirectory, containerListenPort, endpointFiles, nginxConfigArgs } from "../nginx/files";
 import { renderNginxConfig, trustDigest, type NginxConfigSpec } from "../nginx/renderNginxConfig";
 import {

@@ -1,4 +1,4 @@
-import type { KeyAlgorithm } from "../config/stackConfig";
+import type { KeyAlgorithm } from "../domain/pki";
 
 /**
  * X.509 profiles, as plain data: the components pass them to @pulumi/tls, and the integration

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import type { CertificateLifetime, KeyAlgorithm } from "../config/stackConfig";
+import type { CertificateLifetime, KeyAlgorithm } from "../domain/pki";
 import { certificateProfiles, LeafProfileName, leafAllowedUses, privateKeyArgs } from "./certificateProfiles";
 
 export interface IssuedCertificateArgs {

@@ -11,7 +11,8 @@ import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
 
-import type { KeyAlgorithm, VerifyClientMode } from "../../config/stackConfig";
+import type { VerifyClientMode } from "../../domain/endpoint";
+import type { KeyAlgorithm } from "../../domain/pki";
 import { containerListenPort, endpointFiles } from "../../nginx/files";
 import { greetingFor, renderNginxConfig, trustDigest, type NginxLocation } from "../../nginx/renderNginxConfig";
 import {

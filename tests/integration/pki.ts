@@ -16,7 +16,7 @@ import {
     type CertificateProfile,
     type LeafProfileName,
 } from "../../components/certificateProfiles";
-import type { KeyAlgorithm } from "../../config/stackConfig";
+import type { KeyAlgorithm } from "../../domain/pki";
 
 interface OpensslUsage {
     readonly extension: "keyUsage" | "extendedKeyUsage";
