@@ -168,8 +168,9 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         publishPort: config.publishPort,
     };
     let smokeTest: pulumi.Output<string> | string = "disabled (mtls-nginx:smokeTest is false)";
-    if (config.smokeTest) {
-        const probe = chooseSmokeProbe(config);
+    // Validation chose the probe (config/smokeProbe.ts); it is present exactly when smokeTest is true.
+    const probe = config.smokeProbe;
+    if (probe) {
         const probeClient = clients.get(probe.clientName)!;
         smokeTest = new SmokeTest(
             "smoke-test",
@@ -219,26 +220,4 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         rotationDue: rotation.due,
         smokeTest,
     };
-}
-
-/** The smoke test probes the first location that needs a certificate, as the first client allowed there. */
-export function chooseSmokeProbe(config: StackConfig): { clientName: string; path: string } {
-    const location = config.locations.find((candidate) => candidate.requireClientCertificate && !candidate.proxyPass);
-    if (!location) {
-        throw new Error(
-            "mtls-nginx:smokeTest needs a location that requires a client certificate and has no proxyPass; " +
-                "add one to mtls-nginx:locations or set mtls-nginx:smokeTest to false",
-        );
-    }
-    const usable = config.clients.filter(
-        (clientName) =>
-            !config.revokedClients.includes(clientName) &&
-            (!location.allowedClients || location.allowedClients.includes(clientName)),
-    );
-    if (usable.length === 0) {
-        throw new Error(
-            `mtls-nginx:smokeTest has no client to probe ${location.path} with: every client allowed there is revoked`,
-        );
-    }
-    return { clientName: usable[0], path: location.path };
 }

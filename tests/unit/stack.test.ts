@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { validateStackConfig, RawStackConfig } from "../../config/stackConfig";
+import { chooseSmokeProbe } from "../../config/smokeProbe";
 import {
     additionalSecretOutputs,
     installMocks,
@@ -14,7 +15,7 @@ import {
 installMocks();
 // Imported after the mocks are installed, as the Pulumi docs require.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { deployMtlsEndpoint, chooseSmokeProbe } = require("../../stack") as typeof import("../../stack");
+const { deployMtlsEndpoint } = require("../../stack") as typeof import("../../stack");
 
 const context = { stack: "unit", projectDirectory: "/srv/mtls" };
 
@@ -243,7 +244,10 @@ describe("chooseSmokeProbe", () => {
     });
 
     it("says what to change when no client can be probed with", () => {
-        const config = validateStackConfig({ clients: ["a"], revokedClients: ["a"] }, context);
-        assert.throws(() => chooseSmokeProbe(config), /mtls-nginx:smokeTest has no client/);
+        // Validation now chooses the probe, so it is validation that refuses the config.
+        assert.throws(
+            () => validateStackConfig({ clients: ["a"], revokedClients: ["a"] }, context),
+            /"mtls-nginx:smokeTest": has no client/,
+        );
     });
 });

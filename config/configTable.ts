@@ -1,0 +1,269 @@
+import { verifyClientModes } from "../domain/endpoint";
+import { CaSlot, caSlots, CertificateKind, keyAlgorithms } from "../domain/pki";
+import { checkContainerName, checkHostDirectory, checkWorkerProcesses } from "./endpoint";
+import { checkImageReference } from "./image";
+import { parseLocations } from "./locations";
+import { checkClientName, checkOrganization, clientNameList } from "./names";
+import { checkIpAddress, checkServerName, serverDnsNameList, serverIpAddressList } from "./network";
+import { maxHours, trustedCaList } from "./pki";
+import { flag, integer, oneOf, Parse, stringList, text } from "./values";
+
+/** Context the validator needs that does not come from config. */
+export interface ConfigContext {
+    readonly stack: string;
+    readonly projectDirectory: string;
+}
+
+/** What the stack file holds before validation: every key optional, types unknown. */
+export type RawStackConfig = Record<string, unknown>;
+
+/** A key's `type` in Pulumi.yaml. */
+export type PulumiConfigType = "string" | "integer" | "boolean" | "array" | "object";
+
+/** A default that depends on the stack or on other keys; Pulumi.yaml declares no `default:` for it. */
+export interface ComputedDefault<T> {
+    /** The rule, as the description and README state it. */
+    readonly rule: string;
+    /** The value; undefined when a key it depends on is invalid (that key reports the problem). */
+    readonly compute: (context: ConfigContext, settings: Readonly<Record<string, unknown>>) => T | undefined;
+}
+
+/** One config key, declared once: Pulumi.yaml's declaration, the default and the parser derive from this. */
+export type ConfigKey<T> = {
+    /** Its `type` in Pulumi.yaml. */
+    readonly type: PulumiConfigType;
+    /** Its `items: {type}` in Pulumi.yaml, for arrays. */
+    readonly items?: PulumiConfigType;
+    /** Its `description` in Pulumi.yaml, word for word. */
+    readonly description: string;
+    /** Reads a set value, reporting every problem under the key. */
+    readonly parse: Parse<T>;
+} & ({ readonly default: NoInfer<T> } | { readonly computedDefault: ComputedDefault<T> });
+
+function key<T>(declaration: ConfigKey<T>): ConfigKey<T> {
+    return declaration;
+}
+
+const hours = (min: number) => integer(min, maxHours);
+const validityHours = (certificates: string, fallback: number) =>
+    key({
+        type: "integer",
+        description: `How long ${certificates} are valid, in hours (at least 2).`,
+        default: fallback,
+        parse: hours(2),
+    });
+const renewBeforeHours = (kind: CertificateKind, certificates: string, fallback: number) =>
+    key({
+        type: "integer",
+        description: `Rotate ${certificates} this many hours before they expire (at least 1, less than ${kind}ValidityHours).`,
+        default: fallback,
+        parse: hours(1),
+    });
+
+/**
+ * Every key the stack config may set, in the `mtls-nginx` namespace. Adding a key: an entry here, a
+ * field on StackConfig, and its declaration in Pulumi.yaml (a unit test compares the two).
+ */
+export const configTable = {
+    serverName: key({
+        type: "string",
+        description: "DNS name clients use; the server certificate's CN and first SAN, and the only SNI accepted.",
+        default: "localhost",
+        parse: text(checkServerName),
+    }),
+    serverDnsNames: key({
+        type: "array",
+        items: "string",
+        description:
+            "Extra DNS subject alternative names for the server certificate; each may start with one *. wildcard.",
+        default: [],
+        parse: serverDnsNameList,
+    }),
+    serverIpAddresses: key({
+        type: "array",
+        items: "string",
+        description: "IP subject alternative names for the server certificate.",
+        default: ["127.0.0.1"],
+        parse: serverIpAddressList,
+    }),
+    clients: key({
+        type: "array",
+        items: "string",
+        description:
+            "One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them).",
+        default: ["client-1"],
+        parse: clientNameList("must list at least one client; allowed: a non-empty list of client names"),
+    }),
+    revokedClients: key({
+        type: "array",
+        items: "string",
+        description: "Clients whose certificates are revoked (must also be listed in clients).",
+        default: [],
+        parse: stringList({ noun: "client name", item: checkClientName }),
+    }),
+    keyAlgorithm: key({
+        type: "string",
+        description: "ECDSA-P256, ECDSA-P384, RSA-2048, RSA-3072 or RSA-4096.",
+        default: "ECDSA-P256",
+        parse: oneOf(keyAlgorithms),
+    }),
+    intermediateCa: key({
+        type: "boolean",
+        description: "Issue leaves from an intermediate CA signed by the root.",
+        default: false,
+        parse: flag(),
+    }),
+    activeCa: key({
+        type: "string",
+        description: "The CA slot (a or b) that issues certificates; a CA rollover moves it.",
+        default: "a",
+        parse: oneOf(caSlots),
+    }),
+    trustedCas: key({
+        type: "array",
+        items: "string",
+        description: "CA slots (a, b) clients may chain to; must include activeCa. Default: [activeCa].",
+        computedDefault: {
+            rule: "[activeCa]",
+            compute: (_context, settings) =>
+                settings.activeCa === undefined ? undefined : [settings.activeCa as CaSlot],
+        },
+        parse: trustedCaList,
+    }),
+    verifyDepth: key({
+        type: "integer",
+        description:
+            "Maximum client certificate chain depth Nginx verifies (1-10). Default: 1, or 2 with intermediateCa.",
+        computedDefault: {
+            rule: "1, or 2 with intermediateCa",
+            compute: (_context, settings) =>
+                settings.intermediateCa === undefined ? undefined : settings.intermediateCa === true ? 2 : 1,
+        },
+        parse: integer(1, 10),
+    }),
+    verifyClient: key({
+        type: "string",
+        description: "on (every request needs a client certificate) or optional (enforced per location).",
+        default: "on",
+        parse: oneOf(verifyClientModes),
+    }),
+    locations: key({
+        type: "array",
+        items: "object",
+        description: "Nginx locations: {path, allowedClients?, requireClientCertificate? (default true), proxyPass?}.",
+        default: [{ path: "/", requireClientCertificate: true }],
+        parse: parseLocations,
+    }),
+    organization: key({
+        type: "string",
+        description: "Organization (O) in every certificate subject.",
+        default: "mtls-nginx",
+        parse: text(checkOrganization),
+    }),
+    image: key({
+        type: "string",
+        description: "Nginx image the container runs.",
+        default: "nginx:1.27",
+        parse: text(checkImageReference),
+    }),
+    containerName: key({
+        type: "string",
+        description: "Docker container name. Default: mtls-nginx-<stack>.",
+        computedDefault: { rule: "mtls-nginx-<stack>", compute: (context) => `mtls-nginx-${context.stack}` },
+        parse: text(checkContainerName),
+    }),
+    publishAddress: key({
+        type: "string",
+        description: "Host address the endpoint is published on.",
+        default: "127.0.0.1",
+        parse: text(checkIpAddress),
+    }),
+    publishPort: key({
+        type: "integer",
+        description: "Host port the endpoint is published on.",
+        default: 8443,
+        parse: integer(1, 65535),
+    }),
+    hostDirectory: key({
+        type: "string",
+        description:
+            "Host directory for the endpoint's files, relative to the project directory. Default: .mtls-nginx/<stack>.",
+        computedDefault: { rule: ".mtls-nginx/<stack>", compute: (context) => `.mtls-nginx/${context.stack}` },
+        parse: text(checkHostDirectory),
+    }),
+    workerProcesses: key({
+        type: "string",
+        description: "Nginx worker_processes (auto = one per core).",
+        default: "auto",
+        parse: text(checkWorkerProcesses),
+    }),
+    smokeTest: key({
+        type: "boolean",
+        description: "Probe the endpoint with and without a client certificate during pulumi up.",
+        default: true,
+        parse: flag(),
+    }),
+    rotationLookaheadHours: key({
+        type: "integer",
+        description: "Also rotate what enters its renewal window within this many hours (0 = only what is due now).",
+        default: 0,
+        parse: integer(0, maxHours),
+    }),
+    caValidityHours: validityHours("root CA certificates", 87600), // 10 years
+    caRenewBeforeHours: renewBeforeHours("ca", "root CA certificates", 8760),
+    intermediateValidityHours: validityHours("intermediate CA certificates", 43800), // 5 years
+    intermediateRenewBeforeHours: renewBeforeHours("intermediate", "intermediate CA certificates", 4380),
+    serverValidityHours: validityHours("server certificates", 2160), // 90 days
+    serverRenewBeforeHours: renewBeforeHours("server", "server certificates", 720),
+    clientValidityHours: validityHours("client certificates", 8760), // 1 year
+    clientRenewBeforeHours: renewBeforeHours("client", "client certificates", 720),
+    // 30 days: `pulumi up` must run at least every 20 days while clients are revoked.
+    crlValidityHours: key({
+        type: "integer",
+        description:
+            "Next-update distance of the CRLs, in hours (at least 2; CRLs exist while revokedClients is not empty).",
+        default: 720,
+        parse: hours(2),
+    }),
+    crlRenewBeforeHours: key({
+        type: "integer",
+        description:
+            "Re-issue the CRLs this many hours before their next update (at least 1, less than crlValidityHours).",
+        default: 240,
+        parse: hours(1),
+    }),
+};
+
+export type ConfigKeyName = keyof typeof configTable;
+
+/** The value type of each key once read. */
+export type ConfigSettings = {
+    -readonly [K in ConfigKeyName]: (typeof configTable)[K] extends ConfigKey<infer T> ? T : never;
+};
+
+/** The table as a Map: look-ups of untrusted key names never reach Object.prototype. */
+export const configTableEntries: ReadonlyMap<string, ConfigKey<unknown>> = new Map(
+    Object.entries(configTable) as Array<[string, ConfigKey<unknown>]>,
+);
+
+/** Whether a key's default is computed (and what from). */
+export function hasComputedDefault<T>(
+    declaration: ConfigKey<T>,
+): declaration is ConfigKey<T> & { readonly computedDefault: ComputedDefault<T> } {
+    return Object.hasOwn(declaration, "computedDefault");
+}
+
+/** Every key the stack config may set, in table order. */
+export const configKeys: readonly string[] = [...configTableEntries.keys()];
+
+/** Keys whose default depends on the stack or on other keys (no `default:` in Pulumi.yaml). */
+export const computedDefaultKeys: readonly string[] = configKeys.filter((name) =>
+    hasComputedDefault(configTableEntries.get(name)!),
+);
+
+/** The static defaults, as Pulumi.yaml declares them. */
+export const configDefaults: Readonly<Partial<ConfigSettings>> = Object.fromEntries(
+    [...configTableEntries].flatMap(([name, declaration]) =>
+        hasComputedDefault(declaration) ? [] : [[name, declaration.default]],
+    ),
+);
