@@ -79,12 +79,19 @@ function readStackOutputs(stack: string): Record<string, unknown> {
     return JSON.parse(result.stdout) as Record<string, unknown>;
 }
 
-/** The CRLs Nginx enforces, from the host directory the stack names (public files; the key is never read). */
+/**
+ * Who is revoked: a `revokedClients` output when the stack has one; else the CRLs Nginx enforces,
+ * from the host directory the stack names (public files; the key beside them is never read).
+ */
 function readDeployedRevocation(
-    hostDirectory: string | undefined,
+    outputs: Record<string, unknown>,
     clientPems: Record<string, string>,
     crlInState: boolean,
 ): Pick<DeploymentFacts, "revokedClients" | "crlNextUpdate"> {
+    if (Array.isArray(outputs.revokedClients)) {
+        return { revokedClients: outputs.revokedClients.map(String) };
+    }
+    const hostDirectory = typeof outputs.hostDirectory === "string" ? outputs.hostDirectory : undefined;
     const file = hostDirectory && path.resolve(repoRoot, hostDirectory, endpointFiles.certificateRevocationList);
     if (!file || !fs.existsSync(file)) {
         // The program deploys a CRL exactly while someone is revoked: none in state means nobody is.
@@ -166,7 +173,7 @@ async function main(argv: readonly string[]): Promise<number> {
         typeof records.rotationState === "object" && records.rotationState !== null && "crl" in records.rotationState;
     const facts: DeploymentFacts = {
         activeCaSlot: findActiveCaSlot(records.certificateExpiries, caBundlePem, clientPems),
-        ...readDeployedRevocation(outputs.hostDirectory as string | undefined, clientPems, crlInState),
+        ...readDeployedRevocation(outputs, clientPems, crlInState),
     };
     const report = buildExpiryReport(records, facts, { now: new Date(), warnDays: args.warnDays });
     const endpoint = args.checkEndpoint ? await checkEndpoint(outputs, { caBundlePem, clientPems }) : undefined;
