@@ -108,8 +108,23 @@ check_image() {
         die "the imported image cannot run dockerd, docker, iptables and ip"
 }
 
+# Two builds at once (a setup and a swarm `up`) would both debootstrap and leave an orphaned
+# image; the second one waits here, then finds the tag. The lock is this script file itself.
+take_lock() {
+    exec 9<"${BASH_SOURCE[0]}"
+    flock -w 900 9 || die "another swarm-node-image.sh still runs after 900 s"
+}
+
+# A rebuild moves the tag; the image it leaves untagged is removed unless a container uses it.
+remove_replaced_image() {
+    local previous_id="$1"
+    [[ -n "${previous_id}" && "${previous_id}" != "$(docker image inspect --format '{{.Id}}' "${image_tag}")" ]] || return 0
+    docker image rm "${previous_id}" >/dev/null 2>&1 || log "kept the replaced image ${previous_id:0:19} (in use)"
+}
+
 main() {
     check_prerequisites
+    take_lock
     if [[ "${MTLS_DIND_REBUILD:-0}" != "1" ]] && image_present; then
         log "image ${image_tag} present ($(docker image inspect --format '{{.Id}}' "${image_tag}" | cut -c1-19)); reusing it"
         return 0
@@ -120,8 +135,9 @@ main() {
     [[ -n "${mirror}" ]] || die "no enabled 'deb' source for ${suite} main in /etc/apt/sources.list{,.d/*}; set MTLS_DEBIAN_MIRROR"
     log "building ${image_tag}: debootstrap ${suite} (${packages}) from ${mirror}"
 
-    local started_at
+    local started_at previous_id
     started_at=$(date +%s)
+    previous_id="$(docker image inspect --format '{{.Id}}' "${image_tag}" 2>/dev/null || true)"
     work_dir="$(mktemp -d /var/tmp/mtls-dind-rootfs.XXXXXX)"
     trap remove_work_dir EXIT
     trap 'exit 130' INT TERM
@@ -135,6 +151,7 @@ main() {
     log "importing ${image_tag} (dockerd ${docker_version}, rootfs $(du -sh --one-file-system "${rootfs}" | cut -f1))"
     import_rootfs "${rootfs}" "${docker_version}"
     check_image
+    remove_replaced_image "${previous_id}"
     log "built ${image_tag} in $(($(date +%s) - started_at)) s ($(docker image inspect --format '{{.Size}}' "${image_tag}" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
 }
 
