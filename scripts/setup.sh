@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Everything the project needs on this machine, idempotent and cached (a warm run takes seconds):
-# npm packages, a Docker daemon and the local Nginx image, and the Pulumi toolchain.
+# Node.js 24, npm packages, a Docker daemon and the local Nginx image, and the Pulumi toolchain.
 set -euo pipefail
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_dir}"
 
 started=$(date +%s)
+bash scripts/setup-node.sh
 if [ ! -d node_modules/@pulumi/pulumi ]; then
     npm ci --no-audit --no-fund
 fi

@@ -9,8 +9,11 @@ stack="${1:-dev}"
 bash scripts/setup.sh
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
-pulumi stack select "${stack}" 2>/dev/null || pulumi stack init "${stack}" --secrets-provider passphrase
-pulumi up --yes --stack "${stack}"
+# shellcheck source=scripts/stack-file.sh
+. scripts/stack-file.sh
+stack_file="$(mtls_stack_file "${stack}")"
+pulumi up --yes --stack "${stack}" --config-file "${stack_file}"
 echo
 echo "Endpoint: $(pulumi stack output endpointUrl --stack "${stack}")"
 echo "Try it:   npm run client -- ${stack} <client-name>   (writes ca.pem, <name>.crt, <name>.key and runs curl)"
+echo "Remove:   npm run down -- ${stack}"
