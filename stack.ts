@@ -3,6 +3,7 @@ import { CertificateAuthority } from "./components/certificateAuthority";
 import { CertificateRevocationList } from "./components/certificateRevocationList";
 import { curlCommand, endpointUrl, resolveArgument } from "./components/clientAccess";
 import { IssuedCertificate } from "./components/issuedCertificate";
+import type { DockerEngineArgs } from "./components/dockerEngine";
 import { NginxEndpoint } from "./components/nginxEndpoint";
 import { SmokeTest } from "./components/smokeTest";
 import type { StackConfig } from "./config/stackConfig";
@@ -20,7 +21,8 @@ export interface MtlsEndpointOutputs {
     clientPrivateKeyPems: pulumi.Output<Record<string, string>>;
     curlCommands: Record<string, string>;
     containerId: pulumi.Output<string>;
-    hostDirectory: string;
+    /** Where the endpoint's files live: a Docker volume on the engine (no directory on the deploying machine). */
+    hostDirectory: pulumi.Output<string>;
     certificateExpiries: pulumi.Output<Record<string, string>>;
     rotationState: pulumi.Output<Record<string, RotationRecord>>;
     rotationDue: pulumi.Output<Record<string, string>>;
@@ -104,6 +106,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
 
     // Revocation: a CRL per CA in the chain, only while someone is revoked (an expired CRL locks everyone out).
     let crlPem: pulumi.Output<string> | undefined;
+    let crlNextUpdate: pulumi.Output<string> | undefined;
     if (config.revokedClients.length > 0) {
         // Nginx checks a CRL for every CA of a chain, so every trusted CA gets one. Each names every revoked
         // certificate: a revoked certificate keeps its original issuer through a CA rollover, and a serial
@@ -122,16 +125,14 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         });
         crlPem = crl.crlPem;
         // The CRL reports no expiry of its own: a new one is valid for validityHours from now.
-        rotation.record(
-            "crl",
-            rotation
-                .decision("crl")
-                .apply((decision) =>
-                    decision.due || !decision.notAfter
-                        ? expiryFromNow(config.lifetimes.crl.validityHours, context.now)
-                        : decision.notAfter,
-                ),
-        );
+        crlNextUpdate = rotation
+            .decision("crl")
+            .apply((decision) =>
+                decision.due || !decision.notAfter
+                    ? expiryFromNow(config.lifetimes.crl.validityHours, context.now)
+                    : decision.notAfter,
+            );
+        rotation.record("crl", crlNextUpdate);
     }
 
     // Rendered from the trust material too: its digest names the TLS session cache (see renderNginxConfig).
@@ -154,7 +155,17 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         serverPrivateKeyPem: server.privateKeyPem,
         clientTrustBundlePem: trustBundlePem,
         certificateRevocationListPem: crlPem,
-        hostDirectory: config.hostDirectory,
+        certificateRevocationListNextUpdate: crlNextUpdate,
+        engine: engineOf(config),
+        hardening: {
+            capabilities: config.capabilities,
+            noNewPrivileges: config.noNewPrivileges,
+            readOnlyRootFilesystem: config.readOnlyRootFilesystem,
+            memoryLimitMb: config.memoryLimitMb,
+            pidsLimit: config.pidsLimit,
+            logMaxSizeMb: config.logMaxSizeMb,
+            logMaxFiles: config.logMaxFiles,
+        },
         image: config.image,
         containerName: config.containerName,
         publishAddress: config.publishAddress,
@@ -166,6 +177,7 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         serverName: config.serverName,
         publishAddress: config.publishAddress,
         publishPort: config.publishPort,
+        dockerHost: config.dockerHost,
     };
     let smokeTest: pulumi.Output<string> | string = "disabled (mtls-nginx:smokeTest is false)";
     // Validation chose the probe (config/smokeProbe.ts); it is present exactly when smokeTest is true.
@@ -175,14 +187,14 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         smokeTest = new SmokeTest(
             "smoke-test",
             {
-                url: endpointUrl(address, probe.path),
-                resolve: resolveArgument(address),
+                urls: [endpointUrl(address, probe.path)],
+                resolves: [resolveArgument(address)],
                 caCertificatePem: trustBundlePem,
                 clientName: probe.clientName,
                 clientCertificatePem: probeClient.certificatePem,
                 clientPrivateKeyPem: probeClient.privateKeyPem,
                 expectedBody: greetingFor(probe.clientName),
-                triggers: [endpoint.filesDigest, endpoint.containerId, endpoint.reloadId, probeClient.certificatePem],
+                triggers: [endpoint.containerId, endpoint.reloadId, probeClient.certificatePem],
             },
             { dependsOn: [endpoint] },
         ).report;
@@ -214,10 +226,25 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
             config.clients.map((clientName) => [clientName, curlCommand(address, clientName)]),
         ),
         containerId: endpoint.containerId,
-        hostDirectory: config.hostDirectory,
+        hostDirectory: pulumi.interpolate`docker volume ${endpoint.filesVolume}`,
         certificateExpiries: pulumi.all(expiries),
         rotationState: rotation.state,
         rotationDue: rotation.due,
         smokeTest,
+    };
+}
+
+/** The Docker engine stack config names; its TLS key becomes a secret here, the moment it leaves config. */
+function engineOf(config: StackConfig): DockerEngineArgs {
+    if (!config.dockerHost.startsWith("tcp://")) {
+        return { host: config.dockerHost };
+    }
+    return {
+        host: config.dockerHost,
+        tls: {
+            caPem: config.dockerTlsCaCertificate,
+            certificatePem: config.dockerTlsCertificate,
+            keyPem: pulumi.secret(config.dockerTlsKey),
+        },
     };
 }

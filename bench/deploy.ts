@@ -160,7 +160,6 @@ async function runOne(
         removeLeftovers = onCleanup(`dispose stack ${created.stackName}`, () => {
             fs.rmSync(path.join(repoRoot, `Pulumi.${created.stackName}.yaml`), { force: true });
             fs.rmSync(created.stateDirectory, { recursive: true, force: true });
-            fs.rmSync(path.dirname(created.hostDirectory), { recursive: true, force: true });
             spawnSync("docker", ["rm", "-f", created.containerName], { stdio: "ignore" });
         });
         const stack = created.stack;

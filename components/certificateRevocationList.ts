@@ -23,7 +23,7 @@ export interface CertificateRevocationListArgs {
 
 /**
  * CRLs for the whole chain, issued by `openssl ca -gencrl` on the deploying machine (@pulumi/tls
- * has no CRL resource). Re-issued when the revoked set changes or the refresh is due.
+ * has no CRL resource; components/revocationListScript.sh). Re-issued when the revoked set changes or the refresh is due.
  */
 export class CertificateRevocationList extends pulumi.ComponentResource {
     /** The CRLs, PEM, concatenated (public). */
@@ -32,23 +32,36 @@ export class CertificateRevocationList extends pulumi.ComponentResource {
     constructor(name: string, args: CertificateRevocationListArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mtls:pki:CertificateRevocationList", name, {}, opts);
 
-        const environment: Record<string, pulumi.Input<string>> = {
-            CRL_HOURS: String(args.validityHours),
-            CRL_ISSUERS: String(args.authorities.length),
-        };
-        args.authorities.forEach((authority, index) => {
-            environment[`CRL_ISSUER_${index}_CERT`] = authority.certificatePem;
-            environment[`CRL_ISSUER_${index}_KEY`] = pulumi.secret(authority.privateKeyPem);
-            environment[`CRL_ISSUER_${index}_REVOKED`] = pulumi
-                .all(authority.revokedCertificatePems)
-                .apply((pems) => pems.join(""));
-        });
+        // Every CA's certificate, key and revoked certificates, on stdin: no key in the environment
+        // or in a file, and no size limit of the environment however many clients are revoked.
+        const issuers = pulumi.secret(
+            pulumi
+                .all(
+                    args.authorities.map((authority) =>
+                        pulumi.all([
+                            authority.certificatePem,
+                            authority.privateKeyPem,
+                            pulumi.all(authority.revokedCertificatePems),
+                        ]),
+                    ),
+                )
+                .apply((entries) =>
+                    entries
+                        .map(([certificate, key, revoked]) =>
+                            ["### issuer", certificate.trim(), key.trim(), ...revoked.map((pem) => pem.trim())].join(
+                                "\n",
+                            ),
+                        )
+                        .join("\n"),
+                ),
+        );
         const issue = new command.local.Command(
             `${name}-issue`,
             {
                 create: revocationListScript,
                 interpreter: ["/bin/bash", "-c"],
-                environment,
+                environment: { CRL_HOURS: String(args.validityHours) },
+                stdin: issuers,
                 // No update command: any change re-runs create, which issues fresh CRLs.
                 triggers: [
                     args.rotationTrigger ?? "",
@@ -56,8 +69,8 @@ export class CertificateRevocationList extends pulumi.ComponentResource {
                     ...args.authorities.flatMap((authority) => authority.revokedCertificatePems),
                 ],
             },
-            // The provider echoes inputs back as outputs; the CA keys inside must stay secret there too.
-            { parent: this, additionalSecretOutputs: ["environment"] },
+            // The provider echoes inputs back as outputs; the CA keys on stdin must stay secret there too.
+            { parent: this, additionalSecretOutputs: ["stdin"] },
         );
         this.crlPem = pulumi.unsecret(issue.stdout);
         this.registerOutputs({ crlPem: this.crlPem });

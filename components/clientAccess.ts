@@ -6,17 +6,32 @@ export interface EndpointAddress {
     /** Address the port is published on (0.0.0.0 / :: mean every interface). */
     readonly publishAddress: string;
     readonly publishPort: number;
+    /** The Docker engine's URL (dockerHost); empty: the local engine. */
+    readonly dockerHost?: string;
 }
 
-/** The address a client on the deploying machine connects to. */
+/**
+ * The address a client on the deploying machine connects to: the published address, or for a
+ * wildcard, the engine's host (a remote engine publishes on its own interfaces, not ours).
+ */
 export function connectAddress(endpoint: EndpointAddress): string {
-    if (endpoint.publishAddress === "0.0.0.0") {
-        return "127.0.0.1";
+    const wildcard = endpoint.publishAddress === "0.0.0.0" || endpoint.publishAddress === "::";
+    if (!wildcard) {
+        return endpoint.publishAddress;
     }
-    if (endpoint.publishAddress === "::") {
-        return "::1";
+    const engineHost = remoteEngineHost(endpoint.dockerHost ?? "");
+    if (engineHost) {
+        return engineHost;
     }
-    return endpoint.publishAddress;
+    return endpoint.publishAddress === "::" ? "::1" : "127.0.0.1";
+}
+
+/** The host part of a tcp:// or ssh:// engine URL; undefined for the local socket. */
+function remoteEngineHost(dockerHost: string): string | undefined {
+    if (!/^(tcp|ssh):\/\//.test(dockerHost)) {
+        return undefined;
+    }
+    return new URL(dockerHost).hostname.replace(/^\[|\]$/g, "");
 }
 
 export function endpointUrl(endpoint: EndpointAddress, path = "/"): string {

@@ -1,6 +1,6 @@
 import { verifyClientModes } from "../domain/endpoint";
 import { CaSlot, caSlots, CertificateKind, keyAlgorithms } from "../domain/pki";
-import { checkContainerName, checkHostDirectory, checkWorkerProcesses } from "./endpoint";
+import { checkCapability, checkContainerName, checkDockerHost, checkPem, checkWorkerProcesses } from "./endpoint";
 import { checkImageReference } from "./image";
 import { parseLocations } from "./locations";
 import { checkClientName, checkOrganization, clientNameList } from "./names";
@@ -162,8 +162,9 @@ export const configTable = {
     }),
     image: key({
         type: "string",
-        description: "Nginx image the container runs.",
-        default: "nginx:1.27",
+        description:
+            "Nginx image the container runs (Debian-based: it needs sh, curl and coreutils); pin a version in production.",
+        default: "nginx:stable",
         parse: text(checkImageReference),
     }),
     containerName: key({
@@ -184,13 +185,6 @@ export const configTable = {
         default: 8443,
         parse: integer(1, 65535),
     }),
-    hostDirectory: key({
-        type: "string",
-        description:
-            "Host directory for the endpoint's files, relative to the project directory. Default: .mtls-nginx/<stack>.",
-        computedDefault: { rule: ".mtls-nginx/<stack>", compute: (context) => `.mtls-nginx/${context.stack}` },
-        parse: text(checkHostDirectory),
-    }),
     workerProcesses: key({
         type: "string",
         description: "Nginx worker_processes (auto = one per core).",
@@ -202,6 +196,74 @@ export const configTable = {
         description: "Probe the endpoint with and without a client certificate during pulumi up.",
         default: true,
         parse: flag(),
+    }),
+    dockerHost: key({
+        type: "string",
+        description:
+            "Docker engine to deploy to: empty (DOCKER_HOST or the local socket), unix://, tcp://host:port (TLS) or ssh://user@host.",
+        default: "",
+        parse: text(checkDockerHost),
+    }),
+    dockerTlsCaCertificate: key({
+        type: "string",
+        description: "PEM CA certificate the tcp:// Docker engine's server certificate must chain to.",
+        default: "",
+        parse: text(checkPem("CERTIFICATE")),
+    }),
+    dockerTlsCertificate: key({
+        type: "string",
+        description: "PEM client certificate for the tcp:// Docker engine.",
+        default: "",
+        parse: text(checkPem("CERTIFICATE")),
+    }),
+    dockerTlsKey: key({
+        type: "string",
+        description: "PEM client key for the tcp:// Docker engine; set it as a secret (pulumi config set --secret).",
+        default: "",
+        parse: text(checkPem("PRIVATE KEY")),
+    }),
+    capabilities: key({
+        type: "array",
+        items: "string",
+        description: "Linux capabilities the container keeps; every other one is dropped.",
+        default: ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"],
+        parse: stringList({ noun: "capability", item: checkCapability }),
+    }),
+    noNewPrivileges: key({
+        type: "boolean",
+        description: "Run the container with no-new-privileges.",
+        default: true,
+        parse: flag(),
+    }),
+    readOnlyRootFilesystem: key({
+        type: "boolean",
+        description: "Read-only root filesystem, with tmpfs where Nginx writes (/run, /tmp, its temp paths).",
+        default: true,
+        parse: flag(),
+    }),
+    memoryLimitMb: key({
+        type: "integer",
+        description: "Container memory limit in MiB (no swap on top).",
+        default: 256,
+        parse: integer(16, 1048576),
+    }),
+    pidsLimit: key({
+        type: "integer",
+        description: "Container process limit.",
+        default: 256,
+        parse: integer(8, 1048576),
+    }),
+    logMaxSizeMb: key({
+        type: "integer",
+        description: "Docker json-file log rotation: size of one log file, in MiB.",
+        default: 10,
+        parse: integer(1, 10240),
+    }),
+    logMaxFiles: key({
+        type: "integer",
+        description: "Docker json-file log rotation: how many log files are kept.",
+        default: 3,
+        parse: integer(1, 100),
     }),
     rotationLookaheadHours: key({
         type: "integer",
@@ -235,6 +297,15 @@ export const configTable = {
 };
 
 export type ConfigKeyName = keyof typeof configTable;
+
+/** Keys that existed once and mean nothing now: a clear error says what replaced them. */
+export const retiredKeys: ReadonlyMap<string, string> = new Map([
+    [
+        "hostDirectory",
+        "was removed: the endpoint's files now reach the container through the Docker API, into a Docker volume " +
+            "the stack owns, and nothing is written on the deploying machine; allowed: delete the key",
+    ],
+]);
 
 /** The value type of each key once read. */
 export type ConfigSettings = {

@@ -1,5 +1,4 @@
-import * as path from "path";
-import type { ConfigContext, ConfigSettings } from "./configTable";
+import type { ConfigSettings } from "./configTable";
 import { ConfigProblems } from "./problems";
 import { Check, show } from "./values";
 
@@ -17,34 +16,66 @@ export const checkContainerName: Check = (name) =>
 export const checkWorkerProcesses: Check = (value) =>
     /^(auto|[1-9][0-9]{0,2})$/.test(value) ? undefined : `${show(value)} is not allowed; allowed: "auto" or 1-999`;
 
-const hostDirectoryAllowed =
-    "a non-empty directory path without ':' or control characters, other than the filesystem root";
+const dockerHostAllowed =
+    'empty (DOCKER_HOST or the local socket), "unix:///path/docker.sock", "tcp://host:port" (with TLS) ' +
+    'or "ssh://[user@]host[:port]"';
 
-/** The host directory as written (relative to the project directory, or absolute). */
-export const checkHostDirectory: Check = (directory) =>
-    // Docker's bind syntax (host:container:options) splits on ':'.
-    directory === "" || /[:\p{Cc}]/u.test(directory)
-        ? `${show(directory)} is not allowed; allowed: ${hostDirectoryAllowed}`
-        : undefined;
+/** The Docker engine's address, as the docker CLI and the Docker provider take it. */
+export const checkDockerHost: Check = (value) => {
+    if (value === "") {
+        return undefined;
+    }
+    let url: URL;
+    try {
+        url = new URL(value);
+    } catch {
+        return `${show(value)} is not a URL; allowed: ${dockerHostAllowed}`;
+    }
+    const plain = url.search === "" && url.hash === "" && url.password === "";
+    const wellFormed: Record<string, boolean> = {
+        "unix:": url.host === "" && url.pathname.length > 1,
+        "tcp:": url.hostname !== "" && url.port !== "" && url.username === "" && ["", "/"].includes(url.pathname),
+        "ssh:": url.hostname !== "" && ["", "/"].includes(url.pathname),
+    };
+    return plain && Object.hasOwn(wellFormed, url.protocol) && wellFormed[url.protocol]
+        ? undefined
+        : `${show(value)} is not allowed; allowed: ${dockerHostAllowed}`;
+};
 
-/** The host directory as the container mounts it: absolute, resolved against the project directory. */
-export function resolveHostDirectory(directory: string, context: ConfigContext): string {
-    return path.resolve(context.projectDirectory, directory);
+/** A PEM block of the given kind, or empty. */
+export function checkPem(kind: "CERTIFICATE" | "PRIVATE KEY"): Check {
+    return (value) =>
+        value === "" || new RegExp(`-----BEGIN [A-Z ]*${kind}-----[\\s\\S]+-----END [A-Z ]*${kind}-----`).test(value)
+            ? undefined
+            : `is not a PEM ${kind.toLowerCase()}; allowed: empty, or one "-----BEGIN ... ${kind}-----" block`;
 }
 
-/** Endpoint concern, with the context: the host directory must not be the root (it is emptied and rewritten). */
-export function validateEndpoint(
-    settings: Partial<ConfigSettings>,
-    context: ConfigContext,
-    problems: ConfigProblems,
-): void {
-    if (settings.hostDirectory !== undefined) {
-        const resolved = resolveHostDirectory(settings.hostDirectory, context);
-        if (resolved === path.parse(resolved).root) {
-            problems.add(
-                "hostDirectory",
-                `${show(settings.hostDirectory)} is the filesystem root; allowed: ${hostDirectoryAllowed}`,
-            );
+const capabilityPattern = /^[A-Z][A-Z_]{1,31}$/;
+
+/** A Linux capability name as Docker takes it, without the CAP_ prefix. */
+export const checkCapability: Check = (value) =>
+    capabilityPattern.test(value) && !value.startsWith("CAP_") && value !== "ALL"
+        ? undefined
+        : `${show(value)} is not a capability name; allowed: names like NET_BIND_SERVICE (no CAP_ prefix, not ALL)`;
+
+const tlsKeys = ["dockerTlsCaCertificate", "dockerTlsCertificate", "dockerTlsKey"] as const;
+
+/** Endpoint concern, across keys: a tcp:// engine needs all of its TLS material, and only it uses any. */
+export function validateEngine(settings: Partial<ConfigSettings>, problems: ConfigProblems): void {
+    const host = settings.dockerHost;
+    if (host === undefined) {
+        return;
+    }
+    const isTcp = host.startsWith("tcp://");
+    for (const key of tlsKeys) {
+        const value = settings[key];
+        if (value === undefined) {
+            continue;
+        }
+        if (isTcp && value === "") {
+            problems.add(key, `is required with dockerHost ${show(host)}; allowed: a PEM value (the key as a secret)`);
+        } else if (!isTcp && value !== "") {
+            problems.add(key, `is only used with a tcp:// dockerHost; allowed: empty with dockerHost ${show(host)}`);
         }
     }
 }

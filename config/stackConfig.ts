@@ -9,8 +9,9 @@ import {
     configTableEntries,
     hasComputedDefault,
     RawStackConfig,
+    retiredKeys,
 } from "./configTable";
-import { resolveHostDirectory, validateEndpoint } from "./endpoint";
+import { validateEngine } from "./endpoint";
 import { validateLocationAccess } from "./locations";
 import { validateClientReferences } from "./names";
 import { lifetimesOf, validateCaSlots, validateLifetimes } from "./pki";
@@ -48,8 +49,18 @@ export interface StackConfig {
     readonly containerName: string;
     readonly publishAddress: string;
     readonly publishPort: number;
-    /** Absolute: resolved against the project directory. */
-    readonly hostDirectory: string;
+    readonly dockerHost: string;
+    readonly dockerTlsCaCertificate: string;
+    readonly dockerTlsCertificate: string;
+    /** A secret: wrap it with pulumi.secret wherever it is used. */
+    readonly dockerTlsKey: string;
+    readonly capabilities: string[];
+    readonly noNewPrivileges: boolean;
+    readonly readOnlyRootFilesystem: boolean;
+    readonly memoryLimitMb: number;
+    readonly pidsLimit: number;
+    readonly logMaxSizeMb: number;
+    readonly logMaxFiles: number;
     readonly workerProcesses: string;
     readonly smokeTest: boolean;
     /** What the smoke test requests; present exactly when smokeTest is true. */
@@ -78,7 +89,7 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
     validateCaSlots(settings, problems);
     validateLifetimes(settings, problems);
     validateLocationAccess(settings, problems);
-    validateEndpoint(settings, context, problems);
+    validateEngine(settings, problems);
     const smokeProbe = validateSmokeProbe(settings, problems);
 
     problems.throwIfAny();
@@ -90,7 +101,6 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
             ...valid.serverDnsNames.filter((name) => name.toLowerCase() !== valid.serverName.toLowerCase()),
         ],
         trustedCas: [valid.activeCa, ...valid.trustedCas.filter((slot) => slot !== valid.activeCa)],
-        hostDirectory: resolveHostDirectory(valid.hostDirectory, context),
         lifetimes: lifetimesOf(valid)!,
         ...(smokeProbe ? { smokeProbe } : {}),
     };
@@ -103,7 +113,10 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
  */
 function readSettings(raw: RawStackConfig, context: ConfigContext, problems: ConfigProblems): Partial<ConfigSettings> {
     for (const name of Object.keys(raw)) {
-        if (!configTableEntries.has(name)) {
+        const retired = retiredKeys.get(name);
+        if (retired !== undefined) {
+            problems.add(name, retired);
+        } else if (!configTableEntries.has(name)) {
             const suggestion = closestKey(name);
             problems.add(
                 name,

@@ -1,4 +1,4 @@
-/** Names of the files the endpoint writes into its mounted directory; the renderer refers to them. */
+/** Names of the files in one file set; nginx.conf names the others relative to itself. */
 export const endpointFiles = {
     nginxConfig: "nginx.conf",
     serverCertificateChain: "server-chain.pem",
@@ -7,11 +7,20 @@ export const endpointFiles = {
     certificateRevocationList: "crl.pem",
 } as const;
 
-/** Where the host directory is mounted inside the container (read-only). */
+/** Where the endpoint's files volume is mounted inside the container. */
 export const containerConfigDirectory = "/etc/nginx/mtls";
+
+/** The symlink in that directory that points at the file set Nginx serves (see delivery/deliverFiles.ts). */
+export const liveFileSet = "live";
+
+/** The nginx.conf of the live file set: what the container's Nginx runs with. */
+export const liveConfigPath = `${containerConfigDirectory}/${liveFileSet}/${endpointFiles.nginxConfig}`;
+
+/** The Nginx master's pid file, as the rendered config sets it. */
+export const nginxPidFile = "/run/nginx-mtls.pid";
 
 /** The port Nginx listens on inside the container; the published port is stack config. */
 export const containerListenPort = 443;
 
-/** Command-line arguments that make Nginx use the mounted config instead of the image's own. */
+/** Command-line arguments that make Nginx use a config mounted at the directory itself (tests, bench). */
 export const nginxConfigArgs = ["-c", `${containerConfigDirectory}/${endpointFiles.nginxConfig}`];

@@ -1,5 +1,5 @@
 import { createHash } from "crypto";
-import { containerConfigDirectory, endpointFiles } from "./files";
+import { endpointFiles, nginxPidFile } from "./files";
 
 /** One location block, as validated from stack config. */
 export interface NginxLocation {
@@ -33,7 +33,7 @@ export interface NginxConfigSpec {
      * It names the session cache, so a change of trust starts an empty cache.
      */
     readonly trustDigest: string;
-    /** Directory the certificate files live in (inside the container). */
+    /** Directory the certificate files live in; absent: next to nginx.conf (relative names). */
     readonly fileDirectory?: string;
 }
 
@@ -57,8 +57,9 @@ export function greetingFor(clientName: string): string {
  * config change shows in `pulumi preview` as exactly the file diff and nothing else.
  */
 export function renderNginxConfig(spec: NginxConfigSpec): string {
-    const dir = spec.fileDirectory ?? containerConfigDirectory;
-    const file = (name: string): string => `${dir}/${name}`;
+    // Relative names resolve against nginx.conf's own directory: a file set checked with `nginx -t`
+    // in its staging place is exactly the set that serves once `live` points at it.
+    const file = (name: string): string => (spec.fileDirectory ? `${spec.fileDirectory}/${name}` : name);
     const allowlistMaps = spec.locations.flatMap((location, index) =>
         location.allowedClients ? [renderAllowlistMap(index, location.allowedClients)] : [],
     );
@@ -66,7 +67,7 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
     return [
         "# Rendered by mtls-nginx (nginx/renderNginxConfig.ts). Do not edit: `pulumi up` rewrites it.",
         `worker_processes ${spec.workerProcesses};`,
-        "pid /run/nginx-mtls.pid;",
+        `pid ${nginxPidFile};`,
         "error_log stderr warn;",
         "",
         "events {",

@@ -38,7 +38,8 @@ export interface ThrowawayStack {
     readonly stack: Stack;
     readonly stackName: string;
     readonly stateDirectory: string;
-    readonly hostDirectory: string;
+    /** The Docker volume the endpoint's files live in. */
+    readonly filesVolume: string;
     readonly containerName: string;
     readonly publishPort: number;
     readonly environment: Record<string, string>;
@@ -54,7 +55,6 @@ export async function createThrowawayStack(
     const id = `${label}-${crypto.randomBytes(3).toString("hex")}`;
     const stackName = `e2e-${id}`;
     const stateDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-state-"));
-    const hostDirectory = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-files-")), "endpoint");
     const containerName = `mtls-nginx-${stackName}`;
     const publishPort = await freePort();
     const envVars = {
@@ -72,7 +72,6 @@ export async function createThrowawayStack(
     await setConfig(stack, {
         ...devConfig,
         containerName,
-        hostDirectory,
         publishPort: String(publishPort),
         ...config,
     });
@@ -80,7 +79,7 @@ export async function createThrowawayStack(
         stack,
         stackName,
         stateDirectory,
-        hostDirectory,
+        filesVolume: `${containerName}-files`,
         containerName,
         publishPort,
         environment: envVars,
@@ -88,8 +87,8 @@ export async function createThrowawayStack(
             await stack.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
             fs.rmSync(path.join(repoRoot, `Pulumi.${stackName}.yaml`), { force: true });
             fs.rmSync(stateDirectory, { recursive: true, force: true });
-            fs.rmSync(path.dirname(hostDirectory), { recursive: true, force: true });
             spawnSync("docker", ["rm", "-f", containerName], { stdio: "ignore" });
+            spawnSync("docker", ["volume", "rm", "-f", `${containerName}-files`], { stdio: "ignore" });
         },
     };
 }

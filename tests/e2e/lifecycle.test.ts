@@ -1,6 +1,7 @@
 import * as assert from "assert";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import { probe } from "../support/mtlsProbe";
 import {
     containerId,
@@ -27,9 +28,11 @@ describe("pulumi up / preview / destroy on the dev config", function () {
     });
 
     let containerBefore: string | undefined;
+    let deployStarted = Date.now();
 
     it("1. up from empty succeeds and the smoke test inside it passed", async () => {
         const started = Date.now();
+        deployStarted = started;
         const result = await deployment.stack.up({ onOutput: log });
         console.log(`      up from empty: ${((Date.now() - started) / 1000).toFixed(1)} s`);
         assert.strictEqual(result.summary.result, "succeeded");
@@ -148,16 +151,43 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         for (const file of stateFiles) {
             assert.doesNotMatch(fs.readFileSync(file, "utf8"), /PRIVATE KEY/, file);
         }
-        const keyFile = fs.statSync(`${deployment.hostDirectory}/server-key.pem`);
-        assert.strictEqual(keyFile.mode & 0o777, 0o600, "the mounted server key is 0600");
+        const keyFile = "/etc/nginx/mtls/live/server-key.pem";
+        const owner = execFileSync("docker", ["exec", deployment.containerName, "stat", "-c", "%a %u", keyFile], {
+            encoding: "utf8",
+        });
+        assert.strictEqual(owner.trim(), "600 0", "the server key in the container is 0600, owned by root");
+        // Nginx's workers run as nobody: only the master (root) can read the key.
+        const asWorker = spawnSync("docker", ["exec", "--user", "65534", deployment.containerName, "cat", keyFile], {
+            encoding: "utf8",
+        });
+        assert.notStrictEqual(asWorker.status, 0, "a worker's user cannot read the key");
+        assert.match(asWorker.stderr, /Permission denied/);
+        // Every file written on this machine since the deployment began, outside Pulumi's state: no key.
+        const written = spawnSync(
+            "find",
+            [os.tmpdir(), repoRoot, "(", "-name", "node_modules", "-o", "-name", ".git", ")", "-prune", "-o"].concat([
+                "-type",
+                "f",
+                "-newermt",
+                `@${Math.floor(deployStarted / 1000)}`,
+                "-print",
+            ]),
+            { encoding: "utf8" },
+        ).stdout;
+        const keyFiles = written
+            .split("\n")
+            .filter((file) => file && !file.startsWith(deployment.stateDirectory))
+            .filter((file) => fs.readFileSync(file, "utf8").includes("PRIVATE KEY"));
+        assert.deepStrictEqual(keyFiles, [], "no key file on the deploying machine outside Pulumi state");
     });
 
-    it("6. destroy leaves no container, no mounted files and no resources in state", async () => {
+    it("6. destroy leaves no container, no files volume and no resources in state", async () => {
         const started = Date.now();
         await deployment.stack.destroy({ onOutput: log });
         console.log(`      destroy: ${((Date.now() - started) / 1000).toFixed(1)} s`);
         assert.strictEqual(containerId(deployment.containerName), undefined, "the container is gone");
-        assert.strictEqual(fs.existsSync(deployment.hostDirectory), false, "the mounted directory is gone");
+        const volume = spawnSync("docker", ["volume", "inspect", deployment.filesVolume], { encoding: "utf8" });
+        assert.notStrictEqual(volume.status, 0, "the files volume is gone");
         const state = (await deployment.stack.exportStack()).deployment as { resources?: unknown[] };
         assert.strictEqual((state.resources ?? []).length, 0);
     });

@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import { probe, ProbeOptions } from "../support/mtlsProbe";
+import { tlsRequest } from "../integration/tlsClient";
 import { startRequestLoop } from "../support/requestLoop";
 import {
     containerId,
@@ -11,6 +12,9 @@ import {
     useThrowawayStack,
 } from "./harness";
 import type { OutputMap } from "@pulumi/pulumi/automation";
+
+const resumableVersions = ["TLSv1.2", "TLSv1.3"] as const;
+type ResumableVersion = (typeof resumableVersions)[number];
 
 /** A client as it stands after some step: the certificate and trust bundle it was handed then. */
 interface ClientCredentials {
@@ -45,6 +49,43 @@ describe("certificate lifecycle", function () {
             clientPrivateKeyPem: client.privateKeyPem,
         });
 
+    const resumable = (client: ClientCredentials, version: ResumableVersion, session?: Buffer) => ({
+        port: endpoint.port,
+        servername: endpoint.serverName,
+        ca: client.caPem,
+        cert: client.certificatePem,
+        key: client.privateKeyPem,
+        minVersion: version,
+        maxVersion: version,
+        session,
+    });
+    /** A TLS 1.2 and a TLS 1.3 session per client, each proven resumable before the change. */
+    const saveSessions = async (client: ClientCredentials): Promise<Map<ResumableVersion, Buffer>> => {
+        const sessions = new Map<ResumableVersion, Buffer>();
+        for (const version of resumableVersions) {
+            const first = await tlsRequest(resumable(client, version));
+            assert.strictEqual(first.status, 200, `${version} before the change`);
+            const again = await tlsRequest(resumable(client, version, first.session));
+            assert.ok(again.sessionReused, `${version}: the session resumes before the change`);
+            sessions.set(version, again.session ?? first.session!);
+        }
+        return sessions;
+    };
+    const assertResumptionRefused = async (
+        client: ClientCredentials,
+        sessions: Map<ResumableVersion, Buffer>,
+        who: string,
+    ): Promise<void> => {
+        for (const [version, session] of sessions) {
+            const answer = await tlsRequest(resumable(client, version, session));
+            console.log(
+                `      ${who}, resuming a ${version} session from before: ${answer.status}, reused=${answer.sessionReused}`,
+            );
+            assert.strictEqual(answer.sessionReused, false, `${who} resumed a ${version} session`);
+            assert.strictEqual(answer.status, 400, `${who} with a resumed ${version} session`);
+        }
+    };
+
     before(async () => {
         deployment = fixture.current;
         const result = await deployment.stack.up({ onOutput: log });
@@ -74,8 +115,8 @@ describe("certificate lifecycle", function () {
         );
         assert.deepStrictEqual(
             plan,
-            [...rotated, "replace endpoint-reload", "replace smoke-test-probe", "update endpoint-files"].sort(),
-            "the due certificates, plus what must follow them: new files, a reload, the smoke test; no container, no CA",
+            [...rotated, "replace smoke-test-probe", "update endpoint-delivery"].sort(),
+            "the due certificates, plus what must follow them: a new file set (delivered, checked, reloaded), the smoke test; no container, no CA",
         );
         assert.match(preview.stdout, /rotationDue/);
 
@@ -127,16 +168,18 @@ describe("certificate lifecycle", function () {
         assert.deepStrictEqual(changed, [], "after the rotation nothing is due");
     });
 
-    it("refuses a revoked client after up, and keeps serving the others", async () => {
+    it("refuses a revoked client after up, resumed sessions included, and keeps serving the others", async () => {
         const before = await deployment.stack.outputs();
         const bob = credentials(before, "bob");
         const alice = credentials(before, "alice");
+        const bobSessions = await saveSessions(bob);
         await setConfig(deployment.stack, { revokedClients: ["bob"] });
         const update = await deployment.stack.up({ onOutput: log });
         assert.strictEqual(update.summary.result, "succeeded");
         const bobAnswer = await as(bob);
         assert.strictEqual(bobAnswer.status, 400, `revoked bob: ${bobAnswer.status} ${bobAnswer.error ?? ""}`);
         assert.match(bobAnswer.body, /certificate/i);
+        await assertResumptionRefused(bob, bobSessions, "revoked bob");
         assert.strictEqual((await as(alice)).status, 200, "alice still gets in");
         assert.ok("crl" in outputValue<Record<string, unknown>>(update.outputs, "rotationState"), "the CRL is tracked");
     });
@@ -148,8 +191,15 @@ describe("certificate lifecycle", function () {
             { name: "retire the old CA", config: { activeCa: "b", trustedCas: ["b"] } },
         ];
         let held = credentials(await deployment.stack.outputs(), "alice");
+        const issuedByOldCa = held;
+        let oldCaSessions: Map<ResumableVersion, Buffer> | undefined;
         const containerBefore = containerId(deployment.containerName);
         for (const step of steps) {
+            if (step === steps[steps.length - 1]) {
+                // Sessions saved with a certificate of the CA about to be retired, while it is still trusted.
+                // (The server is the new CA's by now: verify it with the bundle of the step before.)
+                oldCaSessions = await saveSessions({ ...issuedByOldCa, caPem: held.caPem });
+            }
             await setConfig(deployment.stack, step.config);
             const update = await deployment.stack.up({ onOutput: log });
             assert.strictEqual(update.summary.result, "succeeded", step.name);
@@ -169,6 +219,13 @@ describe("certificate lifecycle", function () {
         }
         const finalBundle = held.caPem.match(/BEGIN CERTIFICATE/g) ?? [];
         assert.strictEqual(finalBundle.length, 1, "only the new CA is trusted at the end");
+        const retiredAnswer = await as({ ...issuedByOldCa, caPem: held.caPem });
+        assert.strictEqual(retiredAnswer.status, 400, "a certificate of the retired CA is refused");
+        await assertResumptionRefused(
+            { ...issuedByOldCa, caPem: held.caPem },
+            oldCaSessions!,
+            "the retired CA's client",
+        );
         assert.strictEqual(containerId(deployment.containerName), containerBefore, "the container was never replaced");
     });
 });

@@ -145,3 +145,15 @@ function recordReplacementTriggers(): void {
         return register(request, callback);
     };
 }
+
+/** The file set the endpoint hands to its container, read from the delivery command's stdin. */
+export function deliveredFiles(): Record<string, { content: string; mode: number }> {
+    const delivery = resourcesOfType("command:local:Command").find((resource) => resource.name === "endpoint-delivery");
+    if (!delivery) {
+        throw new Error("no endpoint-delivery command was registered");
+    }
+    const request = JSON.parse(delivery.inputs.stdin as string) as {
+        files: Array<{ name: string; content: string; mode: number }>;
+    };
+    return Object.fromEntries(request.files.map((file) => [file.name, { content: file.content, mode: file.mode }]));
+}

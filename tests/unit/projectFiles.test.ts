@@ -36,12 +36,7 @@ describe("project files", () => {
     );
 
     it("knows which keys have computed defaults", () => {
-        assert.deepStrictEqual([...computedDefaultKeys].sort(), [
-            "containerName",
-            "hostDirectory",
-            "trustedCas",
-            "verifyDepth",
-        ]);
+        assert.deepStrictEqual([...computedDefaultKeys].sort(), ["containerName", "trustedCas", "verifyDepth"]);
     });
 
     it("declares in Pulumi.yaml every table key with a static default, and nothing else", () => {

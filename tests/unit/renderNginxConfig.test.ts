@@ -50,9 +50,9 @@ describe("renderNginxConfig", () => {
         assert.match(text, /^\s+ssl_verify_depth 1;$/m);
         assert.match(text, /^\s+ssl_protocols TLSv1\.2 TLSv1\.3;$/m);
         assert.match(text, /^\s+ssl_session_cache shared:mtls_[0-9a-f]{16}:10m;$/m);
-        assert.match(text, /^\s+ssl_certificate \/etc\/nginx\/mtls\/server-chain\.pem;$/m);
-        assert.match(text, /^\s+ssl_certificate_key \/etc\/nginx\/mtls\/server-key\.pem;$/m);
-        assert.match(text, /^\s+ssl_client_certificate \/etc\/nginx\/mtls\/client-ca\.pem;$/m);
+        assert.match(text, /^\s+ssl_certificate server-chain\.pem;$/m);
+        assert.match(text, /^\s+ssl_certificate_key server-key\.pem;$/m);
+        assert.match(text, /^\s+ssl_client_certificate client-ca\.pem;$/m);
         assert.match(text, /^worker_processes auto;$/m);
         assert.doesNotMatch(text, /TLSv1(\.1)? /);
         assert.doesNotMatch(text, /ssl_crl/);
@@ -119,7 +119,7 @@ describe("renderNginxConfig", () => {
     });
 
     it("checks the CRL when revocation is on", () => {
-        assert.match(renderNginxConfig({ ...base, checkRevocation: true }), /ssl_crl \/etc\/nginx\/mtls\/crl\.pem;/);
+        assert.match(renderNginxConfig({ ...base, checkRevocation: true }), /ssl_crl crl\.pem;/);
     });
 
     it("proxies with the client's identity in headers", () => {

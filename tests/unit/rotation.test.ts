@@ -9,6 +9,7 @@ import {
     resetRecordedResources,
     resourcesOfType,
     settled,
+    deliveredFiles,
 } from "./mocks";
 
 installMocks();
@@ -143,19 +144,17 @@ describe("rotation in the resource graph", () => {
         );
         const issue = resourcesOfType("command:local:Command").find((resource) => resource.name === "crl-issue");
         assert.ok(issue, "a CRL command");
-        const environment = issue.inputs.environment as Record<string, string>;
-        assert.strictEqual(environment.CRL_ISSUERS, "2");
-        assert.strictEqual(environment.CRL_ISSUER_0_CERT, "CERT OF ca-root\n");
-        assert.strictEqual(environment.CRL_ISSUER_0_REVOKED, "CERT OF client-bob-cert\n");
-        assert.strictEqual(environment.CRL_ISSUER_1_CERT, "CERT OF ca-intermediate\n");
-        assert.strictEqual(environment.CRL_ISSUER_1_REVOKED, "CERT OF client-bob-cert\n");
-        assert.strictEqual(environment.CRL_HOURS, "720");
-        assert.ok(issue.secretInputs.includes("environment"), "the CA keys are secret");
+        assert.deepStrictEqual(issue.inputs.environment, { CRL_HOURS: "720" });
+        assert.deepStrictEqual(crlIssuers(issue.inputs.stdin as string), [
+            ["CERT OF ca-root", "PRIVATE KEY OF ca-root-key", "CERT OF client-bob-cert"],
+            ["CERT OF ca-intermediate", "PRIVATE KEY OF ca-intermediate-key", "CERT OF client-bob-cert"],
+        ]);
+        assert.ok(issue.secretInputs.includes("stdin"), "the CA keys are secret");
         assert.strictEqual(state.crl.notAfter, "2026-12-28T12:00:00.000Z");
-        const files = resourcesOfType("command:local:Command").find((resource) => resource.name === "endpoint-files");
-        const filesEnvironment = files!.inputs.environment as Record<string, string>;
-        assert.match(filesEnvironment.MTLS_NGINX_CONF, /ssl_crl \/etc\/nginx\/mtls\/crl\.pem;/);
-        assert.strictEqual(filesEnvironment.MTLS_CRL, "stdout of crl-issue");
+        const files = deliveredFiles();
+        assert.match(files["nginx.conf"].content, /ssl_crl crl\.pem;/);
+        assert.strictEqual(files["crl.pem"].content, "stdout of crl-issue");
+        assert.strictEqual(files["crl-next-update"].content, `${Date.parse("2026-12-28T12:00:00.000Z") / 1000}\n`);
     });
 
     it("re-issues the CRL ahead of its next update", async () => {
@@ -176,17 +175,17 @@ describe("CA rollover in the resource graph", () => {
         const caBundle = await promiseOf(outputs.caCertificatePem);
         await promiseOf(outputs.containerId);
         await settled();
-        const files = resourcesOfType("command:local:Command").find((resource) => resource.name === "endpoint-files")!;
+        const files = deliveredFiles();
         const issuerOf = (name: string) =>
             resourcesOfType("tls:index/locallySignedCert:LocallySignedCert").find((resource) => resource.name === name)!
                 .inputs.caCertPem;
-        return { caBundle, environment: files.inputs.environment as Record<string, string>, issuerOf };
+        return { caBundle, clientTrustBundle: files["client-ca.pem"].content, issuerOf };
     }
 
     it("step 1, introduce: trusts the old and the new CA, still issues from the old", async () => {
-        const { caBundle, environment, issuerOf } = await deploy({ trustedCas: ["a", "b"] });
+        const { caBundle, clientTrustBundle, issuerOf } = await deploy({ trustedCas: ["a", "b"] });
         assert.strictEqual(caBundle, "CERT OF ca-root\nCERT OF ca-b-root\n");
-        assert.strictEqual(environment.MTLS_CLIENT_CA, caBundle);
+        assert.strictEqual(clientTrustBundle, caBundle);
         assert.strictEqual(issuerOf("server-cert"), "CERT OF ca-root\n");
         assert.strictEqual(issuerOf("client-client-1-cert"), "CERT OF ca-root\n");
         const subjects = resourcesOfType("tls:index/selfSignedCert:SelfSignedCert").map(
@@ -217,16 +216,20 @@ describe("CA rollover in the resource graph", () => {
             revokedClients: ["y"],
         });
         const issue = resourcesOfType("command:local:Command").find((resource) => resource.name === "crl-issue")!;
-        const environment = issue.inputs.environment as Record<string, string>;
-        assert.strictEqual(environment.CRL_ISSUERS, "4");
-        const issuers = [0, 1, 2, 3].map((index) => environment[`CRL_ISSUER_${index}_CERT`]);
-        assert.deepStrictEqual(issuers, [
-            "CERT OF ca-b-root\n",
-            "CERT OF ca-b-intermediate\n",
-            "CERT OF ca-root\n",
-            "CERT OF ca-intermediate\n",
-        ]);
-        assert.strictEqual(environment.CRL_ISSUER_1_REVOKED, "CERT OF client-y-cert\n");
-        assert.strictEqual(environment.CRL_ISSUER_3_REVOKED, "CERT OF client-y-cert\n", "every CA's CRL names it");
+        const issuers = crlIssuers(issue.inputs.stdin as string);
+        assert.deepStrictEqual(
+            issuers.map((issuer) => issuer[0]),
+            ["CERT OF ca-b-root", "CERT OF ca-b-intermediate", "CERT OF ca-root", "CERT OF ca-intermediate"],
+        );
+        assert.deepStrictEqual(issuers[1].slice(2), ["CERT OF client-y-cert"]);
+        assert.deepStrictEqual(issuers[3].slice(2), ["CERT OF client-y-cert"], "every CA's CRL names it");
     });
 });
+
+/** The CRL command's stdin, split per CA ("### issuer" sections) into certificate, key and revoked ones. */
+function crlIssuers(stdin: string): string[][] {
+    return stdin
+        .split("### issuer\n")
+        .filter(Boolean)
+        .map((section) => section.split("\n").filter(Boolean));
+}

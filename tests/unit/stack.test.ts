@@ -10,6 +10,7 @@ import {
     resetRecordedResources,
     resourcesOfType,
     settled,
+    deliveredFiles,
 } from "./mocks";
 
 installMocks();
@@ -83,11 +84,10 @@ describe("deployMtlsEndpoint (resource graph)", () => {
         const server = named("tls:index/locallySignedCert:LocallySignedCert", "server-cert");
         assert.strictEqual(server.inputs.caCertPem, "CERT OF ca-intermediate\n");
         // The server sends its chain: leaf then intermediate.
-        const files = named("command:local:Command", "endpoint-files");
-        const environment = files.inputs.environment as Record<string, string>;
-        assert.strictEqual(environment.MTLS_SERVER_CHAIN, "CERT OF server-cert\nCERT OF ca-intermediate\n");
-        assert.strictEqual(environment.MTLS_CLIENT_CA, "CERT OF ca-intermediate\nCERT OF ca-root\n");
-        assert.match(environment.MTLS_NGINX_CONF, /ssl_verify_depth 2;/);
+        const files = deliveredFiles();
+        assert.strictEqual(files["server-chain.pem"].content, "CERT OF server-cert\nCERT OF ca-intermediate\n");
+        assert.strictEqual(files["client-ca.pem"].content, "CERT OF ca-intermediate\nCERT OF ca-root\n");
+        assert.match(files["nginx.conf"].content, /ssl_verify_depth 2;/);
     });
 
     it("gives the server SANs and server-auth usage only, and clients client-auth only", async () => {
@@ -137,19 +137,30 @@ describe("deployMtlsEndpoint (resource graph)", () => {
         });
     });
 
-    it("writes the files, mounts the directory read-only and publishes the configured port", async () => {
+    it("hands the files to the container through the Docker API, keys on stdin only, and publishes the port", async () => {
         await deploy({ publishPort: 9443, publishAddress: "0.0.0.0", image: "registry.example/nginx:1.27" });
-        const files = named("command:local:Command", "endpoint-files");
-        assert.match(files.inputs.create as string, /write_file server-key\.pem "\$MTLS_SERVER_KEY" 0600/);
-        assert.strictEqual(files.inputs.create, files.inputs.update, "an update rewrites the files in place");
-        const environment = files.inputs.environment as Record<string, string>;
-        assert.strictEqual(environment.MTLS_DIR, "/srv/mtls/.mtls-nginx/unit");
-        assert.strictEqual(environment.MTLS_SERVER_KEY, "PRIVATE KEY OF server-key");
-        assert.ok(files.secretInputs.includes("environment"), "the file contents include the key: secret");
+        const delivery = named("command:local:Command", "endpoint-delivery");
+        assert.match(delivery.inputs.create as string, /^node .*delivery\/deliverFiles\.ts$/);
+        assert.strictEqual(delivery.inputs.environment, undefined, "nothing in the environment");
+        assert.ok(delivery.secretInputs.includes("stdin"), "stdin holds the key: secret");
+        assert.deepStrictEqual(additionalSecretOutputs.get("endpoint-delivery"), ["stdin", "stdout", "stderr"]);
+        const files = deliveredFiles();
+        assert.deepStrictEqual(Object.keys(files).sort(), [
+            "client-ca.pem",
+            "nginx.conf",
+            "server-chain.pem",
+            "server-key.pem",
+        ]);
+        assert.deepStrictEqual(files["server-key.pem"], { content: "PRIVATE KEY OF server-key", mode: 0o600 });
+        assert.strictEqual(files["nginx.conf"].mode, 0o644);
         const container = named("docker:index/container:Container", "endpoint-container");
         assert.deepStrictEqual(container.inputs.volumes, [
-            { hostPath: "/srv/mtls/.mtls-nginx/unit", containerPath: "/etc/nginx/mtls", readOnly: true },
+            { volumeName: "mtls-nginx-unit-files", containerPath: "/etc/nginx/mtls" },
         ]);
+        assert.match(
+            (container.inputs.command as string[]).join(" "),
+            /nginx -c \/etc\/nginx\/mtls\/live\/nginx\.conf/,
+        );
         assert.deepStrictEqual(container.inputs.ports, [{ internal: 443, external: 9443, ip: "0.0.0.0" }]);
         assert.strictEqual(container.inputs.restart, "unless-stopped");
         assert.ok(
@@ -161,28 +172,51 @@ describe("deployMtlsEndpoint (resource graph)", () => {
             named("docker:index/remoteImage:RemoteImage", "endpoint-image").inputs.name,
             "registry.example/nginx:1.27",
         );
+        assert.strictEqual(resourcesOfType("docker:index/provider:Provider").length, 0, "the default engine");
     });
 
-    it("reloads Nginx when the files change, after checking the config", async () => {
+    it("locks the container down: capabilities, no-new-privileges, read-only root, limits, log rotation", async () => {
         await deploy({});
-        const reload = named("command:local:Command", "endpoint-reload");
-        assert.match(reload.inputs.create as string, /nginx -c \/etc\/nginx\/mtls\/nginx\.conf -t -q\n.*-s reload/);
-        assert.strictEqual((reload.inputs.triggers as unknown[]).length, 2);
+        const container = named("docker:index/container:Container", "endpoint-container");
+        assert.deepStrictEqual(container.inputs.capabilities, {
+            drops: ["ALL"],
+            adds: ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"],
+        });
+        assert.deepStrictEqual(container.inputs.securityOpts, ["no-new-privileges:true"]);
+        assert.strictEqual(container.inputs.readOnly, true);
+        assert.deepStrictEqual(Object.keys(container.inputs.tmpfs as object).sort(), [
+            "/run",
+            "/tmp",
+            "/var/cache/nginx",
+            "/var/lib/nginx",
+        ]);
+        assert.strictEqual(container.inputs.memory, 256);
+        assert.deepStrictEqual(container.inputs.logOpts, { "max-size": "10m", "max-file": "3" });
+        const request = JSON.parse(named("command:local:Command", "endpoint-delivery").inputs.stdin as string);
+        assert.strictEqual(request.pidsLimit, 256, "the pids limit is set through the Docker API");
+    });
+
+    it("re-delivers the files when the container is replaced", async () => {
+        await deploy({});
+        const delivery = named("command:local:Command", "endpoint-delivery");
+        assert.strictEqual((delivery.inputs.triggers as unknown[]).length, 1);
     });
 
     it("smoke-tests with hostname verification, with and without a certificate", async () => {
         const outputs = await deploy({ clients: ["alice", "bob"] });
         const probe = named("command:local:Command", "smoke-test-probe");
         const environment = probe.inputs.environment as Record<string, string>;
-        assert.strictEqual(environment.SMOKE_URL, "https://localhost:8443/");
-        assert.strictEqual(environment.SMOKE_RESOLVE, "localhost:8443:127.0.0.1");
+        assert.strictEqual(environment.SMOKE_URLS, "https://localhost:8443/");
+        assert.strictEqual(environment.SMOKE_RESOLVES, "localhost:8443:127.0.0.1");
         assert.strictEqual(environment.SMOKE_CLIENT, "alice");
         assert.strictEqual(environment.SMOKE_EXPECTED_BODY, "mtls-nginx: hello alice");
         assert.doesNotMatch(probe.inputs.create as string, /curl[^\n]* (-k|--insecure)/);
         assert.match(probe.inputs.create as string, /expected 200/);
         assert.match(probe.inputs.create as string, /expected 400/);
-        assert.strictEqual((probe.inputs.triggers as unknown[]).length, 4);
-        assert.ok(probe.secretInputs.includes("environment"), "the probe gets the client key: secret");
+        assert.strictEqual((probe.inputs.triggers as unknown[]).length, 3);
+        assert.strictEqual(probe.inputs.stdin, "PRIVATE KEY OF client-alice-key", "the client key comes on stdin");
+        assert.ok(probe.secretInputs.includes("stdin"), "the probe gets the client key: secret");
+        assert.doesNotMatch(JSON.stringify(probe.inputs.environment), /PRIVATE KEY/, "and never in the environment");
         assert.strictEqual(outputs.endpointUrl, "https://localhost:8443/");
         assert.strictEqual(
             outputs.curlCommands.bob,
@@ -192,7 +226,10 @@ describe("deployMtlsEndpoint (resource graph)", () => {
 
     it("registers no smoke test when it is turned off", async () => {
         const outputs = await deploy({ smokeTest: false });
-        assert.strictEqual(resourcesOfType("command:local:Command").length, 2);
+        assert.deepStrictEqual(
+            resourcesOfType("command:local:Command").map((command) => command.name),
+            ["endpoint-delivery"],
+        );
         assert.match(outputs.smokeTest as string, /disabled/);
     });
 
@@ -217,11 +254,11 @@ describe("secrets echoed by providers", () => {
         );
         await promiseOf(outputs.smokeTest as pulumi.Output<string>);
         await settled();
-        for (const name of ["endpoint-files", "smoke-test-probe", "crl-issue"]) {
-            assert.ok(
-                additionalSecretOutputs.get(name)?.includes("environment"),
-                `${name} keeps its environment secret`,
-            );
+        for (const name of ["endpoint-delivery", "smoke-test-probe", "crl-issue"]) {
+            assert.ok(additionalSecretOutputs.get(name)?.includes("stdin"), `${name} keeps its stdin secret`);
+        }
+        for (const command of resourcesOfType("command:local:Command")) {
+            assert.doesNotMatch(JSON.stringify(command.inputs.environment ?? {}), /PRIVATE KEY/, command.name);
         }
     });
 });

@@ -1,5 +1,4 @@
 import * as assert from "assert";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { readStackConfig } from "../../config/readStackConfig";
 import { chooseSmokeProbe } from "../../config/smokeProbe";
@@ -22,6 +21,11 @@ function rejection(raw: RawStackConfig): StackConfigError {
     assert.fail(`accepted ${JSON.stringify(raw)}`);
 }
 
+/** A PEM-shaped value of a kind (the validator checks the armour, not the content). */
+function pem(kind: string): string {
+    return `-----BEGIN ${kind}-----\nAAAA\n-----END ${kind}-----\n`;
+}
+
 describe("validateStackConfig", () => {
     it("fills every default for an empty config", () => {
         const config = validate({});
@@ -36,7 +40,6 @@ describe("validateStackConfig", () => {
         assert.strictEqual(config.verifyClient, "on");
         assert.deepStrictEqual(config.locations, [{ path: "/", requireClientCertificate: true }]);
         assert.strictEqual(config.containerName, "mtls-nginx-unit");
-        assert.strictEqual(config.hostDirectory, path.join("/srv/mtls", ".mtls-nginx", "unit"));
         assert.strictEqual(config.publishPort, 8443);
         assert.deepStrictEqual(config.lifetimes.client, { validityHours: 8760, renewBeforeHours: 720 });
         assert.deepStrictEqual(config.smokeProbe, { clientName: "client-1", path: "/" });
@@ -86,7 +89,6 @@ describe("validateStackConfig", () => {
             publishAddress: "::",
             image: `registry.example:5000/team/nginx-mtls__x.y:1.27.3-alpine@${digest}`,
             containerName: "edge_proxy.1",
-            hostDirectory: "/var/lib/mtls-nginx",
             clients: ["Alice", "bob.svc", "ops_1"],
             revokedClients: ["bob.svc"],
             activeCa: "b",
@@ -101,7 +103,6 @@ describe("validateStackConfig", () => {
             serverName: `${label63}.example.com`,
         });
         assert.deepStrictEqual(config.trustedCas, ["b", "a"]);
-        assert.strictEqual(config.hostDirectory, "/var/lib/mtls-nginx");
         assert.strictEqual(config.locations[1].proxyPass, "https://[2001:db8::1]:8443/v1/");
         assert.deepStrictEqual(config.smokeProbe, { clientName: "Alice", path: "/.well-known/" });
     });
@@ -662,14 +663,55 @@ describe("validateStackConfig", () => {
         ],
         ["a container name with '/'", { containerName: "a/b" }, "containerName", /allowed: 2-63/],
         [
-            "the filesystem root as host directory",
-            { hostDirectory: "/" },
+            "the retired host directory",
+            { hostDirectory: "/var/lib/mtls-nginx" },
             "hostDirectory",
-            /filesystem root; allowed: a non-empty directory path/,
+            /was removed: .*Docker API.*; allowed: delete the key/,
         ],
-        ["a host directory reaching the root", { hostDirectory: "../../../.." }, "hostDirectory", /filesystem root/],
-        ["a host directory with ':'", { hostDirectory: "/srv/a:b" }, "hostDirectory", /without ':'/],
-        ["an empty host directory", { hostDirectory: "" }, "hostDirectory", /allowed: a non-empty directory path/],
+        [
+            "a Docker host with an unknown scheme",
+            { dockerHost: "http://10.0.0.5:2375" },
+            "dockerHost",
+            /allowed: empty/,
+        ],
+        ["a tcp Docker host without a port", { dockerHost: "tcp://10.0.0.5" }, "dockerHost", /tcp:\/\/host:port/],
+        ["a unix Docker host without a path", { dockerHost: "unix://" }, "dockerHost", /unix:\/\/\/path/],
+        ["a Docker host that is not a URL", { dockerHost: "my-docker-host" }, "dockerHost", /is not a URL; allowed/],
+        ["an ssh Docker host with a password", { dockerHost: "ssh://u:pw@h" }, "dockerHost", /ssh:\/\/\[user@\]host/],
+        [
+            "a tcp Docker host without its TLS certificate",
+            {
+                dockerHost: "tcp://10.0.0.5:2376",
+                dockerTlsCaCertificate: pem("CERTIFICATE"),
+                dockerTlsKey: pem("PRIVATE KEY"),
+            },
+            "dockerTlsCertificate",
+            /is required with dockerHost "tcp:\/\/10.0.0.5:2376"; allowed: a PEM value/,
+        ],
+        [
+            "TLS material without a tcp Docker host",
+            { dockerTlsCertificate: pem("CERTIFICATE") },
+            "dockerTlsCertificate",
+            /only used with a tcp:\/\/ dockerHost; allowed: empty/,
+        ],
+        [
+            "a Docker TLS key that is not PEM",
+            { dockerTlsKey: "hunter2" },
+            "dockerTlsKey",
+            /not a PEM private key; allowed/,
+        ],
+        ["a capability with the CAP_ prefix", { capabilities: ["CAP_CHOWN"] }, "capabilities", /no CAP_ prefix/],
+        ["ALL as a kept capability", { capabilities: ["ALL"] }, "capabilities", /not ALL/],
+        ["a capability listed twice", { capabilities: ["CHOWN", "CHOWN"] }, "capabilities", /each capability once/],
+        ["a memory limit of 1 MiB", { memoryLimitMb: "1" }, "memoryLimitMb", /integer from 16 to/],
+        ["a pids limit of 0", { pidsLimit: "0" }, "pidsLimit", /integer from 8 to/],
+        ["no log file kept", { logMaxFiles: "0" }, "logMaxFiles", /integer from 1 to 100/],
+        [
+            "a read-only root that is not a boolean",
+            { readOnlyRootFilesystem: "yes" },
+            "readOnlyRootFilesystem",
+            /true or false/,
+        ],
         ["a worker count that is not one", { workerProcesses: "many" }, "workerProcesses", /allowed: "auto" or 1-999/],
         ["zero workers", { workerProcesses: "0" }, "workerProcesses", /allowed: "auto" or 1-999/],
 

@@ -1,0 +1,109 @@
+/**
+ * Hands a complete Nginx file set to a running container through the Docker API, then switches
+ * to it only once Nginx has accepted it:
+ *
+ *   1. upload `gen-<id>/` (nginx.conf, chain, key 0600, CA bundle, CRL) into the files volume;
+ *   2. `nginx -t` on that directory's own nginx.conf (it names its files relative to itself);
+ *   3. point the `live` symlink at it in one rename, reload Nginx if it runs, drop older sets.
+ *
+ * A set Nginx rejects is removed and `live` keeps pointing at the last good one, so the running
+ * process and a restarted container both serve the old files. Run by the endpoint's command
+ * resource with a JSON `DeliveryRequest` on stdin (it holds keys, so never argv or environment).
+ */
+import { createHash } from "crypto";
+import { readFileSync } from "fs";
+
+import { DockerEngine, type DockerEngineAddress } from "./dockerEngine";
+import { tarArchive, type TarEntry } from "./tarArchive";
+
+/** One file of the set: its name inside the set's directory, content and mode. */
+export interface DeliveredFile {
+    readonly name: string;
+    readonly content: string;
+    readonly mode: number;
+}
+
+export interface DeliveryRequest {
+    readonly engine: DockerEngineAddress;
+    /** Container name or ID. */
+    readonly container: string;
+    /** The directory the files volume is mounted at in the container. */
+    readonly directory: string;
+    readonly files: readonly DeliveredFile[];
+    /** The Nginx pid file: a reload is sent only when a master runs. */
+    readonly pidFile: string;
+    /** The container's process limit (the Docker provider cannot set it, the API can). */
+    readonly pidsLimit?: number;
+}
+
+/** The set's directory name: a digest of every file, so the same set always lands in the same place. */
+export function generationOf(files: readonly DeliveredFile[]): string {
+    const digest = createHash("sha256");
+    for (const file of [...files].sort((a, b) => a.name.localeCompare(b.name))) {
+        digest.update(`${file.name}\0${file.mode}\0${file.content}\0`);
+    }
+    return `gen-${digest.digest("hex").slice(0, 16)}`;
+}
+
+/** The archive for one set: the directory, then its files. */
+export function archiveOf(generation: string, files: readonly DeliveredFile[]): Buffer {
+    const entries: TarEntry[] = [
+        { path: generation, mode: 0o755 },
+        ...files.map((file) => ({ path: `${generation}/${file.name}`, content: file.content, mode: file.mode })),
+    ];
+    return tarArchive(entries);
+}
+
+/**
+ * POSIX sh run in the container after the upload: check the new set, switch `live` to it in one
+ * rename, reload, and keep only the live set and the one before it (for a quick look back).
+ */
+export function renderSwitchScript(directory: string, generation: string, pidFile: string): string {
+    return [
+        "set -eu",
+        `cd '${directory}'`,
+        `new='${generation}'`,
+        'previous="$(readlink live 2>/dev/null || true)"',
+        'if ! nginx -t -q -c "$PWD/$new/nginx.conf"; then',
+        '  [ "$new" = "$previous" ] || rm -rf "$new"',
+        '  echo "nginx -t rejected the new file set; the live set ($previous) is unchanged" >&2',
+        "  exit 1",
+        "fi",
+        'ln -sfn "$new" live.next',
+        "mv -Tf live.next live",
+        `if [ -s '${pidFile}' ] && kill -0 "$(cat '${pidFile}')" 2>/dev/null; then`,
+        `  nginx -c '${directory}/live/nginx.conf' -s reload`,
+        "fi",
+        'for set in gen-*; do [ "$set" = "$new" ] || [ "$set" = "$previous" ] || rm -rf "$set"; done',
+        'echo "serving $new"',
+    ].join("\n");
+}
+
+export async function deliver(request: DeliveryRequest): Promise<string> {
+    const engine = new DockerEngine(request.engine);
+    const generation = generationOf(request.files);
+    if (request.pidsLimit !== undefined) {
+        await engine.updateContainer(request.container, { PidsLimit: request.pidsLimit });
+    }
+    await engine.putArchive(request.container, request.directory, archiveOf(generation, request.files));
+    const result = await engine.exec(request.container, [
+        "sh",
+        "-c",
+        renderSwitchScript(request.directory, generation, request.pidFile),
+    ]);
+    if (result.exitCode !== 0) {
+        throw new Error(`${result.stderr.trim() || result.stdout.trim()} (exit ${result.exitCode})`);
+    }
+    return result.stdout.trim();
+}
+
+if (require.main === module) {
+    const request = JSON.parse(readFileSync(0, "utf8")) as DeliveryRequest;
+    deliver(request).then(
+        (report) => console.log(report),
+        (error: Error) => {
+            console.error(`delivering the Nginx files to ${request.container} failed: ${error.message}`);
+            process.exit(1);
+        },
+    );
+}

@@ -1,0 +1,129 @@
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+import { connectAddress } from "../../components/clientAccess";
+import { archiveOf, generationOf, renderSwitchScript, type DeliveredFile } from "../../delivery/deliverFiles";
+import { demultiplex } from "../../delivery/dockerEngine";
+
+const files: DeliveredFile[] = [
+    { name: "nginx.conf", content: "events {}\n", mode: 0o644 },
+    { name: "server-key.pem", content: "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n", mode: 0o600 },
+];
+
+describe("file delivery", () => {
+    it("names a file set by its content: same files, same set; any change, a new one", () => {
+        assert.match(generationOf(files), /^gen-[0-9a-f]{16}$/);
+        assert.strictEqual(generationOf([...files].reverse()), generationOf(files));
+        const changed = [{ ...files[0], content: "events { }\n" }, files[1]];
+        assert.notStrictEqual(generationOf(changed), generationOf(files));
+        const loosened = [files[0], { ...files[1], mode: 0o644 }];
+        assert.notStrictEqual(generationOf(loosened), generationOf(files), "a mode is part of the set");
+    });
+
+    it("packs the set as a tar that GNU tar unpacks with the same names, contents and modes, owned by root", () => {
+        const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-tar-"));
+        try {
+            const archive = path.join(directory, "set.tar");
+            fs.writeFileSync(archive, archiveOf("gen-test", files));
+            const listing = spawnSync("tar", ["-tvf", archive], { encoding: "utf8" });
+            assert.strictEqual(listing.status, 0, listing.stderr);
+            assert.match(listing.stdout, /^drwxr-xr-x root\/root .* gen-test\/$/m);
+            assert.match(listing.stdout, /^-rw------- root\/root .* gen-test\/server-key\.pem$/m);
+            assert.match(listing.stdout, /^-rw-r--r-- root\/root .* gen-test\/nginx\.conf$/m);
+            const unpacked = spawnSync("tar", ["-xf", archive, "-C", directory], { encoding: "utf8" });
+            assert.strictEqual(unpacked.status, 0, unpacked.stderr);
+            for (const file of files) {
+                assert.strictEqual(fs.readFileSync(path.join(directory, "gen-test", file.name), "utf8"), file.content);
+            }
+        } finally {
+            fs.rmSync(directory, { recursive: true, force: true });
+        }
+    });
+
+    it("refuses tar paths that could escape the target directory", () => {
+        assert.throws(() => archiveOf("../etc", files), /must be relative, without "\.\."/);
+        assert.throws(() => archiveOf("/abs", files), /must be relative/);
+    });
+
+    it("switches only after nginx -t accepts the set, in one rename, and keeps the set before it", () => {
+        const script = renderSwitchScript("/etc/nginx/mtls", "gen-abc", "/run/nginx.pid");
+        const lines = script.split("\n");
+        const check = lines.findIndex((line) => line.includes('nginx -t -q -c "$PWD/$new/nginx.conf"'));
+        const rename = lines.findIndex((line) => line === "mv -Tf live.next live");
+        const reload = lines.findIndex((line) => line.includes("-s reload"));
+        assert.ok(check >= 0 && rename > check && reload > rename, script);
+        assert.match(script, /rm -rf "\$new"/, "a rejected set is removed");
+        assert.match(script, /\[ "\$set" = "\$previous" \]/, "the previous set is kept");
+    });
+
+    it("runs the switch script for real: a rejected set leaves live alone, an accepted one becomes live", () => {
+        const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-switch-"));
+        const bin = path.join(directory, "bin");
+        try {
+            // A stand-in nginx: -t fails for a config that says "broken"; -s is recorded.
+            fs.mkdirSync(bin);
+            fs.writeFileSync(
+                path.join(bin, "nginx"),
+                '#!/bin/sh\nfor a; do last="$a"; done\ncase "$*" in *-t*) ! grep -q broken "$4";; *) echo "$*" >> "$SIGNALS";; esac\n',
+                { mode: 0o755 },
+            );
+            const sets = path.join(directory, "mtls");
+            const run = (generation: string, config: string) => {
+                fs.mkdirSync(path.join(sets, generation), { recursive: true });
+                fs.writeFileSync(path.join(sets, generation, "nginx.conf"), config);
+                return spawnSync("sh", ["-c", renderSwitchScript(sets, generation, path.join(directory, "pid"))], {
+                    encoding: "utf8",
+                    env: {
+                        ...process.env,
+                        PATH: `${bin}:${process.env.PATH}`,
+                        SIGNALS: path.join(directory, "signals"),
+                    },
+                });
+            };
+            assert.strictEqual(run("gen-1", "good").status, 0);
+            assert.strictEqual(fs.readlinkSync(path.join(sets, "live")), "gen-1");
+            const rejected = run("gen-2", "broken");
+            assert.strictEqual(rejected.status, 1);
+            assert.match(rejected.stderr, /rejected the new file set; the live set \(gen-1\) is unchanged/);
+            assert.strictEqual(fs.readlinkSync(path.join(sets, "live")), "gen-1");
+            assert.strictEqual(fs.existsSync(path.join(sets, "gen-2")), false, "the rejected set is gone");
+            assert.strictEqual(run("gen-3", "good").status, 0);
+            assert.strictEqual(run("gen-4", "good").status, 0);
+            assert.deepStrictEqual(fs.readdirSync(sets).sort(), ["gen-3", "gen-4", "live"], "live and the one before");
+            assert.strictEqual(fs.existsSync(path.join(directory, "signals")), false, "no reload without a master");
+        } finally {
+            fs.rmSync(directory, { recursive: true, force: true });
+        }
+    });
+
+    it("splits Docker's multiplexed stream into stdout and stderr", () => {
+        const frame = (type: number, text: string) => {
+            const payload = Buffer.from(text);
+            const header = Buffer.alloc(8);
+            header[0] = type;
+            header.writeUInt32BE(payload.length, 4);
+            return Buffer.concat([header, payload]);
+        };
+        const stream = Buffer.concat([frame(1, "out 1\n"), frame(2, "err\n"), frame(1, "out 2\n")]);
+        assert.deepStrictEqual(demultiplex(stream), { stdout: "out 1\nout 2\n", stderr: "err\n" });
+    });
+});
+
+describe("connectAddress", () => {
+    const base = { serverName: "localhost", publishPort: 8443 };
+    it("uses the published address, or loopback for a wildcard on the local engine", () => {
+        assert.strictEqual(connectAddress({ ...base, publishAddress: "127.0.0.5" }), "127.0.0.5");
+        assert.strictEqual(connectAddress({ ...base, publishAddress: "0.0.0.0" }), "127.0.0.1");
+        assert.strictEqual(connectAddress({ ...base, publishAddress: "::", dockerHost: "" }), "::1");
+    });
+
+    it("uses the remote engine's host for a wildcard, since the engine publishes on its own interfaces", () => {
+        const remote = { ...base, publishAddress: "0.0.0.0" };
+        assert.strictEqual(connectAddress({ ...remote, dockerHost: "tcp://127.0.0.22:2376" }), "127.0.0.22");
+        assert.strictEqual(connectAddress({ ...remote, dockerHost: "ssh://deploy@edge-1.example" }), "edge-1.example");
+        assert.strictEqual(connectAddress({ ...remote, dockerHost: "unix:///var/run/docker.sock" }), "127.0.0.1");
+    });
+});
