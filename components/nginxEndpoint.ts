@@ -3,44 +3,18 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 
-import type { DeliveredFile, DeliveryRequest } from "../delivery/deliverFiles";
+import type { DeliveryRequest } from "../delivery/deliverFiles";
 import {
-    containerConfigDirectory,
-    containerListenPort,
-    endpointFiles,
-    liveConfigPath,
-    liveFileSet,
-    nginxPidFile,
-} from "../nginx/files";
+    defaultHardening,
+    fileSet,
+    renderHealthProbe,
+    tmpfsOptions,
+    waitForLiveConfig,
+    writablePaths,
+    type ContainerHardening,
+} from "../nginx/container";
+import { containerConfigDirectory, containerListenPort, nginxPidFile } from "../nginx/files";
 import { dockerProvider, engineAddress, type DockerEngineArgs } from "./dockerEngine";
-
-/** How far the container is locked down; each item can be relaxed by stack config. */
-export interface ContainerHardening {
-    /** Linux capabilities kept (all others are dropped). */
-    readonly capabilities: readonly string[];
-    readonly noNewPrivileges: boolean;
-    /** Root filesystem read-only, with tmpfs where Nginx writes. */
-    readonly readOnlyRootFilesystem: boolean;
-    readonly memoryLimitMb: number;
-    readonly pidsLimit: number;
-    /** Docker json-file log rotation. */
-    readonly logMaxSizeMb: number;
-    readonly logMaxFiles: number;
-}
-
-/** What the hardened container keeps by default: Nginx's master binds 443, then switches workers to nobody. */
-export const defaultHardening: ContainerHardening = {
-    capabilities: ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"],
-    noNewPrivileges: true,
-    readOnlyRootFilesystem: true,
-    memoryLimitMb: 256,
-    pidsLimit: 256,
-    logMaxSizeMb: 10,
-    logMaxFiles: 3,
-};
-
-/** Where Nginx writes at run time (pid file, temp files in Debian's and the official images' places). */
-const writablePaths = ["/run", "/tmp", "/var/lib/nginx", "/var/cache/nginx"];
 
 export interface NginxEndpointArgs {
     /** Rendered nginx.conf (names the other files relative to itself). */
@@ -172,64 +146,13 @@ const projectDirectory = path.join(__dirname, "..");
 /** Runs the delivery program with the project's ts-node (transpile only: `npm test` type-checks it). */
 const deliverCommand = "node --require ts-node/register/transpile-only delivery/deliverFiles.ts";
 
-/** PID 1 until the first file set is live, then Nginx itself (exec), in the foreground. */
-const waitForLiveConfig = [
-    `until [ -s ${liveConfigPath} ]; do sleep 0.2; done`,
-    `exec nginx -c ${liveConfigPath} -g 'daemon off;'`,
-].join("; ");
-
-/** The files of one set, with the modes Nginx needs: the key readable by the master (root) only. */
-export function fileSet(
-    nginxConfig: string,
-    serverChainPem: string,
-    serverKeyPem: string,
-    trustBundlePem: string,
-    crlPem: string,
-    crlNextUpdate: string,
-): DeliveredFile[] {
-    const files: DeliveredFile[] = [
-        { name: endpointFiles.nginxConfig, content: nginxConfig, mode: 0o644 },
-        { name: endpointFiles.serverCertificateChain, content: serverChainPem, mode: 0o644 },
-        { name: endpointFiles.serverPrivateKey, content: serverKeyPem, mode: 0o600 },
-        { name: endpointFiles.clientTrustBundle, content: trustBundlePem, mode: 0o644 },
-    ];
-    if (crlPem) {
-        files.push({ name: endpointFiles.certificateRevocationList, content: crlPem, mode: 0o644 });
-    }
-    if (crlNextUpdate) {
-        const seconds = Math.floor(Date.parse(crlNextUpdate) / 1000);
-        files.push({ name: crlNextUpdateFile, content: `${seconds}\n`, mode: 0o644 });
-    }
-    return files;
-}
-
-/** Seconds since the epoch at which the live CRLs expire: the health check reads it. */
-export const crlNextUpdateFile = "crl-next-update";
-
-/**
- * The container health check, with no client certificate: the live server chain must verify
- * against the live CA bundle for the server's name (a broken chain, an expired certificate or a
- * key Nginx could not load all fail the handshake), and the live CRLs must not have expired
- * (Nginx would then refuse every client). Any HTTP answer after that is fine: 400 is expected.
- */
-export function renderHealthProbe(serverName: string): string {
-    const live = `${containerConfigDirectory}/${liveFileSet}`;
-    return [
-        `next_update=$(cat ${live}/${crlNextUpdateFile} 2>/dev/null || echo 0)`,
-        `{ [ "$next_update" -eq 0 ] || [ "$(date +%s)" -lt "$next_update" ]; }`,
-        `curl -s -o /dev/null --max-time 2 --cacert ${live}/${endpointFiles.clientTrustBundle} ` +
-            `--resolve ${serverName}:${containerListenPort}:127.0.0.1 https://${serverName}:${containerListenPort}/`,
-    ].join(" && ");
-}
-
-/** Docker container settings for a hardening level. */
 function containerLockdown(hardening: ContainerHardening): Partial<docker.ContainerArgs> {
     return {
         capabilities: { drops: ["ALL"], adds: [...hardening.capabilities] },
         securityOpts: hardening.noNewPrivileges ? ["no-new-privileges:true"] : [],
         readOnly: hardening.readOnlyRootFilesystem,
         tmpfs: hardening.readOnlyRootFilesystem
-            ? Object.fromEntries(writablePaths.map((writable) => [writable, "rw,nosuid,nodev,size=64m"]))
+            ? Object.fromEntries(writablePaths.map((writable) => [writable, tmpfsOptions]))
             : undefined,
         memory: hardening.memoryLimitMb,
         // Equal to memory: no swap on top (Docker would otherwise report twice the limit, a diff every run).

@@ -38,6 +38,8 @@ export interface ThrowawayStack {
     readonly stack: Stack;
     readonly stackName: string;
     readonly stateDirectory: string;
+    /** TMPDIR of the engine and everything it runs for this stack: where a leaked temp file would be. */
+    readonly scratchDirectory: string;
     /** The Docker volume the endpoint's files live in. */
     readonly filesVolume: string;
     readonly containerName: string;
@@ -55,11 +57,13 @@ export async function createThrowawayStack(
     const id = `${label}-${crypto.randomBytes(3).toString("hex")}`;
     const stackName = `e2e-${id}`;
     const stateDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-state-"));
+    const scratchDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-tmp-"));
     const containerName = `mtls-nginx-${stackName}`;
     const publishPort = await freePort();
     const envVars = {
         ...environment,
         PULUMI_BACKEND_URL: `file://${stateDirectory}`,
+        TMPDIR: scratchDirectory,
         PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
     };
     delete (envVars as Record<string, string | undefined>).PULUMI_CONFIG_PASSPHRASE_FILE;
@@ -79,6 +83,7 @@ export async function createThrowawayStack(
         stack,
         stackName,
         stateDirectory,
+        scratchDirectory,
         filesVolume: `${containerName}-files`,
         containerName,
         publishPort,
@@ -87,6 +92,7 @@ export async function createThrowawayStack(
             await stack.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
             fs.rmSync(path.join(repoRoot, `Pulumi.${stackName}.yaml`), { force: true });
             fs.rmSync(stateDirectory, { recursive: true, force: true });
+            fs.rmSync(scratchDirectory, { recursive: true, force: true });
             spawnSync("docker", ["rm", "-f", containerName], { stdio: "ignore" });
             spawnSync("docker", ["volume", "rm", "-f", `${containerName}-files`], { stdio: "ignore" });
         },

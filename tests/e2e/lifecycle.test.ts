@@ -1,7 +1,6 @@
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import { probe } from "../support/mtlsProbe";
 import {
     containerId,
@@ -131,6 +130,52 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         assert.strictEqual(containerId(deployment.containerName), containerBefore);
     });
 
+    it("4c. a file set Nginx rejects never goes live: up fails, the old set serves, also after a restart", async () => {
+        const live = () =>
+            execFileSync("docker", ["exec", deployment.containerName, "readlink", "/etc/nginx/mtls/live"], {
+                encoding: "utf8",
+            }).trim();
+        const serving = async () => {
+            const outputs = await deployment.stack.outputs();
+            const answer = await probe({
+                host: "127.0.0.1",
+                port: deployment.publishPort,
+                serverName: outputValue<string>(outputs, "serverName"),
+                caPem: outputValue<string>(outputs, "caCertificatePem"),
+                clientCertificatePem: outputValue<Record<string, string>>(outputs, "clientCertificatePems").alice,
+                clientPrivateKeyPem: outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems").alice,
+            });
+            return `${answer.status} ${answer.body.trim()}`;
+        };
+        const liveBefore = live();
+        // Valid config that Nginx refuses at `nginx -t`: an upstream name that does not resolve.
+        await setConfig(deployment.stack, {
+            locations: [{ path: "/" }, { path: "/api/", proxyPass: "http://no-such-upstream.invalid:8080" }],
+        });
+        await assert.rejects(deployment.stack.up({ onOutput: log }), (error: Error) => {
+            assert.match(
+                error.message,
+                /nginx -t rejected the new file set; the live set \(gen-[0-9a-f]+\) is unchanged/,
+            );
+            assert.match(error.message, /host not found in upstream/);
+            return true;
+        });
+        assert.strictEqual(live(), liveBefore, "live still points at the last good set");
+        assert.strictEqual(await serving(), "200 mtls-nginx: hello alice", "the old set serves");
+        execFileSync("docker", ["restart", deployment.containerName]);
+        let afterRestart = "";
+        for (let attempt = 0; attempt < 50 && !afterRestart.startsWith("200"); attempt++) {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            afterRestart = await serving();
+        }
+        assert.strictEqual(afterRestart, "200 mtls-nginx: hello alice", "a restarted container serves the old set");
+        assert.strictEqual(live(), liveBefore);
+        await deployment.stack.removeConfig("mtls-nginx:locations");
+        const fixed = await deployment.stack.up({ onOutput: log });
+        assert.strictEqual(fixed.summary.result, "succeeded");
+        assert.match(outputValue<string>(fixed.outputs, "smokeTest"), /smoke test passed/);
+    });
+
     it("5. the exported state and the state files hold no private key in plain text", async () => {
         // The Automation API's exportStack() decrypts secrets (--show-secrets): ask the CLI directly.
         const exported = execFileSync("pulumi", ["stack", "export", "--stack", deployment.stackName], {
@@ -162,21 +207,19 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         });
         assert.notStrictEqual(asWorker.status, 0, "a worker's user cannot read the key");
         assert.match(asWorker.stderr, /Permission denied/);
-        // Every file written on this machine since the deployment began, outside Pulumi's state: no key.
+        // Every file the engine, the providers and their commands wrote since the deployment began (in the
+        // stack's own TMPDIR, or in the checkout), outside Pulumi's state: no key.
         const written = spawnSync(
             "find",
-            [os.tmpdir(), repoRoot, "(", "-name", "node_modules", "-o", "-name", ".git", ")", "-prune", "-o"].concat([
-                "-type",
-                "f",
-                "-newermt",
-                `@${Math.floor(deployStarted / 1000)}`,
-                "-print",
-            ]),
+            [deployment.scratchDirectory, repoRoot, "(", "-name", "node_modules", "-o", "-name", ".git", ")"]
+                .concat(["-prune", "-o"])
+                .concat(["-type", "f", "-newermt", `@${Math.floor(deployStarted / 1000)}`, "-print"]),
             { encoding: "utf8" },
         ).stdout;
         const keyFiles = written
             .split("\n")
-            .filter((file) => file && !file.startsWith(deployment.stateDirectory))
+            // Source files name keys in tests and comments; a leaked key would not be one.
+            .filter((file) => file && !file.startsWith(deployment.stateDirectory) && !/\.(ts|go|sh|md)$/.test(file))
             .filter((file) => fs.readFileSync(file, "utf8").includes("PRIVATE KEY"));
         assert.deepStrictEqual(keyFiles, [], "no key file on the deploying machine outside Pulumi state");
     });
