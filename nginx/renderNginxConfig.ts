@@ -47,6 +47,36 @@ const tls12Ciphers = [
     "ECDHE-RSA-CHACHA20-POLY1305",
 ].join(":");
 
+/**
+ * The request headers that tell an upstream who called, and the value each gets. Nginx sends these
+ * instead of any copy the client sent: `proxy_set_header` drops every inbound header of the same
+ * name (case-insensitively, duplicates too), and an empty value sends none. Without a verified
+ * certificate all but X-Client-Verify (then "NONE") are empty, so absent.
+ */
+export const upstreamIdentityHeaders = {
+    "X-Client-Verify": "$ssl_client_verify",
+    "X-Client-DN": "$ssl_client_s_dn",
+    "X-Client-Serial": "$ssl_client_serial",
+    "X-Client-CN": "$mtls_client_cn",
+    // RFC 9440: the DER certificate, base64, as a Structured Field Byte Sequence (":...:").
+    "Client-Cert": "$mtls_client_cert",
+    // RFC 9440's chain header: Nginx exposes the client's leaf only, never the intermediates it sent.
+    "Client-Cert-Chain": "",
+    // No fingerprint header: Nginx core computes SHA-1 only ($ssl_client_fingerprint), and SHA-256
+    // would need njs or Perl. An upstream hashes the DER from Client-Cert itself. Both names an
+    // upstream might look for are cleared: ours, and Envoy's, whose Hash field is a SHA-256.
+    "X-Client-Fingerprint": "",
+    "X-Forwarded-Client-Cert": "",
+} as const;
+
+/**
+ * How many base64 lines a client certificate's PEM may have for Client-Cert: 128 lines of 64
+ * characters, 6 KiB of DER (an RSA-4096 leaf of an RSA-4096 CA is about 1.5 KiB). A verified
+ * certificate beyond that is refused with 500 on proxied locations rather than forwarded without
+ * its Client-Cert. Bounded by Nginx, which reads no config token longer than 4 KiB.
+ */
+export const clientCertMaxPemLines = 128;
+
 /** Text body a location answers with when it has no upstream; the smoke test looks for it. */
 export function greetingFor(clientName: string): string {
     return `mtls-nginx: hello ${clientName}`;
@@ -63,6 +93,7 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
     const allowlistMaps = spec.locations.flatMap((location, index) =>
         location.allowedClients ? [renderAllowlistMap(index, location.allowedClients)] : [],
     );
+    const proxies = spec.locations.some((location) => location.proxyPass !== undefined);
 
     return [
         "# Rendered by mtls-nginx (nginx/renderNginxConfig.ts). Do not edit: `pulumi up` rewrites it.",
@@ -95,6 +126,7 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         '        "~(^|,)CN=(?<cn>[^,]+)" $cn;',
         "    }",
         ...allowlistMaps,
+        ...(proxies ? ["", ...renderClientCertMaps()] : []),
         "",
         "    ssl_protocols TLSv1.2 TLSv1.3;",
         `    ssl_ciphers ${tls12Ciphers};`,
@@ -127,8 +159,11 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "",
         '        add_header Strict-Transport-Security "max-age=63072000" always;',
         '        add_header X-Content-Type-Options "nosniff" always;',
+        "        # No location serves files. Without this, Nginx's compiled-in root holds the image's own pages.",
+        "        root /nonexistent;",
         "",
         ...spec.locations.flatMap((location, index) => renderLocation(location, index, spec.verifyClient)),
+        ...(spec.locations.some((location) => location.path === "/") ? [] : renderUndeclaredPaths(spec.verifyClient)),
         "    }",
         "}",
         "",
@@ -164,6 +199,44 @@ function renderAllowlistMap(index: number, allowedClients: readonly string[]): s
     ].join("\n");
 }
 
+/**
+ * $mtls_client_cert: the Client-Cert value, or empty without a verified certificate. Nginx core
+ * offers the certificate only as PEM ($ssl_client_raw_cert: 64-character base64 lines between
+ * armour lines) and has no substitution, so one regex captures each base64 line and the value joins
+ * them. Possessive groups (`?+`) never give a line back, which keeps a failed match linear.
+ * $mtls_client_cert_unforwardable: a verified certificate that does not fit the regex.
+ */
+function renderClientCertMaps(): string[] {
+    const names = Array.from({ length: clientCertMaxPemLines }, (_, index) => `ccl${index + 1}`);
+    const lines = names.map((name) => `(?:(?<${name}>[\\w+/=]+)\\n)?+`).join("");
+    const pattern = `~^SUCCESS -----BEGIN CERTIFICATE-----\\n${lines}-----END CERTIFICATE-----\\n?$`;
+    return [
+        "    # RFC 9440 Client-Cert for upstreams: the verified certificate's DER, base64, between colons.",
+        '    map "$ssl_client_verify $ssl_client_raw_cert" $mtls_client_cert {',
+        '        default "";',
+        `        "${pattern}"`,
+        `            ":${names.map((name) => `$${name}`).join("")}:";`,
+        "    }",
+        '    map "$ssl_client_verify:$mtls_client_cert" $mtls_client_cert_unforwardable {',
+        "        default 0;",
+        '        "SUCCESS:" 1;',
+        "    }",
+    ];
+}
+
+/** A catch-all for paths no location declares: 404, never a file; 400 first without a certificate. */
+function renderUndeclaredPaths(verifyClient: "on" | "optional"): string[] {
+    return [
+        '        # Paths no location declares. With "optional", the certificate check comes first, so that a',
+        "        # client without one cannot tell an undeclared path from a protected one.",
+        "        location / {",
+        ...(verifyClient === "optional" ? ["            if ($ssl_client_verify != SUCCESS) { return 400; }"] : []),
+        "            return 404;",
+        "        }",
+        "",
+    ];
+}
+
 function renderLocation(location: NginxLocation, index: number, verifyClient: "on" | "optional"): string[] {
     const guards: string[] = [];
     if (verifyClient === "optional" && location.requireClientCertificate) {
@@ -173,16 +246,19 @@ function renderLocation(location: NginxLocation, index: number, verifyClient: "o
     if (location.allowedClients) {
         guards.push(`            if ($mtls_allowed_${index} = 0) { return 403; }`);
     }
+    if (location.proxyPass) {
+        // Never proxy a verified client without its certificate: an upstream could take it for anonymous.
+        guards.push("            if ($mtls_client_cert_unforwardable) { return 500; }");
+    }
     const answer = location.proxyPass
         ? [
               `            proxy_pass ${location.proxyPass};`,
               "            proxy_set_header Host $host;",
               "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
               "            proxy_set_header X-Forwarded-Proto https;",
-              "            proxy_set_header X-Client-Verify $ssl_client_verify;",
-              "            proxy_set_header X-Client-DN $ssl_client_s_dn;",
-              "            proxy_set_header X-Client-Serial $ssl_client_serial;",
-              "            proxy_set_header X-Client-CN $mtls_client_cn;",
+              ...Object.entries(upstreamIdentityHeaders).map(
+                  ([name, value]) => `            proxy_set_header ${name} ${value === "" ? '""' : value};`,
+              ),
           ]
         : location.requireClientCertificate
           ? [`            return 200 "${greetingFor("$mtls_client_cn")}\\n";`]

@@ -181,3 +181,119 @@ export function removeAllStartedContainers(): void {
         removeContainer(name);
     }
 }
+
+const networks = new Set<string>();
+
+/** A user-defined network of this process, so that its containers reach each other (and nothing else new). */
+export function createNetwork(nameHint: string): string {
+    const name = `mtls-nginx-it-${process.pid}-${nameHint}-${Math.random().toString(36).slice(2, 8)}`;
+    const result = docker(["network", "create", "--label", `${ownerLabel}=${process.pid}`, name]);
+    if (result.status !== 0) {
+        throw new Error(`docker network create failed: ${result.stderr.trim()}`);
+    }
+    networks.add(name);
+    return name;
+}
+
+/** Attaches a running container to a network (an endpoint started by startEndpoint, say). */
+export function connectToNetwork(network: string, container: string): void {
+    const result = docker(["network", "connect", network, container]);
+    if (result.status !== 0) {
+        throw new Error(`docker network connect ${network} ${container} failed: ${result.stderr.trim()}`);
+    }
+}
+
+/** A container's address on a network. */
+export function addressOn(network: string, container: string): string {
+    const result = docker([
+        "inspect",
+        "--format",
+        `{{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`,
+        container,
+    ]);
+    const address = result.stdout.trim();
+    if (result.status !== 0 || !/^\d+\.\d+\.\d+\.\d+$/.test(address)) {
+        throw new Error(`no IPv4 address of ${container} on ${network}: ${result.stderr.trim() || address}`);
+    }
+    return address;
+}
+
+/** Removes a network; its containers must be gone first. */
+export function removeNetwork(name: string): void {
+    docker(["network", "rm", name]);
+    networks.delete(name);
+}
+
+/** Networks left by earlier test processes that died (run after assertDockerReady removed their containers). */
+export function removeOrphanedNetworks(): void {
+    const listed = docker(["network", "ls", "--filter", `label=${ownerLabel}`, "--format", "{{.Name}}"]);
+    for (const name of listed.stdout.split("\n").filter(Boolean)) {
+        const owner = docker(["network", "inspect", "--format", `{{index .Labels "${ownerLabel}"}}`, name]);
+        if (!isProcessAlive(Number(owner.stdout.trim()))) {
+            docker(["network", "rm", name]);
+        }
+    }
+}
+
+/** Safety net for an after-hook: every network this process created. */
+export function removeAllCreatedNetworks(): void {
+    for (const name of [...networks]) {
+        removeNetwork(name);
+    }
+}
+
+/** The port the header echo listens on inside its container. */
+export const headerEchoPort = 8080;
+
+/**
+ * An HTTP server that answers every request with the request head it received, byte for byte: the
+ * header lines as sent, in order, duplicates and letter case kept. Perl, because perl-base is part
+ * of every Debian image (the test image included) and the tier needs no other image.
+ */
+const headerEchoScript = `
+use strict;
+use IO::Socket::INET;
+my $server = IO::Socket::INET->new(LocalPort => ${headerEchoPort}, Listen => 64, ReuseAddr => 1) or die "listen: $!";
+$| = 1;
+print "listening\\n";
+while (my $client = $server->accept) {
+    my $head = "";
+    while (defined(my $line = <$client>)) {
+        $head .= $line;
+        last if $line eq "\\r\\n" || length($head) > 65536;
+    }
+    print $client "HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: " . length($head) .
+        "\\r\\nConnection: close\\r\\n\\r\\n" . $head;
+    close $client;
+}
+`;
+
+export interface HeaderEcho {
+    readonly name: string;
+    /** Its address on the network: what a proxy_pass URL names (no DNS, so `nginx -t` passes offline). */
+    readonly address: string;
+    readonly port: number;
+}
+
+/** Starts the header echo on a network and waits until it listens. */
+export async function startHeaderEcho(network: string, nameHint: string): Promise<HeaderEcho> {
+    const name = `mtls-nginx-it-${process.pid}-${nameHint}-${Math.random().toString(36).slice(2, 8)}`;
+    started.add(name);
+    // prettier-ignore
+    const result = docker([
+        "run", "-d", "--name", name, "--label", `${ownerLabel}=${process.pid}`, "--network", network,
+        testImage, "perl", "-e", headerEchoScript,
+    ]);
+    if (result.status !== 0) {
+        removeContainer(name);
+        throw new Error(`docker run (header echo) failed: ${result.stderr.trim()}`);
+    }
+    const deadline = Date.now() + 20_000;
+    while (!containerLogs(name).includes("listening")) {
+        if (Date.now() > deadline || !isRunning(name)) {
+            throw new Error(`header echo ${name} did not start; docker logs:\n${containerLogs(name)}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return { name, address: addressOn(network, name), port: headerEchoPort };
+}

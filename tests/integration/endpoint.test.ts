@@ -20,6 +20,7 @@ import {
     containerLogs,
     isRunning,
     nginxConfigTest,
+    removeAllCreatedNetworks,
     removeAllStartedContainers,
     removeContainer,
     startEndpoint,
@@ -250,8 +251,9 @@ before("Docker daemon and image", function () {
     assertDockerReady();
 });
 
-after("remove every container and temporary directory", () => {
+after("remove every container, network and temporary directory", () => {
     removeAllStartedContainers();
+    removeAllCreatedNetworks();
     for (const directory of [...temporaryDirectories]) {
         removeDirectory(directory);
     }
@@ -327,6 +329,14 @@ for (const variant of variants) {
             assert.equal(response.headers["strict-transport-security"], "max-age=63072000");
             const logLine = `client_verify=SUCCESS client_dn="${f().client1.subjectDn}"`;
             assert.ok((await waitForLog(f().endpoint.name, logLine)).includes(logLine), `docker logs lack: ${logLine}`);
+        });
+
+        it("answers every path under the declared / itself, never with the image's own pages", async () => {
+            for (const requestPath of ["/index.html", "/50x.html", "/nginx-logo.png", "/admin/../index.html"]) {
+                const response = await expectStatus(as(f().client1, requestPath), 200);
+                assert.equal(response.body.trim(), greetingFor("client-1"));
+                await expectStatus(as(undefined, requestPath), 400);
+            }
         });
 
         it("presents a server certificate that verifies for its DNS names (hostname checking on)", async () => {

@@ -1,5 +1,6 @@
 import * as assert from "assert";
-import { NginxConfigSpec, renderNginxConfig, trustDigest } from "../../nginx/renderNginxConfig";
+import { randomBytes } from "crypto";
+import { clientCertMaxPemLines, NginxConfigSpec, renderNginxConfig, trustDigest } from "../../nginx/renderNginxConfig";
 
 const base: NginxConfigSpec = {
     serverNames: ["localhost", "mtls.test"],
@@ -22,6 +23,39 @@ function block(text: string, opening: string): string {
         if (text[index] === "}" && --depth === 0) return text.slice(start, index + 1);
     }
     throw new Error(`unclosed block ${opening}`);
+}
+
+const proxied: NginxConfigSpec = {
+    ...base,
+    verifyClient: "optional",
+    locations: [
+        { path: "/public/", requireClientCertificate: false, proxyPass: "http://app:8080" },
+        { path: "/api/", requireClientCertificate: true, proxyPass: "http://app:8080", allowedClients: ["ops"] },
+        { path: "/", requireClientCertificate: true },
+    ],
+};
+
+/** A certificate's PEM as OpenSSL writes it (and Nginx hands it over): 64-character base64 lines. */
+function pemOf(der: Buffer): string {
+    const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
+    return ["-----BEGIN CERTIFICATE-----", ...lines, "-----END CERTIFICATE-----", ""].join("\n");
+}
+
+/**
+ * The $mtls_client_cert map run in JavaScript: the key is "$ssl_client_verify $ssl_client_raw_cert",
+ * the value the map's own value with its captures put in. PCRE's possessive `?+` becomes `?`, which
+ * matches the same inputs (JavaScript has no possessive quantifier); "\n" means a newline in both.
+ */
+function clientCertFor(text: string, verify: string, pem: string): string {
+    const map = block(text, 'map "$ssl_client_verify $ssl_client_raw_cert" $mtls_client_cert {');
+    const [, pattern, value] = /\n\s+"~([^"]+)"\s+"([^"]+)";/.exec(map)!;
+    const match = new RegExp(pattern.replaceAll(")?+", ")?")).exec(`${verify} ${pem}`);
+    return match ? value.replace(/\$(\w+)/g, (_, name: string) => match.groups?.[name] ?? "") : "";
+}
+
+/** The proxy_set_header lines of a block, as [name, value] in order. */
+function proxyHeaders(location: string): [string, string][] {
+    return [...location.matchAll(/proxy_set_header (\S+) (.+);/g)].map((match) => [match[1], match[2]]);
 }
 
 describe("renderNginxConfig", () => {
@@ -132,7 +166,106 @@ describe("renderNginxConfig", () => {
         );
         assert.match(location, /proxy_pass http:\/\/app:8080;/);
         assert.match(location, /proxy_set_header X-Client-DN \$ssl_client_s_dn;/);
+        assert.match(location, /proxy_set_header Client-Cert \$mtls_client_cert;/);
         assert.doesNotMatch(location, /return 200/);
+    });
+
+    it("sets or clears every identity header in each proxied location, once, whatever the client sent", () => {
+        const text = renderNginxConfig(proxied);
+        for (const opening of ["location /public/ {", "location /api/ {"]) {
+            const headers = proxyHeaders(block(text, opening));
+            const names = headers.map(([name]) => name.toLowerCase());
+            assert.deepStrictEqual(names, [...new Set(names)], `${opening} sets a header twice`);
+            // proxy_set_header drops the client's copies of a header it names; "" sends none at all.
+            assert.deepStrictEqual(
+                headers.filter(([name]) => /client|forwarded/i.test(name)),
+                [
+                    ["X-Forwarded-For", "$proxy_add_x_forwarded_for"],
+                    ["X-Forwarded-Proto", "https"],
+                    ["X-Client-Verify", "$ssl_client_verify"],
+                    ["X-Client-DN", "$ssl_client_s_dn"],
+                    ["X-Client-Serial", "$ssl_client_serial"],
+                    ["X-Client-CN", "$mtls_client_cn"],
+                    ["Client-Cert", "$mtls_client_cert"],
+                    ["Client-Cert-Chain", '""'],
+                    ["X-Client-Fingerprint", '""'],
+                    ["X-Forwarded-Client-Cert", '""'],
+                ],
+            );
+        }
+    });
+
+    it("forwards the verified certificate as an RFC 9440 byte sequence of its DER", () => {
+        const text = renderNginxConfig(proxied);
+        // DER sizes from a tiny certificate up to the limit: partial last line, full last line, every line.
+        for (const size of [1, 2, 3, 48, 400, 1234, 2048, 3001, clientCertMaxPemLines * 48]) {
+            const der = randomBytes(size);
+            assert.strictEqual(clientCertFor(text, "SUCCESS", pemOf(der)), `:${der.toString("base64")}:`, `${size}`);
+        }
+        const pem = pemOf(randomBytes(700));
+        assert.strictEqual(clientCertFor(text, "NONE", ""), "", "no certificate");
+        assert.strictEqual(clientCertFor(text, "FAILED:certificate has expired", pem), "", "not verified");
+        assert.strictEqual(clientCertFor(text, "SUCCESS", pem.trimEnd()), clientCertFor(text, "SUCCESS", pem));
+        const map = block(text, 'map "$ssl_client_verify $ssl_client_raw_cert" $mtls_client_cert {');
+        assert.strictEqual((map.match(/\(\?<ccl\d+>/g) ?? []).length, clientCertMaxPemLines);
+        assert.strictEqual((map.match(/\)\?\+/g) ?? []).length, clientCertMaxPemLines, "every group possessive");
+    });
+
+    it("answers 500 rather than proxy a verified client whose certificate does not fit Client-Cert", () => {
+        const text = renderNginxConfig(proxied);
+        const unforwardable = block(
+            text,
+            'map "$ssl_client_verify:$mtls_client_cert" $mtls_client_cert_unforwardable {',
+        );
+        assert.match(unforwardable, /default 0;/);
+        assert.match(unforwardable, /"SUCCESS:" 1;/);
+        for (const opening of ["location /public/ {", "location /api/ {"]) {
+            const location = block(text, opening);
+            const guard = location.indexOf("if ($mtls_client_cert_unforwardable) { return 500; }");
+            assert.ok(guard > 0 && guard < location.indexOf("proxy_pass"), `${opening} has no guard before proxying`);
+        }
+        assert.doesNotMatch(block(text, "location / {"), /unforwardable/);
+        // Without a proxied location, Nginx need not compile the map's regex.
+        assert.doesNotMatch(renderNginxConfig(base), /mtls_client_cert|ssl_client_raw_cert/);
+    });
+
+    it("keeps every token under the 4 KiB Nginx reads", () => {
+        for (const token of renderNginxConfig(proxied).match(/"[^"]*"|[^\s"]+/g) ?? []) {
+            assert.ok(token.length < 4096 - 100, `a token of ${token.length} bytes: ${token.slice(0, 60)}...`);
+        }
+    });
+
+    it("serves no files: a root that does not exist, and 404 for paths no location declares", () => {
+        for (const verifyClient of ["on", "optional"] as const) {
+            const text = renderNginxConfig({
+                ...base,
+                verifyClient,
+                locations: [{ path: "/app/", requireClientCertificate: true }],
+            });
+            assert.deepStrictEqual(text.match(/^\s*root .*$/gm), ["        root /nonexistent;"]);
+            assert.doesNotMatch(text, /\/usr\/share\/nginx|\/var\/www|\b(alias|try_files|autoindex) /);
+            const catchAll = block(text, "location / {");
+            assert.match(catchAll, /return 404;/);
+            assert.doesNotMatch(catchAll, /return 200|proxy_pass/);
+            // With "optional", no certificate means 400 first, as on a protected location.
+            assert.strictEqual(
+                /if \(\$ssl_client_verify != SUCCESS\) \{ return 400; \}\s+return 404;/.test(catchAll),
+                verifyClient === "optional",
+            );
+        }
+    });
+
+    it("adds no catch-all where / is declared: the declared location keeps answering every path", () => {
+        for (const requireClientCertificate of [true, false]) {
+            const text = renderNginxConfig({
+                ...base,
+                verifyClient: "optional",
+                locations: [{ path: "/", requireClientCertificate }],
+            });
+            assert.strictEqual(text.match(/location \/ \{/g)?.length, 1);
+            assert.doesNotMatch(block(text, "location / {"), /return 404/);
+            assert.match(text, /^\s+root \/nonexistent;$/m);
+        }
     });
 
     it("uses the given depth, worker count and port", () => {
@@ -143,10 +276,12 @@ describe("renderNginxConfig", () => {
     });
 
     it("balances its braces", () => {
-        const text = renderNginxConfig({
-            ...base,
-            locations: [{ path: "/", requireClientCertificate: true, allowedClients: ["a"] }],
-        });
-        assert.strictEqual((text.match(/\{/g) ?? []).length, (text.match(/\}/g) ?? []).length);
+        for (const spec of [
+            { ...base, locations: [{ path: "/", requireClientCertificate: true, allowedClients: ["a"] }] },
+            { ...proxied, locations: proxied.locations.slice(0, 2) },
+        ]) {
+            const text = renderNginxConfig(spec);
+            assert.strictEqual((text.match(/\{/g) ?? []).length, (text.match(/\}/g) ?? []).length);
+        }
     });
 });
