@@ -4,7 +4,7 @@
 #   - installs docker.io, debootstrap (and curl, openssl, iproute2) with apt, only if missing;
 #   - starts a plain `dockerd` in the background when nothing answers on /var/run/docker.sock
 #     (no systemd needed; logs go to /var/log/dockerd-mtls.log, the daemon outlives this script);
-#   - builds mtls-nginx/nginx:bookworm-local (or $MTLS_NGINX_IMAGE) when the tag is missing.
+#   - builds mtls-nginx/nginx:trixie-local (or $MTLS_NGINX_IMAGE) when the tag is missing.
 #
 # Idempotent: a second run installs nothing, starts nothing, builds nothing and takes seconds.
 set -euo pipefail

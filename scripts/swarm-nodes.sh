@@ -18,7 +18,7 @@
 #   MTLS_SWARM_SERVICE_PORT  port published on every node's loopback address (default 8443)
 #   MTLS_SWARM_FRESH=1       `up` removes a healthy cluster too and starts from nothing
 #   MTLS_DIND_IMAGE          node image (default mtls-nginx/dind-node:bookworm-local)
-#   MTLS_NGINX_IMAGE         image loaded into every node (default mtls-nginx/nginx:bookworm-local)
+#   MTLS_NGINX_IMAGE         image loaded into every node (default mtls-nginx/nginx:trixie-local)
 #
 # Clients: DOCKER_CERT_PATH=$MTLS_SWARM_STATE/client DOCKER_TLS_VERIFY=1 DOCKER_HOST=tcp://127.0.0.21:2376 docker ...
 set -euo pipefail
@@ -29,7 +29,7 @@ subnet="${MTLS_SWARM_SUBNET:-172.31.250.0/24}"
 network="${MTLS_SWARM_NETWORK:-mtls-swarm-net}"
 service_port="${MTLS_SWARM_SERVICE_PORT:-8443}"
 node_image="${MTLS_DIND_IMAGE:-mtls-nginx/dind-node:bookworm-local}"
-nginx_image="${MTLS_NGINX_IMAGE:-mtls-nginx/nginx:bookworm-local}"
+nginx_image="${MTLS_NGINX_IMAGE:-mtls-nginx/nginx:trixie-local}"
 api_port=2376
 node_count=3
 label="mtls-nginx.swarm"

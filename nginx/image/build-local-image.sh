@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Builds the local Nginx image without any container registry: debootstrap a minimal Debian
-# bookworm root filesystem with nginx-light from the machine's configured Debian mirror, then
-# `docker import` it.
+# Builds the local Nginx image without any container registry: debootstrap a minimal Debian root
+# filesystem with Nginx from the machine's configured Debian mirror, then `docker import` it.
+# The suite, the packages and the default tag come from nginx/image/base.env (Debian 13 trixie:
+# Nginx 1.26, OpenSSL 3.5).
 #
-#   MTLS_NGINX_IMAGE      image tag (default mtls-nginx/nginx:bookworm-local)
+#   MTLS_NGINX_IMAGE      image tag (default: MTLS_NGINX_DEFAULT_IMAGE of base.env)
 #   MTLS_NGINX_REBUILD=1  rebuild even when the tag exists
-#   MTLS_DEBIAN_MIRROR    mirror URL; default: the bookworm "main" entry in /etc/apt/sources.list{,.d/*}
+#   MTLS_DEBIAN_MIRROR    mirror URL; default: the "main" entry of the suite in /etc/apt/sources.list{,.d/*},
+#                         else the archive the machine uses for its own suite (it carries every suite)
 #
 # The image runs `nginx -c /etc/nginx/mtls/nginx.conf` against the rendered config mounted
 # read-only at /etc/nginx/mtls (pid /run/nginx-mtls.pid, logs on stdout/stderr).
 set -euo pipefail
 
-image_tag="${MTLS_NGINX_IMAGE:-mtls-nginx/nginx:bookworm-local}"
-suite="bookworm"
-packages="nginx-light,curl,ca-certificates"
+image_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=SCRIPTDIR/base.env
+source "${image_dir}/base.env"
+image_tag="${MTLS_NGINX_IMAGE:-${MTLS_NGINX_DEFAULT_IMAGE}}"
+suite="${MTLS_NGINX_SUITE}"
+packages="${MTLS_NGINX_PACKAGES}"
 
 log() { printf '[build-local-image] %s\n' "$*" >&2; }
 die() {
@@ -34,10 +39,15 @@ command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found; run: npm r
 
 # --- mirror: the Debian archive apt already uses on this machine -----------------------------
 # shellcheck source=SCRIPTDIR/../../scripts/debian-mirror.sh
-source "$(cd "$(dirname "${BASH_SOURCE[0]}")/../../scripts" && pwd)/debian-mirror.sh"
+source "${image_dir}/../../scripts/debian-mirror.sh"
 
+# A machine on an older release lists only its own suite: the same Debian archive serves the newer one.
+own_suite="$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")"
 mirror="${MTLS_DEBIAN_MIRROR:-$(debian_configured_mirror "${suite}")}"
-[[ -n "${mirror}" ]] || die "no enabled 'deb' source for ${suite} main in /etc/apt/sources.list{,.d/*}; set MTLS_DEBIAN_MIRROR"
+if [[ -z "${mirror}" && -n "${own_suite}" ]]; then
+    mirror="$(debian_configured_mirror "${own_suite}")"
+fi
+[[ -n "${mirror}" ]] || die "no enabled 'deb' source for ${suite} (or ${own_suite:-its own suite}) main in /etc/apt/sources.list{,.d/*}; set MTLS_DEBIAN_MIRROR"
 log "building ${image_tag}: debootstrap ${suite} from ${mirror}"
 
 started_at=$(date +%s)
@@ -85,15 +95,18 @@ chmod 0777 "${rootfs}"/var/lib/nginx/{body,proxy,fastcgi,uwsgi,scgi}
 chmod 1777 "${rootfs}/tmp"
 nginx_version="$(chroot "${rootfs}" /usr/sbin/nginx -v 2>&1 | sed 's/^nginx version: //')"
 chroot "${rootfs}" /usr/sbin/nginx -V 2>&1 | grep -q -- '--with-http_ssl_module' || die "nginx in the rootfs lacks the SSL module"
+# The bench runs `openssl speed` and `openssl s_server` in this image (ca-certificates pulls the CLI in).
+openssl_version="$(chroot "${rootfs}" /usr/bin/openssl version 2>/dev/null | awk '{ print $2 }')" ||
+    die "the rootfs has no openssl command"
 
 # --- import -------------------------------------------------------------------------------
-log "importing ${image_tag} (${nginx_version}, rootfs $(du -sh --one-file-system "${rootfs}" | cut -f1))"
+log "importing ${image_tag} (${nginx_version}, OpenSSL ${openssl_version}, rootfs $(du -sh --one-file-system "${rootfs}" | cut -f1))"
 rootfs_tar="${work_dir}/rootfs.tar"
 tar --numeric-owner -C "${rootfs}" --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -cf "${rootfs_tar}" .
 import_changes=(
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
     --change 'EXPOSE 443'
-    --change "LABEL org.opencontainers.image.title=mtls-nginx org.opencontainers.image.version=${nginx_version// /_}"
+    --change "LABEL org.opencontainers.image.title=mtls-nginx org.opencontainers.image.version=${nginx_version// /_} org.opencontainers.image.base.name=debian:${suite} mtls-nginx.openssl=${openssl_version}"
     --change 'CMD ["nginx","-g","daemon off;"]'
 )
 # SIGQUIT lets nginx finish in-flight requests on `docker stop`. Daemons before Docker 23

@@ -11,7 +11,7 @@ import { SwarmCluster, SwarmNode, useSwarm } from "../../testkit/swarm";
  * in every node, and a host-mode service answering on each node's own loopback address.
  * Never skipped: if the swarm cannot be formed, the before hook fails with the script's output.
  */
-const nginxImage = process.env.MTLS_NGINX_IMAGE ?? "mtls-nginx/nginx:bookworm-local";
+const nginxImage = process.env.MTLS_NGINX_IMAGE ?? "mtls-nginx/nginx:trixie-local";
 
 interface HttpAnswer {
     readonly status: number;

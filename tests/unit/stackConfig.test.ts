@@ -117,7 +117,7 @@ describe("validateStackConfig", () => {
             "[::1]:5000/nginx",
             `nginx@${digest}`,
             "a--b/c.d/e__f:T.a-g",
-            "mtls-nginx/nginx:bookworm-local",
+            "mtls-nginx/nginx:trixie-local",
         ]) {
             assert.strictEqual(validate({ image }).image, image);
         }
