@@ -25,3 +25,5 @@ export const certificateExpiries = deployed.certificateExpiries;
 export const rotationState = deployed.rotationState;
 export const rotationDue = deployed.rotationDue;
 export const smokeTest = deployed.smokeTest;
+export const intermediateCsrPem = deployed.intermediateCsrPem;
+export const caStatus = deployed.caStatus;

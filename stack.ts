@@ -1,5 +1,4 @@
 import * as pulumi from "@pulumi/pulumi";
-import { CertificateAuthority } from "./components/certificateAuthority";
 import { CertificateRevocationList } from "./components/certificateRevocationList";
 import { curlCommand, endpointUrl, resolveArgument } from "./components/clientAccess";
 import { IssuedCertificate } from "./components/issuedCertificate";
@@ -9,6 +8,7 @@ import { SmokeTest } from "./components/smokeTest";
 import type { StackConfig } from "./config/stackConfig";
 import { containerListenPort } from "./nginx/files";
 import { greetingFor, renderNginxConfig, trustDigest } from "./nginx/renderNginxConfig";
+import { CaSlots, createCaSlots } from "./pki/caSlots";
 import { RotationPlanner } from "./rotation/rotationPlanner";
 import { expiryFromNow, RotationRecord } from "./rotation/rotationSchedule";
 
@@ -27,6 +27,10 @@ export interface MtlsEndpointOutputs {
     rotationState: pulumi.Output<Record<string, RotationRecord>>;
     rotationDue: pulumi.Output<Record<string, string>>;
     smokeTest: pulumi.Output<string> | string;
+    /** External-root mode: the CSR the root must sign (the one waiting, else the active CA's). */
+    intermediateCsrPem?: pulumi.Output<string>;
+    /** Each trusted CA slot's mode, and what it waits for. */
+    caStatus: Record<string, string>;
 }
 
 /** Inputs that do not come from stack config. */
@@ -41,30 +45,15 @@ export interface DeployContext {
 export function deployMtlsEndpoint(config: StackConfig, context: DeployContext): MtlsEndpointOutputs {
     const rotation = new RotationPlanner(context.previousRotationState, context.now, config.rotationLookaheadHours);
 
-    // CA slots: normally one; two while a rollover overlaps (the old one trusted, the new one issuing).
-    const authorities = new Map(
-        config.trustedCas.map((slot) => [
-            slot,
-            new CertificateAuthority(slot === "a" ? "ca" : `ca-${slot}`, {
-                organization: config.organization,
-                commonNamePrefix: slot === "a" ? config.organization : `${config.organization} ${slot.toUpperCase()}`,
-                keyAlgorithm: config.keyAlgorithm,
-                rootLifetime: config.lifetimes.ca,
-                intermediateLifetime: config.intermediateCa ? config.lifetimes.intermediate : undefined,
-            }),
-        ]),
-    );
-    const ca = authorities.get(config.activeCa)!;
-    const caCertificates = [...authorities.values()].flatMap((authority) => authority.authorities);
-    for (const authority of caCertificates) {
-        const kind = authority.name.endsWith("-intermediate") ? config.lifetimes.intermediate : config.lifetimes.ca;
-        rotation.schedule(authority.name, kind.renewBeforeHours, "report");
-        rotation.record(authority.name, authority.validityEndTime);
+    // CA slots, each generated, signed by an external root or imported (pki/caSlots.ts).
+    const authorities = createCaSlots(config, rotation, context.now);
+    if (!authorities.active) {
+        // External root, first up: only the intermediate key and its CSR exist until the root signs it.
+        return waitingForIntermediate(config, authorities, rotation);
     }
-    // Everything a verifier trusts: the active CA first, then any CA still inside its overlap.
-    const trustBundlePem = pulumi
-        .all([...authorities.values()].map((authority) => authority.trustBundlePem))
-        .apply((bundles) => bundles.join(""));
+    const ca = authorities.active;
+    const caCertificates = authorities.certificates;
+    const trustBundlePem = authorities.trustBundlePem;
 
     const server = new IssuedCertificate("server", {
         profile: "server",
@@ -115,15 +104,25 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
             (clientName) => clients.get(clientName)!.certificatePem,
         );
         const crl = new CertificateRevocationList("crl", {
-            authorities: caCertificates.map((authority) => ({
-                certificatePem: authority.certificatePem,
-                privateKeyPem: authority.privateKeyPem,
-                revokedCertificatePems,
-            })),
+            // A CA held elsewhere (an external root) signs its own CRL: it comes from config, below.
+            authorities: caCertificates
+                .filter((authority) => authority.privateKeyPem !== undefined)
+                .map((authority) => ({
+                    certificatePem: authority.certificatePem,
+                    privateKeyPem: authority.privateKeyPem!,
+                    revokedCertificatePems,
+                })),
             validityHours: config.lifetimes.crl.validityHours,
             rotationTrigger: rotation.schedule("crl", config.lifetimes.crl.renewBeforeHours),
         });
-        crlPem = crl.crlPem;
+        const externalCrls = caCertificates.flatMap((authority) => authority.externalCrl ?? []);
+        // One PEM block after another: the command's stdout comes without its final newline.
+        crlPem =
+            externalCrls.length === 0
+                ? crl.crlPem
+                : crl.crlPem.apply((own) =>
+                      [own, ...externalCrls.map((external) => external.pem)].map((pem) => `${pem.trim()}\n`).join(""),
+                  );
         // The CRL reports no expiry of its own: a new one is valid for validityHours from now.
         crlNextUpdate = rotation
             .decision("crl")
@@ -133,6 +132,12 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
                     : decision.notAfter,
             );
         rotation.record("crl", crlNextUpdate);
+        // The live CRLs expire with the first of them (the health check watches it).
+        crlNextUpdate = crlNextUpdate.apply((own) =>
+            [own, ...externalCrls.map((external) => external.nextUpdate)].reduce((first, next) =>
+                Date.parse(next) < Date.parse(first) ? next : first,
+            ),
+        );
     }
 
     // Rendered from the trust material too: its digest names the TLS session cache (see renderNginxConfig).
@@ -203,6 +208,9 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
     const expiries: Record<string, pulumi.Output<string>> = { server: server.validityEndTime };
     for (const authority of caCertificates) {
         expiries[authority.name] = authority.validityEndTime;
+        if (authority.externalCrl && config.revokedClients.length > 0) {
+            expiries[`${authority.name}-crl`] = pulumi.output(authority.externalCrl.nextUpdate);
+        }
     }
     for (const [clientName, certificate] of clients) {
         expiries[`client-${clientName}`] = certificate.validityEndTime;
@@ -231,6 +239,38 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         rotationState: rotation.state,
         rotationDue: rotation.due,
         smokeTest,
+        intermediateCsrPem: authorities.intermediateCsrPem,
+        caStatus: authorities.status,
+    };
+}
+
+/**
+ * The outputs of a stack whose issuing CA waits for the external root's signature: the CSR to sign
+ * and what to do next; no leaf, endpoint or smoke test exists yet (they need the certificate).
+ */
+function waitingForIntermediate(
+    config: StackConfig,
+    authorities: CaSlots,
+    rotation: RotationPlanner,
+): MtlsEndpointOutputs {
+    const nextStep = `not run: ${authorities.status[config.activeCa]}`;
+    void pulumi.log.warn(`CA slot ${config.activeCa} is ${authorities.status[config.activeCa]}`);
+    const none = pulumi.output<Record<string, string>>({});
+    return {
+        endpointUrl: endpointUrl(config),
+        serverName: config.serverName,
+        caCertificatePem: pulumi.output(""),
+        clientCertificatePems: none,
+        clientPrivateKeyPems: pulumi.secret(none),
+        curlCommands: {},
+        containerId: pulumi.output(""),
+        hostDirectory: pulumi.output(""),
+        certificateExpiries: none,
+        rotationState: rotation.state,
+        rotationDue: rotation.due,
+        smokeTest: nextStep,
+        intermediateCsrPem: authorities.intermediateCsrPem,
+        caStatus: authorities.status,
     };
 }
 

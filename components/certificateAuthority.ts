@@ -16,14 +16,40 @@ export interface CertificateAuthorityArgs {
     readonly intermediateLifetime?: CertificateLifetime;
 }
 
+/** A CRL a CA signed outside the stack (the stack does not hold its key). */
+export interface ExternalCrl {
+    readonly pem: string;
+    /** RFC 3339: past it, Nginx refuses every client. */
+    readonly nextUpdate: string;
+}
+
 /** One CA certificate of the hierarchy with its key: what a CRL is issued by. */
 export interface AuthorityCertificate {
     /** Item name, e.g. "ca-root": used in expiries and rotation records. */
     readonly name: string;
     readonly certificatePem: pulumi.Output<string>;
-    /** Private key (secret). */
-    readonly privateKeyPem: pulumi.Output<string>;
+    /** Private key (secret); absent for a CA held elsewhere (an external root): its CRL is `externalCrl`. */
+    readonly privateKeyPem?: pulumi.Output<string>;
+    /** The CRL a CA held elsewhere signed, when the operator provided one. */
+    readonly externalCrl?: ExternalCrl;
     readonly validityEndTime: pulumi.Output<string>;
+}
+
+/**
+ * What the stack needs from a CA slot, whichever way it came to be (generated, signed by an
+ * external root, imported): the components of each mode expose it alike.
+ */
+export interface CaHierarchy {
+    /** Certificate of the CA that signs leaves. */
+    readonly issuerCertificatePem: pulumi.Output<string>;
+    /** Private key of the CA that signs leaves (secret). */
+    readonly issuerPrivateKeyPem: pulumi.Output<string>;
+    /** Certificates a server must send after its own leaf (every CA below the root). */
+    readonly chainPem: pulumi.Output<string>;
+    /** Every CA certificate of this hierarchy, issuer first: what verifiers trust. */
+    readonly trustBundlePem: pulumi.Output<string>;
+    /** Each CA certificate, root first. */
+    readonly authorities: AuthorityCertificate[];
 }
 
 /**
@@ -31,7 +57,7 @@ export interface AuthorityCertificate {
  * issued by `issuer*`; verifiers trust `trustBundlePem`. A CA is never re-issued in place
  * (that would lock out every client at once): it is replaced by a rollover to a second CA.
  */
-export class CertificateAuthority extends pulumi.ComponentResource {
+export class CertificateAuthority extends pulumi.ComponentResource implements CaHierarchy {
     /** The self-signed root certificate. */
     public readonly rootCertificatePem: pulumi.Output<string>;
     /** Certificate of the CA that signs leaves (the intermediate when there is one). */

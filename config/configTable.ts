@@ -1,4 +1,5 @@
 import { verifyClientModes } from "../domain/endpoint";
+import { caMaterialKey, caModeKey, defaultVerifyDepth } from "./caModes";
 import { CaSlot, caSlots, CertificateKind, keyAlgorithms } from "../domain/pki";
 import { checkCapability, checkContainerName, checkDockerHost, checkPem, checkWorkerProcesses } from "./endpoint";
 import { checkImageReference } from "./image";
@@ -133,14 +134,28 @@ export const configTable = {
     verifyDepth: key({
         type: "integer",
         description:
-            "Maximum client certificate chain depth Nginx verifies (1-10). Default: 1, or 2 with intermediateCa.",
+            "Maximum client certificate chain depth Nginx verifies (1-10). Default: the deepest CA chain of the CA slots (1 for a root, 2 with intermediateCa or an external root).",
         computedDefault: {
-            rule: "1, or 2 with intermediateCa",
-            compute: (_context, settings) =>
-                settings.intermediateCa === undefined ? undefined : settings.intermediateCa === true ? 2 : 1,
+            rule: "the deepest CA chain of the CA slots",
+            compute: (_context, settings) => defaultVerifyDepth(settings),
         },
         parse: integer(1, 10),
     }),
+    // Where each CA slot comes from (config/caModes.ts): slot a's keys, then slot b's, ending in B.
+    caMode: caModeKey("a"),
+    externalIntermediateCertificate: caMaterialKey("a", "intermediateCertificate"),
+    externalRootCertificate: caMaterialKey("a", "rootCertificate"),
+    externalRootCrl: caMaterialKey("a", "externalCrl"),
+    importedCaCertificate: caMaterialKey("a", "importedCertificate"),
+    importedCaKey: caMaterialKey("a", "importedKey"),
+    importedCaChain: caMaterialKey("a", "importedChain"),
+    caModeB: caModeKey("b"),
+    externalIntermediateCertificateB: caMaterialKey("b", "intermediateCertificate"),
+    externalRootCertificateB: caMaterialKey("b", "rootCertificate"),
+    externalRootCrlB: caMaterialKey("b", "externalCrl"),
+    importedCaCertificateB: caMaterialKey("b", "importedCertificate"),
+    importedCaKeyB: caMaterialKey("b", "importedKey"),
+    importedCaChainB: caMaterialKey("b", "importedChain"),
     verifyClient: key({
         type: "string",
         description: "on (every request needs a client certificate) or optional (enforced per location).",

@@ -1,5 +1,7 @@
 import type { LocationConfig, SmokeProbe, VerifyClientMode } from "../domain/endpoint";
+import type { CaSource } from "../domain/caSource";
 import type { CaSlot, CertificateKind, CertificateLifetime, KeyAlgorithm } from "../domain/pki";
+import { CaSourceKey, caSourceKeyNames, caSourcesOf, validateCaDepth, validateCaModes } from "./caModes";
 import {
     ComputedDefault,
     ConfigContext,
@@ -23,6 +25,8 @@ export { keyAlgorithms, caSlots, certificateKinds } from "../domain/pki";
 export type { KeyAlgorithm, CaSlot, CertificateKind, CertificateLifetime } from "../domain/pki";
 export { verifyClientModes } from "../domain/endpoint";
 export type { VerifyClientMode, LocationConfig, SmokeProbe } from "../domain/endpoint";
+export { caModes } from "../domain/caSource";
+export type { CaMode, CaSource } from "../domain/caSource";
 export { computedDefaultKeys, configDefaults, configKeys, configTable } from "./configTable";
 export type { ConfigContext, RawStackConfig } from "./configTable";
 export { StackConfigError, type ConfigProblem } from "./problems";
@@ -41,6 +45,8 @@ export interface StackConfig {
     readonly activeCa: CaSlot;
     /** CA slots in the trust bundle, the active one first. */
     readonly trustedCas: CaSlot[];
+    /** Where each CA slot comes from (the caMode* / external* / imported* keys, folded; the keys are secret). */
+    readonly caSources: Record<CaSlot, CaSource>;
     readonly verifyDepth: number;
     readonly verifyClient: VerifyClientMode;
     readonly locations: LocationConfig[];
@@ -73,7 +79,7 @@ export interface StackConfig {
 /** Keys folded into StackConfig.lifetimes rather than copied one to one. */
 type LifetimeKey = `${CertificateKind}${"ValidityHours" | "RenewBeforeHours"}`;
 /** Keys copied to the StackConfig field of the same name (a key without such a field fails to compile). */
-type FieldKey = Exclude<ConfigKeyName, LifetimeKey>;
+type FieldKey = Exclude<ConfigKeyName, LifetimeKey | CaSourceKey>;
 
 /**
  * Validates raw stack config and fills in defaults. Pure: no Pulumi, no I/O, so it runs (and fails)
@@ -87,6 +93,8 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
     // Checks across keys, by concern; each skips what depends on a key that is already invalid.
     validateClientReferences(settings, problems);
     validateCaSlots(settings, problems);
+    validateCaModes(settings, problems);
+    validateCaDepth(settings, problems);
     validateLifetimes(settings, problems);
     validateLocationAccess(settings, problems);
     validateEngine(settings, problems);
@@ -102,6 +110,7 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
         ],
         trustedCas: [valid.activeCa, ...valid.trustedCas.filter((slot) => slot !== valid.activeCa)],
         lifetimes: lifetimesOf(valid)!,
+        caSources: caSourcesOf(valid),
         ...(smokeProbe ? { smokeProbe } : {}),
     };
 }
@@ -148,7 +157,9 @@ function readSettings(raw: RawStackConfig, context: ConfigContext, problems: Con
 
 /** The keys StackConfig holds under their own name. */
 function fields(settings: ConfigSettings): Pick<StackConfig, FieldKey> {
-    const copied = configKeys.filter((name) => !/(ValidityHours|RenewBeforeHours)$/.test(name));
+    const copied = configKeys.filter(
+        (name) => !/(ValidityHours|RenewBeforeHours)$/.test(name) && !caSourceKeyNames.includes(name),
+    );
     return Object.fromEntries(copied.map((name) => [name, settings[name as FieldKey]])) as Pick<StackConfig, FieldKey>;
 }
 

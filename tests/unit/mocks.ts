@@ -33,6 +33,9 @@ function unwrapSecrets(value: unknown): unknown {
 
 export const recordedResources: RecordedResource[] = [];
 
+/** Provider outputs a test sets for a resource by name (e.g. a real key pair), over the fake ones. */
+export const stateOverrides = new Map<string, Record<string, unknown>>();
+
 let serial = 0;
 
 /** Fake provider outputs that look enough like the real ones for the program to compose them. */
@@ -76,7 +79,8 @@ export function installMocks(): void {
                 const secretInputs = Object.keys(args.inputs).filter((key) => isSecretWrapper(args.inputs[key]));
                 recordedResources.push({ type: args.type, name: args.name, inputs, secretInputs });
                 serial += 1;
-                return { id: `${args.name}-id-${serial}`, state: fakeState(args.type, args.name, inputs) };
+                const state = { ...fakeState(args.type, args.name, inputs), ...stateOverrides.get(args.name) };
+                return { id: `${args.name}-id-${serial}`, state };
             },
             call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
                 throw new Error(`unexpected provider call ${args.token}`);

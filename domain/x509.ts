@@ -1,0 +1,211 @@
+/**
+ * Reading what an operator brings (certificates, keys, CRLs as PEM text): plain computation with
+ * Node's crypto, no I/O. Node parses certificates and keys but not CRLs, so a CRL's few fields
+ * are read here from its DER (RFC 5280, section 5.1).
+ */
+import * as crypto from "crypto";
+
+/** The PEM blocks of one label ("CERTIFICATE", "X509 CRL", ...), each as its own text. */
+export function pemBlocks(text: string, label: string): string[] {
+    const pattern = new RegExp(`-----BEGIN ${label}-----[A-Za-z0-9+/=\\s]+?-----END ${label}-----`, "g");
+    return (text.match(pattern) ?? []).map((block) => `${block}\n`);
+}
+
+/** Labels of every PEM block in the text, in order. */
+export function pemLabels(text: string): string[] {
+    return [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((match) => match[1]);
+}
+
+/** The private key block of a key file (an `openssl ecparam -genkey` file also holds EC PARAMETERS). */
+export function privateKeyBlock(text: string): string | undefined {
+    return pemBlocks(text, "(?:RSA |EC )?PRIVATE KEY")[0];
+}
+
+/** Each certificate of a PEM text; throws when a block does not parse. */
+export function parseCertificates(text: string): crypto.X509Certificate[] {
+    return pemBlocks(text, "CERTIFICATE").map((block) => new crypto.X509Certificate(block));
+}
+
+/** Whether the certificate signed itself (a root). */
+export function isSelfSigned(certificate: crypto.X509Certificate): boolean {
+    return certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey);
+}
+
+/** Whether `issuer` signed `certificate`: its name and its signature. */
+export function isIssuedBy(certificate: crypto.X509Certificate, issuer: crypto.X509Certificate): boolean {
+    return certificate.checkIssued(issuer) && certificate.verify(issuer.publicKey);
+}
+
+/** Whether a certificate carries a subject key identifier (CRLs the stack signs name it, keyid:always). */
+export function hasSubjectKeyIdentifier(certificate: crypto.X509Certificate): boolean {
+    // The extension's OID, 2.5.29.14, as DER.
+    return certificate.raw.includes(Buffer.from("0603551d0e", "hex"));
+}
+
+/** Whether a public key (PEM, or from a private key) is the certificate's. */
+export function sameKey(key: string | crypto.KeyObject, certificate: crypto.X509Certificate): boolean {
+    const spki = (value: crypto.KeyObject) => value.export({ type: "spki", format: "der" });
+    return spki(crypto.createPublicKey(key)).equals(spki(certificate.publicKey));
+}
+
+/** An X.509 validity end as RFC 3339 (what @pulumi/tls reports as validityEndTime). */
+export function validityEnd(certificate: crypto.X509Certificate): string {
+    return new Date(certificate.validTo).toISOString().replace(/\.000Z$/, "Z");
+}
+
+/** What the stack needs to know about a CRL. */
+export interface CrlSummary {
+    /** The issuer's name, DER: equal to its certificate's subject. */
+    readonly issuer: Buffer;
+    readonly thisUpdate: Date;
+    /** When the CRL expires (Nginx then refuses every client); absent in the CRL: undefined. */
+    readonly nextUpdate?: Date;
+    /** Whether `issuer` signed it. */
+    signedBy(issuer: crypto.X509Certificate): boolean;
+}
+
+/** Reads a PEM CRL; throws a plain Error saying what is wrong. */
+export function parseCrl(pem: string): CrlSummary {
+    const der = Buffer.from(pem.replace(/-----(BEGIN|END) X509 CRL-----/g, "").replace(/\s+/g, ""), "base64");
+    const list = readElement(der, 0, 0x30, "CRL");
+    const tbs = readElement(der, list.contentStart, 0x30, "tbsCertList");
+    const algorithm = readElement(der, tbs.end, 0x30, "signatureAlgorithm");
+    const signature = readElement(der, algorithm.end, 0x03, "signatureValue");
+    const fields = children(der, tbs);
+    let index = fields[0]?.tag === 0x02 ? 1 : 0; // version, present in v2 CRLs
+    index += 1; // the inner signature algorithm
+    const issuer = fields[index++];
+    const thisUpdate = fields[index++];
+    const nextUpdate = fields[index];
+    if (issuer?.tag !== 0x30 || !isTime(thisUpdate)) {
+        throw new Error("not an X.509 CRL (no issuer and thisUpdate)");
+    }
+    const hash = signatureHash(objectIdentifier(der, children(der, algorithm)[0]));
+    return {
+        issuer: der.subarray(issuer.start, issuer.end),
+        thisUpdate: readTime(der, thisUpdate),
+        nextUpdate: isTime(nextUpdate) ? readTime(der, nextUpdate) : undefined,
+        signedBy(candidate) {
+            if (hash === undefined || !subjectOf(candidate).equals(der.subarray(issuer.start, issuer.end))) {
+                return false;
+            }
+            // A BIT STRING: its first byte counts unused bits (0 for a signature).
+            const value = der.subarray(signature.contentStart + 1, signature.end);
+            return crypto.verify(hash, der.subarray(tbs.start, tbs.end), candidate.publicKey, value);
+        },
+    };
+}
+
+/** The earliest next update of the CRLs of a PEM text (RFC 3339); undefined when none has one. */
+export function earliestNextUpdate(pem: string): string | undefined {
+    const times = pemBlocks(pem, "X509 CRL").flatMap((block) => parseCrl(block).nextUpdate ?? []);
+    return times.length === 0 ? undefined : new Date(Math.min(...times.map(Number))).toISOString();
+}
+
+/** A certificate's subject name, DER (tbsCertificate: [0] version, serial, algorithm, issuer, validity, subject). */
+export function subjectOf(certificate: crypto.X509Certificate): Buffer {
+    const der = certificate.raw;
+    const outer = readElement(der, 0, 0x30, "certificate");
+    const tbs = readElement(der, outer.contentStart, 0x30, "tbsCertificate");
+    const fields = children(der, tbs);
+    const subject = fields[fields[0]?.tag === 0xa0 ? 5 : 4];
+    return der.subarray(subject.start, subject.end);
+}
+
+interface Element {
+    readonly tag: number;
+    readonly start: number;
+    readonly contentStart: number;
+    readonly end: number;
+}
+
+function readElement(der: Buffer, offset: number, expectedTag: number | undefined, what: string): Element {
+    if (offset + 2 > der.length) {
+        throw new Error(`truncated DER (${what})`);
+    }
+    const tag = der[offset];
+    if (expectedTag !== undefined && tag !== expectedTag) {
+        throw new Error(`unexpected DER tag 0x${tag.toString(16)} (${what})`);
+    }
+    let length = der[offset + 1];
+    let contentStart = offset + 2;
+    if (length & 0x80) {
+        const octets = length & 0x7f;
+        if (octets === 0 || octets > 4 || contentStart + octets > der.length) {
+            throw new Error(`bad DER length (${what})`);
+        }
+        length = 0;
+        for (let i = 0; i < octets; i++) {
+            length = length * 256 + der[contentStart + i];
+        }
+        contentStart += octets;
+    }
+    const end = contentStart + length;
+    if (end > der.length) {
+        throw new Error(`truncated DER (${what})`);
+    }
+    return { tag, start: offset, contentStart, end };
+}
+
+function children(der: Buffer, parent: Element): Element[] {
+    const found: Element[] = [];
+    for (let offset = parent.contentStart; offset < parent.end; ) {
+        const child = readElement(der, offset, undefined, "element");
+        found.push(child);
+        offset = child.end;
+    }
+    return found;
+}
+
+function isTime(element: Element | undefined): element is Element {
+    return element?.tag === 0x17 || element?.tag === 0x18; // UTCTime, GeneralizedTime
+}
+
+function readTime(der: Buffer, element: Element): Date {
+    const text = der.subarray(element.contentStart, element.end).toString("latin1");
+    const match =
+        element.tag === 0x17
+            ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+            : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+    if (!match) {
+        throw new Error(`unreadable time ${JSON.stringify(text)}`);
+    }
+    const [, yearText, month, day, hour, minute, second] = match;
+    // RFC 5280: a two-digit year YY means 19YY from 50, 20YY below.
+    const year = element.tag === 0x17 ? (Number(yearText) >= 50 ? 1900 : 2000) + Number(yearText) : Number(yearText);
+    return new Date(Date.UTC(year, Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)));
+}
+
+function objectIdentifier(der: Buffer, element: Element | undefined): string {
+    if (element?.tag !== 0x06) {
+        return "";
+    }
+    const bytes = der.subarray(element.contentStart, element.end);
+    const arcs: number[] = [];
+    let value = 0;
+    for (const byte of bytes) {
+        value = value * 128 + (byte & 0x7f);
+        if ((byte & 0x80) === 0) {
+            arcs.push(value);
+            value = 0;
+        }
+    }
+    const first = Math.min(Math.floor(arcs[0] / 40), 2);
+    return [first, arcs[0] - first * 40, ...arcs.slice(1)].join(".");
+}
+
+/** The hash of a signature algorithm Node can verify with (null: none, Ed25519); undefined for others (RSA-PSS). */
+function signatureHash(oid: string): string | null | undefined {
+    const hashes: Record<string, string | null> = {
+        "1.2.840.113549.1.1.5": "sha1",
+        "1.2.840.113549.1.1.11": "sha256",
+        "1.2.840.113549.1.1.12": "sha384",
+        "1.2.840.113549.1.1.13": "sha512",
+        "1.2.840.10045.4.1": "sha1",
+        "1.2.840.10045.4.3.2": "sha256",
+        "1.2.840.10045.4.3.3": "sha384",
+        "1.2.840.10045.4.3.4": "sha512",
+        "1.3.101.112": null,
+    };
+    return hashes[oid];
+}
