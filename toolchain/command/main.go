@@ -18,27 +18,33 @@
 // previous outputs; trailing newlines are trimmed from stdout / stderr; nothing runs
 // during preview. The remote (SSH) resources are not implemented and fail with a clear
 // message.
+//
+// Two things go further than upstream 1.2.1:
+//
+//   - Secrets: the provider accepts secrets (AcceptSecrets) and every output that echoes an input
+//     keeps that input's secret markers, however deep (a secret inside `triggers` or inside
+//     `environment` stays a secret in the state). stdout / stderr are not inputs and stay plain,
+//     as upstream: mark them with additionalSecretOutputs when a command may print a secret.
+//   - Cancellation: each command runs in its own process group; a cancelled command (the
+//     engine's Cancel RPC, the request's context, SIGINT / SIGTERM to the provider) gets SIGTERM,
+//     and SIGKILL after a grace period (MTLS_COMMAND_STOP_GRACE, default 10s). See process.go.
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
+	"os/signal"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/archive"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/asset"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/cmdutil"
@@ -65,8 +71,21 @@ var inputKeys = []string{
 }
 
 func main() {
-	err := provider.Main("command", func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
-		return &commandProvider{host: host}, nil
+	// SIGINT is how the engine closes a plugin (SIGKILL to the plugin's group 5 s later); SIGTERM is
+	// what anything else sends. Either stops the running commands (their own process groups would
+	// not see the signal) and then the gRPC server.
+	ctx, stopServer := context.WithCancel(context.Background())
+	p := newProvider(nil)
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-signals
+		p.stopAll(signalGraceCap)
+		stopServer()
+	}()
+	err := provider.MainContext(ctx, "command", func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
+		p.host = host
+		return p, nil
 	})
 	if err != nil {
 		cmdutil.ExitError(err.Error())
@@ -76,10 +95,45 @@ func main() {
 type commandProvider struct {
 	pulumirpc.UnimplementedResourceProviderServer
 	host *provider.HostClient
+
+	// stopCtx is done once the engine cancelled the operation (or the provider was signalled):
+	// running commands are stopped, and no new one starts.
+	stopCtx context.Context
+	stop    context.CancelFunc
+
+	mu    sync.Mutex
+	grace time.Duration // SIGTERM to SIGKILL
+
+	// onStart, when set (tests), is told each command's pid (= its process group id).
+	onStart func(pid int)
 }
 
-var unmarshalOpts = plugin.MarshalOptions{KeepUnknowns: true, SkipNulls: true, KeepSecrets: false}
-var marshalOpts = plugin.MarshalOptions{KeepUnknowns: true, SkipNulls: true}
+func newProvider(host *provider.HostClient) *commandProvider {
+	stopCtx, stop := context.WithCancel(context.Background())
+	return &commandProvider{host: host, stopCtx: stopCtx, stop: stop, grace: graceFromEnv()}
+}
+
+func (p *commandProvider) currentGrace() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.grace
+}
+
+// stopAll cancels every running command (and refuses new ones), with a grace period of at most limit.
+func (p *commandProvider) stopAll(limit time.Duration) {
+	p.mu.Lock()
+	if limit < p.grace {
+		p.grace = limit
+	}
+	p.mu.Unlock()
+	p.stop()
+}
+
+// Inputs and state arrive with their secret markers (the provider accepts secrets) and leave with
+// them. Diff compares values only: a change of secretness alone does not re-run a command.
+var unmarshalOpts = plugin.MarshalOptions{KeepUnknowns: true, SkipNulls: true, KeepSecrets: true}
+var diffOpts = plugin.MarshalOptions{KeepUnknowns: true, SkipNulls: true, KeepSecrets: false}
+var marshalOpts = plugin.MarshalOptions{KeepUnknowns: true, SkipNulls: true, KeepSecrets: true}
 
 func (p *commandProvider) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
 	return &pulumirpc.PluginInfo{Version: Version}, nil
@@ -105,10 +159,13 @@ func (p *commandProvider) DiffConfig(context.Context, *pulumirpc.DiffRequest) (*
 }
 
 func (p *commandProvider) Configure(context.Context, *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
-	return &pulumirpc.ConfigureResponse{AcceptSecrets: false, SupportsPreview: true}, nil
+	return &pulumirpc.ConfigureResponse{AcceptSecrets: true, SupportsPreview: true}, nil
 }
 
+// Cancel is the engine asking to stop (e.g. `pulumi up` interrupted): every running command gets
+// SIGTERM, then SIGKILL after the grace period; no command starts afterwards.
 func (p *commandProvider) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
+	p.stopAll(p.currentGrace())
 	return &emptypb.Empty{}, nil
 }
 
@@ -135,7 +192,7 @@ func (p *commandProvider) Check(_ context.Context, req *pulumirpc.CheckRequest) 
 	if t := resourceType(req.GetUrn()); t != tokCommand {
 		return nil, unsupported(t)
 	}
-	news, err := plugin.UnmarshalProperties(req.GetNews(), plugin.MarshalOptions{KeepUnknowns: true, KeepSecrets: true, SkipNulls: true})
+	news, err := plugin.UnmarshalProperties(req.GetNews(), diffOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -152,17 +209,17 @@ func (p *commandProvider) Check(_ context.Context, req *pulumirpc.CheckRequest) 
 }
 
 func (p *commandProvider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	olds, err := plugin.UnmarshalProperties(req.GetOldInputs(), unmarshalOpts)
+	olds, err := plugin.UnmarshalProperties(req.GetOldInputs(), diffOpts)
 	if err != nil {
 		return nil, err
 	}
 	if req.GetOldInputs() == nil {
-		olds, err = plugin.UnmarshalProperties(req.GetOlds(), unmarshalOpts)
+		olds, err = plugin.UnmarshalProperties(req.GetOlds(), diffOpts)
 		if err != nil {
 			return nil, err
 		}
 	}
-	news, err := plugin.UnmarshalProperties(req.GetNews(), unmarshalOpts)
+	news, err := plugin.UnmarshalProperties(req.GetNews(), diffOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -211,16 +268,18 @@ func (p *commandProvider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*
 // commandArgs is the decoded form of the inputs that affect running a command.
 type commandArgs struct {
 	create, update, del *string
-	dir                 string
-	environment         map[string]string
-	interpreter         []string
-	stdin               string
-	logging             string
-	addPrevious         bool
-	assetPaths          []string
-	archivePaths        []string
-	hasAssetPaths       bool
-	hasArchivePaths     bool
+	// How each command is named in errors: quoted, or "the [secret] command" when it is a secret.
+	createName, updateName, delName string
+	dir                             string
+	environment                     map[string]string
+	interpreter                     []string
+	stdin                           string
+	logging                         string
+	addPrevious                     bool
+	assetPaths                      []string
+	archivePaths                    []string
+	hasAssetPaths                   bool
+	hasArchivePaths                 bool
 }
 
 func strPtr(m resource.PropertyMap, k string) *string {
@@ -245,14 +304,19 @@ func strList(m resource.PropertyMap, k string) ([]string, bool) {
 	return out, true
 }
 
+// decodeArgs reads the inputs (or state) m, secret or not.
 func decodeArgs(m resource.PropertyMap) commandArgs {
+	marked := m
+	m = withoutSecrets(m)
 	a := commandArgs{
 		create: strPtr(m, "create"), update: strPtr(m, "update"), del: strPtr(m, "delete"),
+		createName: commandName(marked, "create"), updateName: commandName(marked, "update"),
+		delName:     commandName(marked, "delete"),
 		environment: map[string]string{}, logging: "stdoutAndStderr", addPrevious: true,
 	}
 	// command:local:run names its command "command".
 	if c := strPtr(m, "command"); c != nil {
-		a.create = c
+		a.create, a.createName = c, commandName(marked, "command")
 	}
 	if s := strPtr(m, "dir"); s != nil {
 		a.dir = *s
@@ -279,125 +343,55 @@ func decodeArgs(m resource.PropertyMap) commandArgs {
 	return a
 }
 
-type runResult struct {
-	stdout, stderr string
-	assets         map[string]*asset.Asset
-	archive        *archive.Archive
+// commandName is how errors name the command in m[key]: its text, unless that is a secret.
+func commandName(m resource.PropertyMap, key resource.PropertyKey) string {
+	v, ok := m[key]
+	switch {
+	case !ok:
+		return ""
+	case v.ContainsSecrets():
+		return "the [secret] command"
+	case v.IsString():
+		return fmt.Sprintf("%q", v.StringValue())
+	}
+	return ""
 }
 
-// lockedWriter serialises writes from the stdout and stderr copiers.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
+// withoutSecret returns v with every secret marker removed, at any depth.
+func withoutSecret(v resource.PropertyValue) resource.PropertyValue {
+	switch {
+	case v.IsSecret():
+		return withoutSecret(v.SecretValue().Element)
+	case v.IsArray():
+		elems := make([]resource.PropertyValue, len(v.ArrayValue()))
+		for i, e := range v.ArrayValue() {
+			elems[i] = withoutSecret(e)
+		}
+		return resource.NewProperty(elems)
+	case v.IsObject():
+		return resource.NewProperty(withoutSecrets(v.ObjectValue()))
+	}
+	return v
 }
 
-func (l lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
+func withoutSecrets(m resource.PropertyMap) resource.PropertyMap {
+	out := make(resource.PropertyMap, len(m))
+	for k, v := range m {
+		out[k] = withoutSecret(v)
+	}
+	return out
 }
 
-func (p *commandProvider) run(
-	ctx context.Context, urn string, command string, a commandArgs, prevStdout, prevStderr string,
-) (runResult, error) {
-	args := a.interpreter
-	if len(args) == 0 {
-		args = []string{"/bin/sh", "-c"}
+// previousOutputs reads stdout / stderr of a recorded state (which may hold them as secrets).
+func previousOutputs(state resource.PropertyMap) (stdout, stderr string) {
+	plain := withoutSecrets(state)
+	if v, ok := plain["stdout"]; ok && v.IsString() {
+		stdout = v.StringValue()
 	}
-	args = append(append([]string{}, args...), command)
-
-	var stdout, stderr, combined bytes.Buffer
-	var mu sync.Mutex
-	comb := lockedWriter{&mu, &combined}
-	lr, lw := io.Pipe()
-	logW := lockedWriter{&mu, lw}
-
-	var outW, errW []io.Writer
-	outW = append(outW, &stdout, comb)
-	errW = append(errW, &stderr, comb)
-	if a.logging == "stdout" || a.logging == "stdoutAndStderr" {
-		outW = append(outW, logW)
+	if v, ok := plain["stderr"]; ok && v.IsString() {
+		stderr = v.StringValue()
 	}
-	if a.logging == "stderr" || a.logging == "stdoutAndStderr" {
-		errW = append(errW, logW)
-	}
-
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Stdout = io.MultiWriter(outW...)
-	cmd.Stderr = io.MultiWriter(errW...)
-	if a.dir != "" {
-		cmd.Dir = a.dir
-	} else if wd, err := os.Getwd(); err == nil {
-		cmd.Dir = wd
-	}
-	cmd.Env = os.Environ()
-	keys := make([]string, 0, len(a.environment))
-	for k := range a.environment {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		cmd.Env = append(cmd.Env, k+"="+a.environment[k])
-	}
-	if a.addPrevious {
-		if prevStdout != "" {
-			cmd.Env = append(cmd.Env, "PULUMI_COMMAND_STDOUT="+prevStdout)
-		}
-		if prevStderr != "" {
-			cmd.Env = append(cmd.Env, "PULUMI_COMMAND_STDERR="+prevStderr)
-		}
-	}
-	if a.stdin != "" {
-		cmd.Stdin = strings.NewReader(a.stdin)
-	}
-
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(lr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			if p.host != nil && urn != "" {
-				_ = p.host.LogStatus(ctx, diag.Info, resource.URN(urn), sc.Text())
-			}
-		}
-		_, _ = io.Copy(io.Discard, lr)
-	}()
-
-	err := cmd.Run()
-	_ = lw.Close()
-	<-logDone
-	if err != nil {
-		return runResult{}, fmt.Errorf("%w: running %q:\n%s", err, command, combined.String())
-	}
-
-	res := runResult{
-		stdout: strings.TrimSuffix(stdout.String(), "\n"),
-		stderr: strings.TrimSuffix(stderr.String(), "\n"),
-	}
-	if a.hasAssetPaths {
-		assets, err := globAssets(cmd.Dir, a.assetPaths)
-		if err != nil {
-			return runResult{}, err
-		}
-		res.assets = assets
-	}
-	if a.hasArchivePaths {
-		assets, err := globAssets(cmd.Dir, a.archivePaths)
-		if err != nil {
-			return runResult{}, err
-		}
-		members := map[string]any{}
-		for k, v := range assets {
-			members[k] = v
-		}
-		arch, err := archive.FromAssets(members)
-		if err != nil {
-			return runResult{}, err
-		}
-		res.archive = arch
-	}
-	return res, nil
+	return stdout, stderr
 }
 
 // globAssets matches files under dir against path globs ("*" within a segment, "**"
@@ -457,7 +451,8 @@ func matchSegs(pat, name []string) bool {
 	return len(name) == 0
 }
 
-// outputs builds the resource state: the inputs plus stdout / stderr (and assets).
+// outputs builds the resource state: the inputs, with their secret markers, plus stdout / stderr
+// (and assets). Like upstream, stdout / stderr are plain: they are no input.
 func outputs(inputs resource.PropertyMap, r runResult, preview bool) resource.PropertyMap {
 	out := resource.PropertyMap{}
 	for _, k := range inputKeys {
@@ -507,7 +502,7 @@ func (p *commandProvider) Create(ctx context.Context, req *pulumirpc.CreateReque
 	a := decodeArgs(inputs)
 	var r runResult
 	if !req.GetPreview() && a.create != nil {
-		if r, err = p.run(ctx, req.GetUrn(), *a.create, a, "", ""); err != nil {
+		if r, err = p.run(ctx, req.GetUrn(), *a.create, a.createName, a, "", ""); err != nil {
 			return nil, err
 		}
 	}
@@ -535,21 +530,15 @@ func (p *commandProvider) Update(ctx context.Context, req *pulumirpc.UpdateReque
 	if err != nil {
 		return nil, err
 	}
-	prevOut, prevErr := "", ""
-	if v, ok := olds["stdout"]; ok && v.IsString() {
-		prevOut = v.StringValue()
-	}
-	if v, ok := olds["stderr"]; ok && v.IsString() {
-		prevErr = v.StringValue()
-	}
+	prevOut, prevErr := previousOutputs(olds)
 	r := runResult{stdout: prevOut, stderr: prevErr}
 	a := decodeArgs(news)
-	cmd := a.create
+	cmd, cmdName := a.create, a.createName
 	if a.update != nil {
-		cmd = a.update
+		cmd, cmdName = a.update, a.updateName
 	}
 	if !req.GetPreview() && cmd != nil {
-		if r, err = p.run(ctx, req.GetUrn(), *cmd, a, prevOut, prevErr); err != nil {
+		if r, err = p.run(ctx, req.GetUrn(), *cmd, cmdName, a, prevOut, prevErr); err != nil {
 			return nil, err
 		}
 	}
@@ -572,14 +561,8 @@ func (p *commandProvider) Delete(ctx context.Context, req *pulumirpc.DeleteReque
 	if a.del == nil {
 		return &emptypb.Empty{}, nil
 	}
-	prevOut, prevErr := "", ""
-	if v, ok := state["stdout"]; ok && v.IsString() {
-		prevOut = v.StringValue()
-	}
-	if v, ok := state["stderr"]; ok && v.IsString() {
-		prevErr = v.StringValue()
-	}
-	if _, err := p.run(ctx, req.GetUrn(), *a.del, a, prevOut, prevErr); err != nil {
+	prevOut, prevErr := previousOutputs(state)
+	if _, err := p.run(ctx, req.GetUrn(), *a.del, a.delName, a, prevOut, prevErr); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
@@ -598,7 +581,7 @@ func (p *commandProvider) Invoke(ctx context.Context, req *pulumirpc.InvokeReque
 		return &pulumirpc.InvokeResponse{Failures: []*pulumirpc.CheckFailure{
 			{Property: "command", Reason: "missing required property 'command'"}}}, nil
 	}
-	r, err := p.run(ctx, "", *a.create, a, "", "")
+	r, err := p.run(ctx, "", *a.create, a.createName, a, "", "")
 	if err != nil {
 		return nil, err
 	}
@@ -608,4 +591,3 @@ func (p *commandProvider) Invoke(ctx context.Context, req *pulumirpc.InvokeReque
 	}
 	return &pulumirpc.InvokeResponse{Return: ret}, nil
 }
-
