@@ -98,10 +98,10 @@ npm_plugin_version() {
     printf '%s' "${v#v}"
 }
 
-# wrapper_stamp NAME: hash of the wrapper module's sources; a cached binary built from
-# other sources (same version, changed wrapper) is rebuilt.
+# wrapper_stamp NAME: hash of the wrapper module's sources (tests excluded: they are not in the
+# binary); a cached binary built from other sources (same version, changed wrapper) is rebuilt.
 wrapper_stamp() {
-    (cd "$TOOLCHAIN_DIR/$1" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 |
+    (cd "$TOOLCHAIN_DIR/$1" && find . -type f \( -name '*.go' ! -name '*_test.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 |
         LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 }
 
@@ -237,17 +237,35 @@ for name in command tls docker; do
 done
 ((mismatch == 0)) || die "plugin version mismatch (see above)"
 
+# Plugins that exist only as our own code (no upstream build of the same version behaves the same):
+# always built from the wrapper (the cache is keyed on its sources), and reinstalled whenever the
+# installed binary differs from that build, so a changed main.go reaches a machine that has the
+# old plugin installed. Never taken from the ambient Pulumi home.
+declare -A OWN_PLUGIN=([command]=1)
+
 for name in command tls docker; do
     version="${WANT[$name]}"
     binary="pulumi-resource-$name"
     installed="$PULUMI_HOME_DIR/plugins/resource-$name-v$version/$binary"
-    if [[ -x "$installed" ]]; then
+    reinstall=()
+    if [[ -n "${OWN_PLUGIN[$name]:-}" ]]; then
+        src="$(ensure_built "$name" "$version" "$binary" -tags "${PLUGIN_TAGS[$name]}" -ldflags "-X main.Version=$version")"
+        if [[ -x "$installed" ]] && cmp -s "$src" "$installed"; then
+            log "$name $version: installed in $PULUMI_HOME_DIR and up to date with toolchain/$name"
+            continue
+        fi
+        if [[ -e "$installed" ]]; then
+            log "$name $version: the installed plugin differs from toolchain/$name; reinstalling"
+            reinstall=(--reinstall)
+        fi
+    elif [[ -x "$installed" ]]; then
         log "$name $version: already installed in $PULUMI_HOME_DIR"
         continue
     fi
-    src=""
     ambient="$AMBIENT_PULUMI_HOME/plugins/resource-$name-v$version/$binary"
-    if [[ "$FORCE_BUILD" != 1 && -x "$ambient" && "$(readlink -f "$AMBIENT_PULUMI_HOME")" != "$PULUMI_HOME_DIR" ]]; then
+    if [[ -n "${OWN_PLUGIN[$name]:-}" ]]; then
+        : # built above
+    elif [[ "$FORCE_BUILD" != 1 && -x "$ambient" && "$(readlink -f "$AMBIENT_PULUMI_HOME")" != "$PULUMI_HOME_DIR" ]]; then
         log "$name $version: using the plugin installed in $AMBIENT_PULUMI_HOME"
         src="$ambient"
     else
@@ -255,7 +273,7 @@ for name in command tls docker; do
         [[ -n "${PLUGIN_TAGS[$name]}" ]] && tags=(-tags "${PLUGIN_TAGS[$name]}")
         src="$(ensure_built "$name" "$version" "$binary" "${tags[@]}" -ldflags "-X main.Version=$version")"
     fi
-    if ! "$PULUMI" plugin install resource "$name" "$version" --file "$src" >"$CACHE_ROOT/plugin-install-$name.log" 2>&1; then
+    if ! "$PULUMI" plugin install resource "$name" "$version" --file "$src" "${reinstall[@]}" >"$CACHE_ROOT/plugin-install-$name.log" 2>&1; then
         cat "$CACHE_ROOT/plugin-install-$name.log" >&2
         die "$binary $version: 'pulumi plugin install resource $name $version --file $src' failed"
     fi
