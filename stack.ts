@@ -1,11 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CertificateRevocationList } from "./components/certificateRevocationList";
-import { curlCommand, endpointUrl, resolveArgument } from "./components/clientAccess";
+import { curlCommand, endpointUrl, resolveArgument, type EndpointAddress } from "./components/clientAccess";
 import { IssuedCertificate } from "./components/issuedCertificate";
 import type { DockerEngineArgs } from "./components/dockerEngine";
-import { NginxEndpoint } from "./components/nginxEndpoint";
+import { NginxEndpoint, type NginxEndpointArgs } from "./components/nginxEndpoint";
+import { SwarmEndpoint } from "./components/swarmEndpoint";
 import { SmokeTest } from "./components/smokeTest";
 import type { StackConfig } from "./config/stackConfig";
+import type { ContainerHardening } from "./nginx/container";
 import { containerListenPort } from "./nginx/files";
 import { greetingFor, renderNginxConfig, trustDigest } from "./nginx/renderNginxConfig";
 import { CaSlots, createCaSlots } from "./pki/caSlots";
@@ -154,36 +156,17 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         }),
     );
 
-    const endpoint = new NginxEndpoint("endpoint", {
+    const endpoint = deployEndpoint(config, {
         nginxConfig,
         serverCertificateChainPem: pulumi.concat(server.certificatePem, ca.chainPem),
         serverPrivateKeyPem: server.privateKeyPem,
         clientTrustBundlePem: trustBundlePem,
         certificateRevocationListPem: crlPem,
         certificateRevocationListNextUpdate: crlNextUpdate,
-        engine: engineOf(config),
-        hardening: {
-            capabilities: config.capabilities,
-            noNewPrivileges: config.noNewPrivileges,
-            readOnlyRootFilesystem: config.readOnlyRootFilesystem,
-            memoryLimitMb: config.memoryLimitMb,
-            pidsLimit: config.pidsLimit,
-            logMaxSizeMb: config.logMaxSizeMb,
-            logMaxFiles: config.logMaxFiles,
-        },
-        image: config.image,
-        containerName: config.containerName,
-        publishAddress: config.publishAddress,
-        publishPort: config.publishPort,
-        serverName: config.serverName,
     });
 
-    const address = {
-        serverName: config.serverName,
-        publishAddress: config.publishAddress,
-        publishPort: config.publishPort,
-        dockerHost: config.dockerHost,
-    };
+    const addresses = clientAddresses(config);
+    const address = addresses[0];
     let smokeTest: pulumi.Output<string> | string = "disabled (mtls-nginx:smokeTest is false)";
     // Validation chose the probe (config/smokeProbe.ts); it is present exactly when smokeTest is true.
     const probe = config.smokeProbe;
@@ -192,16 +175,16 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         smokeTest = new SmokeTest(
             "smoke-test",
             {
-                urls: [endpointUrl(address, probe.path)],
-                resolves: [resolveArgument(address)],
+                urls: addresses.map((each) => endpointUrl(each, probe.path)),
+                resolves: addresses.map(resolveArgument),
                 caCertificatePem: trustBundlePem,
                 clientName: probe.clientName,
                 clientCertificatePem: probeClient.certificatePem,
                 clientPrivateKeyPem: probeClient.privateKeyPem,
                 expectedBody: greetingFor(probe.clientName),
-                triggers: [endpoint.containerId, endpoint.reloadId, probeClient.certificatePem],
+                triggers: [endpoint.id, endpoint.reloadId, probeClient.certificatePem],
             },
-            { dependsOn: [endpoint] },
+            { dependsOn: [endpoint.resource] },
         ).report;
     }
 
@@ -233,8 +216,8 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         curlCommands: Object.fromEntries(
             config.clients.map((clientName) => [clientName, curlCommand(address, clientName)]),
         ),
-        containerId: endpoint.containerId,
-        hostDirectory: pulumi.interpolate`docker volume ${endpoint.filesVolume}`,
+        containerId: endpoint.id,
+        hostDirectory: endpoint.filesLocation,
         certificateExpiries: pulumi.all(expiries),
         rotationState: rotation.state,
         rotationDue: rotation.due,
@@ -287,4 +270,89 @@ function engineOf(config: StackConfig): DockerEngineArgs {
             keyPem: pulumi.secret(config.dockerTlsKey),
         },
     };
+}
+
+/** The files every platform serves: config, chain, key (secret), trust bundle, CRLs. */
+type EndpointFiles = Pick<
+    NginxEndpointArgs,
+    | "nginxConfig"
+    | "serverCertificateChainPem"
+    | "serverPrivateKeyPem"
+    | "clientTrustBundlePem"
+    | "certificateRevocationListPem"
+    | "certificateRevocationListNextUpdate"
+>;
+
+/** What the rest of the stack needs of a running endpoint, whatever the platform. */
+interface DeployedEndpoint {
+    /** The component, for dependsOn. */
+    readonly resource: pulumi.Resource;
+    /** The container ID, or the Swarm service ID. */
+    readonly id: pulumi.Output<string>;
+    /** Changes whenever a new file set is serving. */
+    readonly reloadId: pulumi.Output<string>;
+    /** Where the files live, in words. */
+    readonly filesLocation: pulumi.Output<string>;
+}
+
+/** The endpoint step: one hardened container, or a Swarm service, on the configured engine. */
+function deployEndpoint(config: StackConfig, files: EndpointFiles): DeployedEndpoint {
+    const common = {
+        ...files,
+        engine: engineOf(config),
+        hardening: hardeningOf(config),
+        image: config.image,
+        publishPort: config.publishPort,
+        serverName: config.serverName,
+    };
+    if (config.platform === "swarm") {
+        const service = new SwarmEndpoint("endpoint", {
+            ...common,
+            serviceName: config.containerName,
+            replicas: config.replicas,
+            publishMode: config.publishMode,
+        });
+        return {
+            resource: service,
+            id: service.serviceId,
+            reloadId: service.rolloutReport,
+            filesLocation: pulumi.output(`Swarm configs and a secret of service ${config.containerName}`),
+        };
+    }
+    const container = new NginxEndpoint("endpoint", {
+        ...common,
+        containerName: config.containerName,
+        publishAddress: config.publishAddress,
+    });
+    return {
+        resource: container,
+        id: container.containerId,
+        reloadId: container.reloadId,
+        filesLocation: pulumi.interpolate`docker volume ${container.filesVolume}`,
+    };
+}
+
+function hardeningOf(config: StackConfig): ContainerHardening {
+    return {
+        capabilities: config.capabilities,
+        noNewPrivileges: config.noNewPrivileges,
+        readOnlyRootFilesystem: config.readOnlyRootFilesystem,
+        memoryLimitMb: config.memoryLimitMb,
+        pidsLimit: config.pidsLimit,
+        logMaxSizeMb: config.logMaxSizeMb,
+        logMaxFiles: config.logMaxFiles,
+    };
+}
+
+/** Where clients reach the endpoint: each configured address, else the published one. */
+function clientAddresses(config: StackConfig): EndpointAddress[] {
+    const base = {
+        serverName: config.serverName,
+        publishAddress: config.publishAddress,
+        publishPort: config.publishPort,
+        dockerHost: config.dockerHost,
+    };
+    return config.endpointAddresses.length === 0
+        ? [base]
+        : config.endpointAddresses.map((address) => ({ ...base, publishAddress: address }));
 }

@@ -133,6 +133,27 @@ export class NginxEndpoint extends pulumi.ComponentResource {
             { parent: this, additionalSecretOutputs: ["stdin", "stdout", "stderr"] },
         );
 
+        // A file changed by hand in the volume is not drift Pulumi can see: compare and repair at each up.
+        if (!pulumi.runtime.isDryRun()) {
+            const repair = command.local.runOutput(
+                {
+                    command: `${deliverCommand} --restore-if-changed`,
+                    stdin: pulumi.secret(
+                        pulumi
+                            .all([request, delivery.stdout])
+                            .apply(([value, deliveredAs]) => JSON.stringify({ ...value, deliveredAs })),
+                    ),
+                    dir: projectDirectory,
+                },
+                { parent: this },
+            );
+            repair.stdout.apply((report) => {
+                if (report.startsWith("restored")) {
+                    void pulumi.log.warn(`the endpoint's files had been changed by hand; ${report}`, this);
+                }
+            });
+        }
+
         this.containerId = container.id;
         this.filesVolume = volume.name;
         this.reloadId = pulumi.unsecret(delivery.stdout);

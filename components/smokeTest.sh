@@ -47,7 +47,7 @@ for attempt in $(seq 1 "${attempts}"); do
         [ -z "${result}" ] || failures+="${result}"$'\n'
     done
     if [ -z "${failures}" ]; then
-        echo "smoke test passed: ${urls[*]} with client '${SMOKE_CLIENT}' -> 200, without a certificate -> 400 (attempt ${attempt})"
+        echo "smoke test passed: ${urls[*]} (at ${resolves[*]##*:}) with client '${SMOKE_CLIENT}' -> 200, without a certificate -> 400 (attempt ${attempt})"
         exit 0
     fi
     sleep 1

@@ -1,7 +1,16 @@
 import { verifyClientModes } from "../domain/endpoint";
 import { caMaterialKey, caModeKey, defaultVerifyDepth } from "./caModes";
 import { CaSlot, caSlots, CertificateKind, keyAlgorithms } from "../domain/pki";
-import { checkCapability, checkContainerName, checkDockerHost, checkPem, checkWorkerProcesses } from "./endpoint";
+import {
+    checkCapability,
+    checkContainerName,
+    checkDockerHost,
+    checkEndpointAddress,
+    checkPem,
+    checkWorkerProcesses,
+    platforms,
+    publishModes,
+} from "./endpoint";
 import { checkImageReference } from "./image";
 import { parseLocations } from "./locations";
 import { checkClientName, checkOrganization, clientNameList } from "./names";
@@ -199,6 +208,32 @@ export const configTable = {
         description: "Host port the endpoint is published on.",
         default: 8443,
         parse: integer(1, 65535),
+    }),
+    platform: key({
+        type: "string",
+        description: "container (one Nginx container) or swarm (a Docker Swarm service; dockerHost names a manager).",
+        default: "container",
+        parse: oneOf(platforms),
+    }),
+    replicas: key({
+        type: "integer",
+        description: "Swarm tasks (platform swarm only); with publishMode host, at most one per node.",
+        default: 3,
+        parse: integer(1, 100),
+    }),
+    publishMode: key({
+        type: "string",
+        description: "ingress (the routing mesh) or host (each node's own port) for platform swarm.",
+        default: "ingress",
+        parse: oneOf(publishModes),
+    }),
+    endpointAddresses: key({
+        type: "array",
+        items: "string",
+        description:
+            "IP addresses clients reach the endpoint at (one per node with publishMode host); the smoke test probes each. Default: the published address.",
+        default: [],
+        parse: stringList({ noun: "address", item: checkEndpointAddress }),
     }),
     workerProcesses: key({
         type: "string",

@@ -1,4 +1,5 @@
-import type { ConfigSettings } from "./configTable";
+import { configDefaults, type ConfigSettings } from "./configTable";
+import { ipAddressProblem } from "./network";
 import { ConfigProblems } from "./problems";
 import { Check, show } from "./values";
 
@@ -77,5 +78,40 @@ export function validateEngine(settings: Partial<ConfigSettings>, problems: Conf
         } else if (!isTcp && value !== "") {
             problems.add(key, `is only used with a tcp:// dockerHost; allowed: empty with dockerHost ${show(host)}`);
         }
+    }
+}
+
+/** Where the endpoint runs. */
+export const platforms = ["container", "swarm"] as const;
+/** How a Swarm service publishes its port. */
+export const publishModes = ["ingress", "host"] as const;
+
+/** An address clients connect to (curl --resolve pins the server name to it, so an IP address). */
+export const checkEndpointAddress: Check = (value) =>
+    ipAddressProblem(value) === undefined
+        ? undefined
+        : `${show(value)} is not an IP address; allowed: addresses like 10.0.0.5 or 2001:db8::5`;
+
+const swarmOnlyKeys = ["replicas", "publishMode"] as const;
+
+/**
+ * Platform concern: Swarm settings mean nothing to a single container; say so instead of ignoring them.
+ * Pulumi passes Pulumi.yaml's defaults to the program as set values, so only a value other than the
+ * default counts as set.
+ */
+export function validatePlatform(settings: Partial<ConfigSettings>, problems: ConfigProblems): void {
+    if (settings.platform !== "container") {
+        return;
+    }
+    for (const key of swarmOnlyKeys) {
+        if (settings[key] !== undefined && settings[key] !== configDefaults[key]) {
+            problems.add(key, 'is used only with platform "swarm"; allowed: remove it, or set platform to swarm');
+        }
+    }
+    if ((settings.endpointAddresses?.length ?? 0) > 1) {
+        problems.add(
+            "endpointAddresses",
+            'lists several addresses for a single container; allowed: at most one address with platform "container"',
+        );
     }
 }

@@ -13,7 +13,10 @@ import {
     RawStackConfig,
     retiredKeys,
 } from "./configTable";
-import { validateEngine } from "./endpoint";
+import { validateEngine, validatePlatform, type platforms, type publishModes } from "./endpoint";
+
+type Platform = (typeof platforms)[number];
+type PublishMode = (typeof publishModes)[number];
 import { validateLocationAccess } from "./locations";
 import { validateClientReferences } from "./names";
 import { lifetimesOf, validateCaSlots, validateLifetimes } from "./pki";
@@ -55,6 +58,11 @@ export interface StackConfig {
     readonly containerName: string;
     readonly publishAddress: string;
     readonly publishPort: number;
+    readonly platform: Platform;
+    readonly replicas: number;
+    readonly publishMode: PublishMode;
+    /** Addresses clients reach the endpoint at; empty: the published address. */
+    readonly endpointAddresses: string[];
     readonly dockerHost: string;
     readonly dockerTlsCaCertificate: string;
     readonly dockerTlsCertificate: string;
@@ -98,6 +106,7 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
     validateLifetimes(settings, problems);
     validateLocationAccess(settings, problems);
     validateEngine(settings, problems);
+    validatePlatform(settings, problems);
     const smokeProbe = validateSmokeProbe(settings, problems);
 
     problems.throwIfAny();

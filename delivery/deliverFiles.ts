@@ -14,7 +14,7 @@ import { createHash } from "crypto";
 import { readFileSync } from "fs";
 
 import { DockerEngine, type DockerEngineAddress } from "./dockerEngine";
-import { tarArchive, type TarEntry } from "./tarArchive";
+import { readTarFiles, tarArchive, type TarEntry } from "./tarArchive";
 
 /** One file of the set: its name inside the set's directory, content and mode. */
 export interface DeliveredFile {
@@ -97,9 +97,34 @@ export async function deliver(request: DeliveryRequest): Promise<string> {
     return result.stdout.trim();
 }
 
+/** The files of the live set that differ from the request's (changed, missing or extra), by name. */
+export function differingFiles(expected: readonly DeliveredFile[], live: readonly TarEntry[]): string[] {
+    const names = new Set([...expected.map((file) => file.name), ...live.map((file) => file.path)]);
+    return [...names].filter((name) => {
+        const want = expected.find((file) => file.name === name);
+        const have = live.find((file) => file.path === name);
+        return !want || !have || want.content !== have.content || want.mode !== (have.mode & 0o7777);
+    });
+}
+
+/**
+ * Drift repair, run at each `up` after the delivery: when the live set is not the one in state (a file
+ * changed or removed by hand in the volume), the set is delivered again, checked and reloaded.
+ */
+export async function restoreIfChanged(request: DeliveryRequest): Promise<string> {
+    const engine = new DockerEngine(request.engine);
+    const live = readTarFiles(await engine.getArchive(request.container, `${request.directory}/live/.`));
+    const changed = differingFiles(request.files, live);
+    if (changed.length === 0) {
+        return "intact";
+    }
+    return `restored ${changed.join(", ")}: ${await deliver(request)}`;
+}
+
 if (require.main === module) {
     const request = JSON.parse(readFileSync(0, "utf8")) as DeliveryRequest;
-    deliver(request).then(
+    const run = process.argv.includes("--restore-if-changed") ? restoreIfChanged : deliver;
+    run(request).then(
         (report) => console.log(report),
         (error: Error) => {
             console.error(`delivering the Nginx files to ${request.container} failed: ${error.message}`);

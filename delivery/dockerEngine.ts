@@ -51,12 +51,60 @@ export class DockerEngine {
         expectStatus(response, [200], `uploading files into ${container}:${directory}`);
     }
 
+    /** GET a JSON document of the API (e.g. `/services/NAME`, `/nodes`). */
+    async getJson<T>(path: string): Promise<T> {
+        const response = await this.request("GET", path);
+        expectStatus(response, [200], `reading ${path}`);
+        return JSON.parse(response.body.toString("utf8")) as T;
+    }
+
+    /** The last lines a service's tasks wrote (stdout and stderr, demultiplexed, through a manager). */
+    async serviceLogs(service: string, tail: number): Promise<string> {
+        const query = new URLSearchParams({ stdout: "true", stderr: "true", tail: String(tail) });
+        const response = await this.request("GET", `/services/${encodeURIComponent(service)}/logs?${query}`);
+        expectStatus(response, [200], `reading the logs of ${service}`);
+        const { stdout, stderr } = demultiplex(response.body);
+        return `${stdout}${stderr}`;
+    }
+
+    /** Creates and starts a container that only waits (for one-off checks); returns its ID. */
+    async startIdleContainer(image: string, name: string): Promise<string> {
+        const created = await this.request("POST", `/containers/create?name=${encodeURIComponent(name)}`, {
+            json: {
+                Image: image,
+                Entrypoint: ["sh", "-c"],
+                Cmd: ["sleep 600"],
+                Labels: { "mtls-nginx.owner": "file-set-check" },
+                HostConfig: { NetworkMode: "none", AutoRemove: false },
+            },
+        });
+        expectStatus(created, [201], `creating ${name} from ${image}`);
+        const id = (JSON.parse(created.body.toString("utf8")) as { Id: string }).Id;
+        const started = await this.request("POST", `/containers/${id}/start`);
+        expectStatus(started, [204, 304], `starting ${name}`);
+        return id;
+    }
+
+    /** Removes a container, running or not; a missing one is fine. */
+    async removeContainer(container: string): Promise<void> {
+        const response = await this.request("DELETE", `/containers/${encodeURIComponent(container)}?force=true`);
+        expectStatus(response, [204, 404], `removing ${container}`);
+    }
+
     /** Changes resource limits of a container in place (POST /containers/{id}/update). */
     async updateContainer(container: string, limits: Record<string, number>): Promise<void> {
         const response = await this.request("POST", `/containers/${encodeURIComponent(container)}/update`, {
             json: limits,
         });
         expectStatus(response, [200], `updating the limits of ${container}`);
+    }
+
+    /** Reads a path of a container as a tar archive (GET /containers/{id}/archive). */
+    async getArchive(container: string, path: string): Promise<Buffer> {
+        const query = new URLSearchParams({ path });
+        const response = await this.request("GET", `/containers/${encodeURIComponent(container)}/archive?${query}`);
+        expectStatus(response, [200], `reading ${container}:${path}`);
+        return response.body;
     }
 
     /** Runs a command in a running container and waits for it; stdout and stderr are demultiplexed. */

@@ -59,3 +59,31 @@ function header(entry: TarEntry, size: number): Buffer {
 function writeOctal(block: Buffer, offset: number, length: number, value: number): void {
     block.write(`${value.toString(8).padStart(length - 1, "0")}\u0000`, offset, length, "ascii");
 }
+
+/** The regular files of a ustar archive (as the Docker API returns one), names without a leading "./". */
+export function readTarFiles(archive: Buffer): TarEntry[] {
+    const files: TarEntry[] = [];
+    let offset = 0;
+    while (offset + blockSize <= archive.length) {
+        const block = archive.subarray(offset, offset + blockSize);
+        if (block.every((byte) => byte === 0)) {
+            break;
+        }
+        const field = (start: number, length: number) =>
+            block.toString("utf8", start, start + length).replace(/\0.*$/s, "");
+        const prefix = field(345, 155);
+        const name = (prefix ? `${prefix}/` : "") + field(0, 100);
+        const size = parseInt(field(124, 12).trim() || "0", 8);
+        const type = field(156, 1);
+        const body = archive.subarray(offset + blockSize, offset + blockSize + size);
+        if (type === "0" || type === "") {
+            files.push({
+                path: name.replace(/^\.\//, ""),
+                content: body.toString("utf8"),
+                mode: parseInt(field(100, 8).trim(), 8),
+            });
+        }
+        offset += blockSize + Math.ceil(size / blockSize) * blockSize;
+    }
+    return files;
+}

@@ -5,7 +5,14 @@ import * as os from "os";
 import * as path from "path";
 
 import { connectAddress } from "../../components/clientAccess";
-import { archiveOf, generationOf, renderSwitchScript, type DeliveredFile } from "../../delivery/deliverFiles";
+import {
+    archiveOf,
+    differingFiles,
+    generationOf,
+    renderSwitchScript,
+    type DeliveredFile,
+} from "../../delivery/deliverFiles";
+import { readTarFiles } from "../../delivery/tarArchive";
 import { demultiplex } from "../../delivery/dockerEngine";
 
 const files: DeliveredFile[] = [
@@ -41,6 +48,32 @@ describe("file delivery", () => {
         } finally {
             fs.rmSync(directory, { recursive: true, force: true });
         }
+    });
+
+    it("reads back what it packs, and tells a live set changed by hand from the one in state", () => {
+        const live = readTarFiles(archiveOf("gen-x", files)).map((entry) => ({
+            ...entry,
+            path: entry.path.replace(/^gen-x\//, ""),
+        }));
+        assert.deepStrictEqual(
+            live.map((entry) => [entry.path, entry.mode]),
+            [
+                ["nginx.conf", 0o644],
+                ["server-key.pem", 0o600],
+            ],
+        );
+        assert.deepStrictEqual(differingFiles(files, live), []);
+        const tampered = [{ ...live[0], content: "events { }\n# edited by hand\n" }, live[1]];
+        assert.deepStrictEqual(differingFiles(files, tampered), ["nginx.conf"]);
+        assert.deepStrictEqual(differingFiles(files, [live[0]]), ["server-key.pem"], "a removed file");
+        assert.deepStrictEqual(differingFiles(files, [...live, { path: "evil.conf", content: "", mode: 0o644 }]), [
+            "evil.conf",
+        ]);
+        assert.deepStrictEqual(
+            differingFiles(files, [live[0], { ...live[1], mode: 0o644 }]),
+            ["server-key.pem"],
+            "a loosened mode",
+        );
     });
 
     it("refuses tar paths that could escape the target directory", () => {

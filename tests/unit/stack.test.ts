@@ -11,6 +11,7 @@ import {
     resourcesOfType,
     settled,
     deliveredFiles,
+    recordedCalls,
 } from "./mocks";
 
 installMocks();
@@ -196,10 +197,14 @@ describe("deployMtlsEndpoint (resource graph)", () => {
         assert.strictEqual(request.pidsLimit, 256, "the pids limit is set through the Docker API");
     });
 
-    it("re-delivers the files when the container is replaced", async () => {
+    it("re-delivers the files when the container is replaced, and repairs files changed by hand at each up", async () => {
         await deploy({});
         const delivery = named("command:local:Command", "endpoint-delivery");
         assert.strictEqual((delivery.inputs.triggers as unknown[]).length, 1);
+        const repair = recordedCalls.find((call) => call.token === "command:local:run");
+        assert.ok(repair, "a drift check runs during up");
+        assert.match(repair.inputs.command as string, /deliverFiles\.ts --restore-if-changed$/);
+        assert.strictEqual(JSON.parse(repair.inputs.stdin as string).deliveredAs, "stdout of endpoint-delivery");
     });
 
     it("smoke-tests with hostname verification, with and without a certificate", async () => {

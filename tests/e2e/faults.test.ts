@@ -1,0 +1,197 @@
+import * as assert from "assert";
+import { execFileSync, spawn, spawnSync } from "child_process";
+
+import { probe } from "../support/mtlsProbe";
+import { containerId, outputValue, repoRoot, setConfig, ThrowawayStack, useThrowawayStack } from "./harness";
+
+/** How long a crashed or restarted endpoint may take to serve again (stated in the README). */
+const recoveryBoundSeconds = { crash: 10, daemonRestart: 60 };
+
+/**
+ * Faults against the real engine and Docker: the container crashing, dockerd restarting, `pulumi up`
+ * interrupted by SIGINT and by SIGKILL of the CLI in the middle of an update, and the container or a
+ * served file changed by hand. Each time the endpoint must come back, and the next `up` converge.
+ */
+describe("faults", function () {
+    const fixture = useThrowawayStack("faults");
+    const log = fixture.log;
+    let deployment: ThrowawayStack;
+
+    /** The endpoint's answer to alice, as "200 <body>" or the error. */
+    const answer = async (): Promise<string> => {
+        const outputs = await deployment.stack.outputs();
+        const result = await probe({
+            host: "127.0.0.1",
+            port: deployment.publishPort,
+            serverName: outputValue<string>(outputs, "serverName"),
+            caPem: outputValue<string>(outputs, "caCertificatePem"),
+            clientCertificatePem: outputValue<Record<string, string>>(outputs, "clientCertificatePems").alice,
+            clientPrivateKeyPem: outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems").alice,
+            timeoutMs: 2000,
+        });
+        return result.status === undefined ? `no answer: ${result.error}` : `${result.status} ${result.body.trim()}`;
+    };
+    const serving = "200 mtls-nginx: hello alice";
+    /** Seconds until the endpoint serves alice again (fails after `boundSeconds`). */
+    const secondsUntilServing = async (boundSeconds: number): Promise<number> => {
+        const started = Date.now();
+        let last = "";
+        while (Date.now() - started < boundSeconds * 1000) {
+            last = await answer();
+            if (last === serving) {
+                return (Date.now() - started) / 1000;
+            }
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        throw new Error(`not serving again within ${boundSeconds} s; last answer: ${last}`);
+    };
+    /** The CLI, as a user runs it: killed with `signal` once a line of its output matches `when`. */
+    const interruptedUp = async (signal: NodeJS.Signals, when: RegExp): Promise<string> => {
+        const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", deployment.stackName], {
+            cwd: repoRoot,
+            env: { ...process.env, ...deployment.environment },
+        });
+        let output = "";
+        return new Promise((resolve) => {
+            const onData = (data: Buffer) => {
+                output += data.toString();
+                if (when.test(output) && !child.killed) {
+                    child.kill(signal);
+                }
+            };
+            child.stdout.on("data", onData);
+            child.stderr.on("data", onData);
+            child.on("exit", () => resolve(output));
+        });
+    };
+    /** What must hold after any recovery: one container, one files volume, a smoke-tested endpoint. */
+    const assertConverged = async () => {
+        const containers = execFileSync(
+            "docker",
+            ["ps", "-a", "--filter", `name=${deployment.containerName}`, "--format", "{{.Names}}"],
+            {
+                encoding: "utf8",
+            },
+        );
+        assert.deepStrictEqual(containers.trim().split("\n"), [deployment.containerName], "exactly one container");
+        const volumes = execFileSync("docker", ["volume", "ls", "-q", "--filter", `name=${deployment.filesVolume}`], {
+            encoding: "utf8",
+        });
+        assert.deepStrictEqual(volumes.trim().split("\n"), [deployment.filesVolume], "exactly one files volume");
+        const sets = execFileSync(
+            "docker",
+            ["exec", deployment.containerName, "sh", "-c", "ls -d /etc/nginx/mtls/gen-*"],
+            {
+                encoding: "utf8",
+            },
+        );
+        assert.ok(sets.trim().split("\n").length <= 2, `at most the live set and the one before: ${sets}`);
+        const state = (await deployment.stack.exportStack()).deployment as {
+            resources?: Array<{ urn: string }>;
+            pending_operations?: unknown[];
+        };
+        const urns = (state.resources ?? []).map((resource) => resource.urn);
+        assert.strictEqual(new Set(urns).size, urns.length, "no resource twice in state");
+        assert.deepStrictEqual(state.pending_operations ?? [], [], "no pending operation left");
+        assert.strictEqual(await answer(), serving);
+    };
+
+    before(async () => {
+        deployment = fixture.current;
+        const result = await deployment.stack.up({ onOutput: log });
+        assert.match(outputValue<string>(result.outputs, "smokeTest"), /smoke test passed/);
+    });
+
+    it(`serves again within ${recoveryBoundSeconds.crash} s after the container's Nginx crashes`, async () => {
+        const pid = execFileSync("docker", ["inspect", "--format", "{{.State.Pid}}", deployment.containerName], {
+            encoding: "utf8",
+        });
+        // A crash, not `docker kill` (which Docker counts as a manual stop and does not restart).
+        process.kill(Number(pid.trim()), "SIGKILL");
+        const seconds = await secondsUntilServing(recoveryBoundSeconds.crash);
+        console.log(`      serving again ${seconds.toFixed(1)} s after the crash`);
+    });
+
+    it(`serves again within ${recoveryBoundSeconds.daemonRestart} s after dockerd restarts`, async function () {
+        this.timeout(180_000);
+        spawnSync("pkill", ["-x", "dockerd"]);
+        for (let waited = 0; spawnSync("pgrep", ["-x", "dockerd"]).status === 0 && waited < 300; waited++) {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        const started = Date.now();
+        const setup = spawnSync("bash", ["scripts/setup-docker.sh"], { cwd: repoRoot, encoding: "utf8" });
+        assert.strictEqual(setup.status, 0, setup.stderr);
+        const seconds = await secondsUntilServing(recoveryBoundSeconds.daemonRestart);
+        console.log(
+            `      serving again ${((Date.now() - started) / 1000).toFixed(1)} s after dockerd was started again (${seconds.toFixed(1)} s after it answered)`,
+        );
+    });
+
+    it("converges after an up interrupted by SIGINT in the middle of an update", async () => {
+        await setConfig(deployment.stack, {
+            rotationLookaheadHours: "8760",
+            clients: ["alice", "bob", "carol", "dave"],
+        });
+        const output = await interruptedUp("SIGINT", /(creating|updating) \(/);
+        console.log(
+            `      interrupted: ${(output.match(/^.*(cancel|interrupt|signal).*$/im) ?? ["(no message)"])[0].trim()}`,
+        );
+        const result = await deployment.stack.up({ onOutput: log });
+        assert.strictEqual(result.summary.result, "succeeded");
+        await assertConverged();
+    });
+
+    it("converges after an up whose CLI is SIGKILLed in the middle of an update (stale lock cleared as the README says)", async () => {
+        await setConfig(deployment.stack, {
+            rotationLookaheadHours: "8760",
+            clients: ["alice", "bob", "carol", "dave", "erin"],
+        });
+        await interruptedUp("SIGKILL", /(creating|updating) \(/);
+        // The README's recovery: the killed CLI left its lock; `pulumi cancel` removes it on a local backend.
+        const locked = await deployment.stack.up({ onOutput: log }).then(
+            () => false,
+            (error: Error) => /currently locked/.test(error.message),
+        );
+        if (locked) {
+            await deployment.stack.cancel();
+            const result = await deployment.stack.up({ onOutput: log });
+            assert.strictEqual(result.summary.result, "succeeded");
+        }
+        console.log(`      after SIGKILL: ${locked ? "a stale lock, removed with pulumi cancel" : "no stale lock"}`);
+        await setConfig(deployment.stack, { rotationLookaheadHours: "0" });
+        await deployment.stack.up({ onOutput: log });
+        await assertConverged();
+    });
+
+    it("restores a container removed by hand at the next up with refresh", async () => {
+        execFileSync("docker", ["rm", "-f", deployment.containerName]);
+        assert.notStrictEqual(await answer(), serving);
+        const result = await deployment.stack.up({ onOutput: log, refresh: true });
+        assert.strictEqual(result.summary.result, "succeeded");
+        assert.ok(containerId(deployment.containerName), "the container is back");
+        await assertConverged();
+    });
+
+    it("restores a served file changed by hand at the next up", async () => {
+        const live = "/etc/nginx/mtls/live";
+        execFileSync("docker", [
+            "exec",
+            deployment.containerName,
+            "sh",
+            "-c",
+            `echo '# edited by hand' >> ${live}/nginx.conf; rm ${live}/client-ca.pem`,
+        ]);
+        let engineOutput = "";
+        const result = await deployment.stack.up({ onOutput: (text) => (engineOutput += text), refresh: true });
+        assert.strictEqual(result.summary.result, "succeeded");
+        assert.match(
+            engineOutput,
+            /changed by hand; restored .*client-ca\.pem.*nginx\.conf|changed by hand; restored .*nginx\.conf/,
+        );
+        const config = execFileSync("docker", ["exec", deployment.containerName, "cat", `${live}/nginx.conf`], {
+            encoding: "utf8",
+        });
+        assert.doesNotMatch(config, /edited by hand/);
+        await assertConverged();
+    });
+});
