@@ -14,9 +14,10 @@
 //   - Run: start `node <@pulumi/pulumi/cmd/run> --monitor ... <entry point>` from the
 //     program's own node_modules, passing config and secret keys through the environment
 //   - InstallDependencies: `npm install` in the program directory
+//   - RunPlugin for kind "analyzer": Node.js policy packs (runplugin.go)
 //   - GetPluginInfo, About
 //
-// Everything else (codegen, conversion, policy packs, RunPlugin) answers Unimplemented,
+// Everything else (codegen, conversion, other plugin kinds) answers Unimplemented,
 // which the engine tolerates for the commands above.
 package main
 
