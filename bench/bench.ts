@@ -1,33 +1,35 @@
 /**
- * `npm run bench`: data plane (guide baseline vs the project's rendered Nginx config), the crypto
- * bound from `openssl speed`, and deploy timings with the real engine when the toolchain is there.
- * Prints tables as sections finish and writes everything to bench/results/latest.json.
+ * `npm run bench`: the data plane (the guide's Nginx config against the project's rendered one,
+ * each with `openssl s_server` on the same keys and the `openssl speed` sum of its public-key
+ * operations as references). Opt-in: the renderer levers (--levers) and deploy timings with the
+ * real engine (--deploy, when the toolchain is there). Prints tables as sections finish and writes
+ * everything to bench/results/latest.json.
  *
- * Knobs (environment): BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_CLIENTS (1,10,100), BENCH_WORKERS (2),
- * BENCH_CONCURRENCY (16), BENCH_MAX_REQUESTS (1000000), BENCH_NETWORK (published | host),
- * BENCH_SECTIONS (dataplane,crypto,deploy), BENCH_SPEED_SECONDS (2), BENCH_BUDGET_SECONDS (780),
- * BENCH_OUTPUT (bench/results/latest.json).
+ * Environment: BENCH_SECONDS (4), BENCH_ROUNDS (3), BENCH_CONCURRENCY (16), BENCH_SERVER_CPU (0),
+ * BENCH_CLIENT_CPU (1), BENCH_SECTIONS (dataplane; also levers, deploy), BENCH_LEVERS (names),
+ * BENCH_CLIENTS (1,10,100), BENCH_SPEED_SECONDS (1), BENCH_BUDGET_SECONDS (1500),
+ * BENCH_PROJECT_NGINX_CONF, BENCH_OUTPUT.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-import { validateStackConfig } from "../config/stackConfig";
 import { testImage } from "../tests/integration/docker";
 import { runAll } from "./cleanup";
-import { runCryptoBound, type ConfigKeys, type CryptoReport } from "./cryptoBound";
 import { runDataPlane, type DataPlaneReport } from "./dataPlane";
 import { runDeploy, type DeployReport } from "./deploy";
+import { runLevers, type LeversReport } from "./levers";
 import {
     computeTargets,
-    renderCrypto,
     renderDataPlane,
     renderDeploy,
+    renderLevers,
     renderTargets,
     type TargetFigure,
 } from "./report";
 import { readSettings, repoRoot, type BenchSettings } from "./settings";
+import { vegetaRuntime } from "./vegeta";
 
 interface Failed {
     readonly status: "failed";
@@ -44,8 +46,8 @@ interface BenchReport {
     readonly settings: BenchSettings;
     readonly environment: Record<string, unknown>;
     dataPlane?: DataPlaneReport | Failed | Skipped;
-    crypto?: CryptoReport | Failed | Skipped;
-    deploy?: DeployReport | Failed;
+    levers?: LeversReport | Failed | Skipped;
+    deploy?: DeployReport | Failed | Skipped;
     targets: TargetFigure[];
     durationSeconds?: number;
 }
@@ -72,6 +74,8 @@ function environment(): Record<string, unknown> {
         node: process.version,
         hostOpenssl: commandOutput("openssl", ["version"]),
         image: testImage,
+        imageBase: imageBase(),
+        vegeta: safely(vegetaRuntime),
         imageNginx: commandOutput("docker", ["run", "--rm", "--network", "none", testImage, "nginx", "-v"]),
         imageOpenssl: commandOutput("docker", ["run", "--rm", "--network", "none", testImage, "openssl", "version"]),
         cpus: os.cpus().length,
@@ -80,6 +84,20 @@ function environment(): Record<string, unknown> {
         loadAverage: os.loadavg(),
         concurrentBuildsAtStart: concurrentBuilds(),
     };
+}
+
+function safely(read: () => string): string {
+    try {
+        return read();
+    } catch (error) {
+        return `unavailable: ${message(error)}`;
+    }
+}
+
+/** MTLS_NGINX_SUITE of nginx/image/base.env: the one place the image's base is chosen. */
+function imageBase(): string {
+    const text = fs.readFileSync(path.join(repoRoot, "nginx", "image", "base.env"), "utf8");
+    return `debian ${/^MTLS_NGINX_SUITE=(\S+)/m.exec(text)?.[1] ?? "?"}`;
 }
 
 function isFailed(value: unknown): value is Failed {
@@ -93,7 +111,10 @@ function message(error: unknown): string {
 async function main(): Promise<number> {
     const settings = readSettings();
     const started = Date.now();
-    const deadline = started + settings.budgetSeconds * 1000;
+    // Deploy steps that would start later than this are skipped: the reserve leaves room for the
+    // last step that does start (up to about two minutes at 100 clients) and the destroy after it.
+    const deployReserveSeconds = 150;
+    const deadline = started + Math.max(0, settings.budgetSeconds - deployReserveSeconds) * 1000;
     const env = environment();
     const report: BenchReport = { generatedAt: new Date().toISOString(), settings, environment: env, targets: [] };
     let exitCode = 0;
@@ -101,7 +122,7 @@ async function main(): Promise<number> {
 
     console.log(
         `mtls-nginx bench: ${env.cpus} CPUs (${env.cpuModel}), ${env.memoryGiB} GiB, node ${env.node}, ` +
-            `${env.hostOpenssl}; image ${testImage}: ${env.imageNginx}, ${env.imageOpenssl}`,
+            `${env.hostOpenssl}; image ${testImage} (${env.imageBase}): ${env.imageNginx}, ${env.imageOpenssl}; ${env.vegeta}`,
     );
     const builds = env.concurrentBuildsAtStart as string[];
     if (builds.length > 0) {
@@ -122,43 +143,20 @@ async function main(): Promise<number> {
                 section(`1. Data plane: FAILED: ${message(error)}`);
             }
         } else {
-            report.dataPlane = { status: "skipped", reason: "not in BENCH_SECTIONS" };
+            report.dataPlane = { status: "skipped", reason: "not in the sections run" };
         }
 
-        if (settings.sections.includes("crypto")) {
+        if (settings.sections.includes("levers")) {
             try {
-                const dataPlane = report.dataPlane?.status === "ok" ? report.dataPlane : undefined;
-                const projectDefaults = validateStackConfig({}, { stack: "bench", projectDirectory: repoRoot });
-                const configs: ConfigKeys[] = dataPlane
-                    ? dataPlane.endpoints.map((endpoint) => ({
-                          label: endpoint.label,
-                          keyAlgorithms: endpoint.keyAlgorithms,
-                          measuredFullHandshakes: dataPlane.summary[endpoint.label].full.rate,
-                          nginxWorkers: endpoint.nginxWorkers,
-                      }))
-                    : [
-                          { label: "guide", keyAlgorithms: { ca: "RSA-4096", server: "RSA-2048", client: "RSA-2048" } },
-                          {
-                              label: "project",
-                              keyAlgorithms: {
-                                  ca: projectDefaults.keyAlgorithm,
-                                  server: projectDefaults.keyAlgorithm,
-                                  client: projectDefaults.keyAlgorithm,
-                              },
-                          },
-                      ];
-                report.crypto = runCryptoBound(settings.speedSeconds, configs, os.cpus().length, progress);
-                if (report.crypto.status !== "ok") {
-                    exitCode = 1;
-                }
-                section(renderCrypto(report.crypto));
+                report.levers = await runLevers(settings, progress);
+                section(renderLevers(report.levers));
             } catch (error) {
-                report.crypto = { status: "failed", error: message(error) };
+                report.levers = { status: "failed", error: message(error) };
                 exitCode = 1;
-                section(`2. Crypto bound: FAILED: ${message(error)}`);
+                section(`2. Levers: FAILED: ${message(error)}`);
             }
         } else {
-            report.crypto = { status: "skipped", reason: "not in BENCH_SECTIONS" };
+            report.levers = { status: "skipped", reason: "opt-in: npm run bench -- --levers" };
         }
 
         if (settings.sections.includes("deploy")) {
@@ -173,12 +171,14 @@ async function main(): Promise<number> {
                 exitCode = 1;
                 section(`3. Deploy timings: FAILED: ${message(error)}`);
             }
+        } else {
+            report.deploy = { status: "skipped", reason: "opt-in: npm run bench -- --deploy" };
         }
     } finally {
         runAll();
         report.targets = computeTargets(
             report.dataPlane?.status === "ok" ? report.dataPlane : undefined,
-            report.deploy && !isFailed(report.deploy) ? report.deploy : undefined,
+            report.deploy && !isFailed(report.deploy) && report.deploy.status !== "skipped" ? report.deploy : undefined,
         );
         if (report.targets.length > 0) {
             section(renderTargets(report.targets));

@@ -1,139 +1,136 @@
 /**
- * Section 2: the crypto bound. `openssl speed` on the host gives sign and verify operations per
- * second on one core; from them, the most full mTLS handshakes per second one core could do for
- * each config if public-key operations were all the work there is.
+ * The public-key floor of a full mTLS handshake on the server, from `openssl speed` inside the
+ * local image (the OpenSSL Nginx runs on), pinned to the server core: one signature with the
+ * server key (CertificateVerify), two verifies (the client's CertificateVerify, and the CA's
+ * signature on the client certificate) and one key exchange in the negotiated group.
  */
-import { spawnSync } from "child_process";
-
-import type { KeyAlgorithm } from "../domain/pki";
+import { docker, testImage } from "../tests/integration/docker";
+import type { BenchKeyType, KeyTypes } from "./keys";
 
 export interface SpeedFigures {
-    readonly signPerSecond: number;
-    readonly verifyPerSecond: number;
+    /** Operations per second on one core. */
+    readonly signPerSecond?: number;
+    readonly verifyPerSecond?: number;
+    /** ECDH derivations, or ML-KEM encapsulations (what the server side of a hybrid does). */
+    readonly opsPerSecond?: number;
 }
 
-export interface ConfigKeys {
-    readonly label: string;
-    readonly keyAlgorithms: { readonly ca: KeyAlgorithm; readonly server: KeyAlgorithm; readonly client: KeyAlgorithm };
-    /** Measured full handshakes per second (section 1), when it ran. */
-    readonly measuredFullHandshakes?: number;
-    readonly nginxWorkers?: number;
+export interface PublicKeySum {
+    readonly signUs: number;
+    readonly clientVerifyUs: number;
+    readonly caVerifyUs: number;
+    readonly keyExchangeUs: number;
+    readonly totalUs: number;
+    /** The operations summed, e.g. "sign ECDSA-P256 + verify ECDSA-P256 + verify ECDSA-P256 + X25519". */
+    readonly formula: string;
 }
 
-export interface ConfigBound {
-    readonly label: string;
-    readonly keyAlgorithms: ConfigKeys["keyAlgorithms"];
-    /** Core-seconds of public-key work per full handshake, on the server and on the client. */
-    readonly serverCostMicroseconds: number;
-    readonly clientCostMicroseconds: number;
-    /** 1 / server cost: full handshakes per second one server core can sign and verify. */
-    readonly serverBoundPerCore: number;
-    /** cores / (server cost + client cost): both ends on this host, every core busy with crypto. */
-    readonly machineBound: number;
-    readonly measuredFullHandshakes?: number;
-    readonly fractionOfServerBound?: number;
-    readonly fractionOfMachineBound?: number;
-    readonly nginxWorkers?: number;
-}
-
-export interface CryptoReport {
-    readonly status: "ok" | "failed";
+export interface SpeedReport {
     readonly command: string;
-    readonly error?: string;
     readonly speeds: Record<string, SpeedFigures>;
-    readonly formula: readonly string[];
-    readonly cores: number;
-    readonly configs: readonly ConfigBound[];
 }
 
-/** `openssl speed` algorithm name of a config key algorithm, e.g. "RSA-2048" -> "rsa2048". */
-export function speedName(algorithm: KeyAlgorithm): string {
-    return algorithm.startsWith("RSA-") ? `rsa${algorithm.slice(4)}` : `ecdsap${algorithm.slice(7)}`;
-}
+const speedNames: Record<BenchKeyType, string> = {
+    "RSA-2048": "rsa2048",
+    "RSA-3072": "rsa3072",
+    "RSA-4096": "rsa4096",
+    "ECDSA-P256": "ecdsap256",
+    "ECDSA-P384": "ecdsap384",
+    Ed25519: "ed25519",
+};
 
-export const formula = [
-    "server cost = 1/sign(server key) + 1/verify(client key) + 1/verify(CA key)",
-    "  (Nginx signs its CertificateVerify once, verifies the client's CertificateVerify and the CA's signature on the client certificate)",
-    "client cost = 1/sign(client key) + 1/verify(server key) + 1/verify(CA key)",
-    "server bound per core = 1 / server cost;  machine bound = cores / (server cost + client cost)",
-    "  (both ends run on this host; ECDHE, hashing, record crypto, the kernel and docker-proxy are left out, so both are upper bounds)",
-    "fraction = measured full handshakes/s / bound",
-];
+/** Key exchange groups as `openssl s_client` names them, and the `openssl speed` figures they add up from. */
+const groupParts: Record<string, readonly string[]> = {
+    X25519: ["ecdhx25519"],
+    X25519MLKEM768: ["ecdhx25519", "ML-KEM-768"],
+    SecP256r1MLKEM768: ["ecdhp256", "ML-KEM-768"],
+    prime256v1: ["ecdhp256"],
+    "P-256": ["ecdhp256"],
+    secp384r1: ["ecdhp384"],
+    "P-384": ["ecdhp384"],
+};
 
 export function parseSpeedOutput(output: string): Record<string, SpeedFigures> {
     const speeds: Record<string, SpeedFigures> = {};
-    for (const line of output.split("\n")) {
-        // -mr lines: "+F2:<k>:<bits>:<sign/s>:<verify/s>" (RSA), "+F4:<k>:<bits>:<sign/s>:<verify/s>" (ECDSA).
-        const match = /^\+F([24]):\d+:(\d+):([\d.]+):([\d.]+)/.exec(line.trim());
-        if (match) {
-            const name = match[1] === "2" ? `rsa${match[2]}` : `ecdsap${match[2]}`;
-            speeds[name] = { signPerSecond: Number(match[3]), verifyPerSecond: Number(match[4]) };
+    const ecdhByBits: Record<string, string> = { "253": "ecdhx25519", "256": "ecdhp256", "384": "ecdhp384" };
+    let lastKem = "";
+    for (const raw of output.split("\n")) {
+        const line = raw.trim();
+        let match: RegExpExecArray | null;
+        if ((match = /^\+F2:\d+:(\d+):([\d.]+):([\d.]+)/.exec(line))) {
+            speeds[`rsa${match[1]}`] = { signPerSecond: Number(match[2]), verifyPerSecond: Number(match[3]) };
+        } else if ((match = /^\+F4:\d+:(\d+):([\d.]+):([\d.]+)/.exec(line))) {
+            speeds[`ecdsap${match[1]}`] = { signPerSecond: Number(match[2]), verifyPerSecond: Number(match[3]) };
+        } else if ((match = /^\+F5:\d+:(\d+):([\d.]+)/.exec(line)) && ecdhByBits[match[1]]) {
+            speeds[ecdhByBits[match[1]]] = { opsPerSecond: Number(match[2]) };
+        } else if ((match = /^\+F6:\d+:\d+:(\w+):([\d.]+):([\d.]+)/.exec(line))) {
+            speeds[match[1].toLowerCase()] = { signPerSecond: Number(match[2]), verifyPerSecond: Number(match[3]) };
+        } else if ((match = /^\+KEM:(\S+)/.exec(line))) {
+            // A marker the bench echoes on stdout before a KEM run (the +DTP lines naming it go to stderr).
+            lastKem = match[1];
+        } else if ((match = /^\+F9:\d+:([\d.]+):([\d.]+):([\d.]+)/.exec(line)) && lastKem.startsWith("ML-KEM")) {
+            speeds[lastKem] = { opsPerSecond: Number(match[2]) };
         }
     }
     return speeds;
 }
 
-export function runCryptoBound(
-    seconds: number,
-    configs: readonly ConfigKeys[],
-    cores: number,
-    progress: (line: string) => void,
-): CryptoReport {
-    const algorithms = [
-        ...new Set([
-            "ecdsap256",
-            "rsa2048",
-            "rsa4096",
-            ...configs.flatMap((config) => Object.values(config.keyAlgorithms).map(speedName)),
-        ]),
-    ];
-    const args = ["speed", "-mr", "-seconds", String(seconds), ...algorithms];
-    const command = `openssl ${args.join(" ")}`;
-    progress(`crypto: ${command} (about ${seconds * 2 * algorithms.length} s)`);
-    const result = spawnSync("openssl", args, {
-        encoding: "utf8",
-        timeout: (seconds * 2 * algorithms.length + 60) * 1000,
-    });
-    const speeds = parseSpeedOutput(`${result.stdout ?? ""}\n${result.stderr ?? ""}`);
-    const missing = algorithms.filter((name) => !speeds[name]);
-    if (result.status !== 0 || missing.length > 0) {
-        return {
-            status: "failed",
-            command,
-            error: `${result.error ? String(result.error) : `exit ${result.status}`}; no figures for ${missing.join(", ") || "-"}`,
-            speeds,
-            formula,
-            cores,
-            configs: [],
-        };
+/** The `openssl speed` names a config's sum needs: its key types, and every group it might negotiate. */
+export function speedNamesFor(keys: readonly KeyTypes[]): string[] {
+    const names = new Set<string>();
+    for (const types of keys) {
+        for (const type of [types.ca, types.server, types.client]) {
+            names.add(speedNames[type]);
+        }
     }
-    const sign = (algorithm: KeyAlgorithm): number => 1 / speeds[speedName(algorithm)].signPerSecond;
-    const verify = (algorithm: KeyAlgorithm): number => 1 / speeds[speedName(algorithm)].verifyPerSecond;
+    return [...names, "ecdhx25519", "ecdhp256"];
+}
+
+/**
+ * `openssl speed` in the image, on the server core (ML-KEM-768 in a second run after a marker: its -mr
+ * figures line carries no name). RSA runs also time key generation, so each RSA size takes about ten seconds.
+ */
+export function measureSpeeds(seconds: number, serverCpu: number, names: readonly string[]): SpeedReport {
+    const command =
+        `openssl speed -mr -seconds ${seconds} ${names.join(" ")}; ` +
+        `echo +KEM:ML-KEM-768; openssl speed -mr -seconds ${seconds} ML-KEM-768`;
+    // prettier-ignore
+    const result = docker([
+        "run", "--rm", "--network", "none", "--cpuset-cpus", String(serverCpu), testImage, "sh", "-c", command,
+    ], (seconds * 40 * names.length + 120) * 1000);
+    const speeds = parseSpeedOutput(result.stdout);
+    const missing = [...names, "ML-KEM-768"].filter((name) => !speeds[name]);
+    if (result.status !== 0 || missing.length > 0) {
+        throw new Error(
+            `openssl speed (exit ${result.status}) gave no figures for ${missing.join(", ")}: ${result.stderr.slice(0, 300)}`,
+        );
+    }
+    return { command: `docker run --cpuset-cpus ${serverCpu} ${testImage} sh -c '${command}'`, speeds };
+}
+
+/** The server's public-key work in one full handshake of a config (keys, negotiated group). */
+export function publicKeySum(speeds: SpeedReport["speeds"], keys: KeyTypes, group: string): PublicKeySum {
+    const figure = (name: string, field: keyof SpeedFigures): number => {
+        const value = speeds[name]?.[field];
+        if (!value) {
+            throw new Error(`no openssl speed figure ${field} for ${name}`);
+        }
+        return 1e6 / value;
+    };
+    const parts = groupParts[group];
+    if (!parts) {
+        throw new Error(`no openssl speed mapping for the key exchange group ${group}`);
+    }
+    const signUs = figure(speedNames[keys.server], "signPerSecond");
+    const clientVerifyUs = figure(speedNames[keys.client], "verifyPerSecond");
+    const caVerifyUs = figure(speedNames[keys.ca], "verifyPerSecond");
+    const keyExchangeUs = parts.reduce((sum, part) => sum + figure(part, "opsPerSecond"), 0);
     return {
-        status: "ok",
-        command,
-        speeds,
-        formula,
-        cores,
-        configs: configs.map((config) => {
-            const keys = config.keyAlgorithms;
-            const serverCost = sign(keys.server) + verify(keys.client) + verify(keys.ca);
-            const clientCost = sign(keys.client) + verify(keys.server) + verify(keys.ca);
-            const serverBoundPerCore = 1 / serverCost;
-            const machineBound = cores / (serverCost + clientCost);
-            const measured = config.measuredFullHandshakes;
-            return {
-                label: config.label,
-                keyAlgorithms: keys,
-                serverCostMicroseconds: serverCost * 1e6,
-                clientCostMicroseconds: clientCost * 1e6,
-                serverBoundPerCore,
-                machineBound,
-                measuredFullHandshakes: measured,
-                fractionOfServerBound: measured === undefined ? undefined : measured / serverBoundPerCore,
-                fractionOfMachineBound: measured === undefined ? undefined : measured / machineBound,
-                nginxWorkers: config.nginxWorkers,
-            };
-        }),
+        signUs,
+        clientVerifyUs,
+        caVerifyUs,
+        keyExchangeUs,
+        totalUs: signUs + clientVerifyUs + caVerifyUs + keyExchangeUs,
+        formula: `sign ${keys.server} + verify ${keys.client} + verify ${keys.ca} + ${group} (${parts.join(" + ")})`,
     };
 }

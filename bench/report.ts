@@ -1,7 +1,8 @@
 /** Plain-text tables for the bench sections, and the target figures shown next to the results. */
-import type { CryptoReport } from "./cryptoBound";
-import type { DataPlaneReport } from "./dataPlane";
+import type { DataPlaneReport, ModeSummary } from "./dataPlane";
 import type { DeployReport } from "./deploy";
+import { describeKeys } from "./keys";
+import type { LeversReport } from "./levers";
 import { ratio } from "./stats";
 
 /** A target shown next to a figure: information, not an assertion (the bench never fails on it). */
@@ -59,133 +60,189 @@ export function kibibytes(bytes: number | undefined): string {
     return bytes === undefined || !Number.isFinite(bytes) ? "-" : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
-const modeLabels = {
-    full: "full mTLS handshakes/s",
-    resumed: "resumed handshakes/s",
-    keepalive: "keep-alive requests/s",
-} as const;
+function us(value: number | undefined): string {
+    return value === undefined || !Number.isFinite(value) ? "-" : value.toFixed(0);
+}
+
+function latency(summary: ModeSummary | undefined): string {
+    return summary?.p99Ms === undefined ? "-" : `${fixed(summary.p50Ms, 1)} / ${fixed(summary.p99Ms, 1)}`;
+}
 
 export function renderDataPlane(report: DataPlaneReport): string {
-    const { guide, project } = report.summary;
+    const { guide, project } = report.configs;
+    const g = guide.nginx.modes;
+    const p = project.nginx.modes;
+    const gs = guide.sServer.modes;
+    const ps = project.sServer.modes;
     const rows: string[][] = [["metric", "guide", "project", "project/guide"]];
-    for (const mode of ["full", "resumed", "keepalive"] as const) {
-        rows.push([
-            modeLabels[mode],
-            count(guide[mode].rate),
-            count(project[mode].rate),
-            times(report.ratios[mode].rate),
-        ]);
-        rows.push([
-            "  latency p50 ms",
-            fixed(guide[mode].p50Ms),
-            fixed(project[mode].p50Ms),
-            times(report.ratios[mode].p50Ms),
-        ]);
-        rows.push([
-            "  latency p99 ms",
-            fixed(guide[mode].p99Ms),
-            fixed(project[mode].p99Ms),
-            times(report.ratios[mode].p99Ms),
-        ]);
-        if (mode === "resumed") {
-            rows.push([
-                "  session reuse ratio",
-                percent(guide.resumed.reuseRatio),
-                percent(project.resumed.reuseRatio),
-                "",
-            ]);
-            rows.push([
-                "  resumed / full",
-                times(ratio(guide.resumed.rate, guide.full.rate)),
-                times(ratio(project.resumed.rate, project.full.rate)),
-                "",
-            ]);
-        }
-        if (guide[mode].errors + project[mode].errors > 0) {
-            rows.push(["  errors (all rounds)", count(guide[mode].errors), count(project[mode].errors), ""]);
-        }
-    }
+    const add = (
+        label: string,
+        a: number | undefined,
+        b: number | undefined,
+        format: (v?: number) => string,
+        compare = true,
+    ): void => {
+        rows.push([label, format(a), format(b), compare ? times(ratio(b ?? Number.NaN, a ?? Number.NaN)) : ""]);
+    };
+    add("full handshakes per server core (1e6 / CPU)", g.full?.perServerCore, p.full?.perServerCore, count);
+    add("  Nginx CPU per full handshake, us", g.full?.serverCpuUs, p.full?.serverCpuUs, us);
+    add("  full handshakes/s measured (client-bound)", g.full?.throughput, p.full?.throughput, count);
+    add("  server core busy", g.full?.serverBusy, p.full?.serverBusy, percent, false);
+    rows.push(["  latency p50 / p99 ms at that rate", latency(g.full), latency(p.full), ""]);
+    rows.push([
+        "  p99 ms at 80 % of that rate",
+        guide.at80Percent ? `${fixed(guide.at80Percent.p99Ms, 1)} @ ${count(guide.at80Percent.offeredRate)}/s` : "-",
+        project.at80Percent
+            ? `${fixed(project.at80Percent.p99Ms, 1)} @ ${count(project.at80Percent.offeredRate)}/s`
+            : "-",
+        "",
+    ]);
+    add("resumed TLS 1.3 (PSK), Nginx CPU us", g.resumed13?.serverCpuUs, p.resumed13?.serverCpuUs, us);
+    add("  per server core", g.resumed13?.perServerCore, p.resumed13?.perServerCore, count);
+    add("  measured/s", g.resumed13?.throughput, p.resumed13?.throughput, count);
+    add(
+        "  resumed / full (per core)",
+        ratio(g.full?.serverCpuUs ?? NaN, g.resumed13?.serverCpuUs ?? NaN),
+        ratio(p.full?.serverCpuUs ?? NaN, p.resumed13?.serverCpuUs ?? NaN),
+        times,
+        false,
+    );
+    rows.push([
+        "  sessions resumed",
+        g.resumed13?.reuseRatio === undefined
+            ? guide.nginx.probe.tls13Resumes
+                ? "yes (probe)"
+                : "NO (probe)"
+            : percent(g.resumed13.reuseRatio),
+        p.resumed13?.reuseRatio === undefined
+            ? project.nginx.probe.tls13Resumes
+                ? "yes (probe)"
+                : "NO (probe)"
+            : percent(p.resumed13.reuseRatio),
+        "",
+    ]);
+    add("TLS 1.2 full (s_time -new), Nginx CPU us", g.full12?.serverCpuUs, p.full12?.serverCpuUs, us);
+    add("resumed TLS 1.2 (session ID), Nginx CPU us", g.resumed12?.serverCpuUs, p.resumed12?.serverCpuUs, us);
+    add("  per server core", g.resumed12?.perServerCore, p.resumed12?.perServerCore, count);
+    add(
+        "  resumed / full TLS 1.2 (per core)",
+        ratio(g.full12?.serverCpuUs ?? NaN, g.resumed12?.serverCpuUs ?? NaN),
+        ratio(p.full12?.serverCpuUs ?? NaN, p.resumed12?.serverCpuUs ?? NaN),
+        times,
+        false,
+    );
+    add("  sessions resumed", g.resumed12?.reuseRatio, p.resumed12?.reuseRatio, percent, false);
+    add("keep-alive requests/s measured (client-bound)", g.keepalive?.throughput, p.keepalive?.throughput, count);
+    add("  Nginx CPU per request, us", g.keepalive?.serverCpuUs, p.keepalive?.serverCpuUs, (v) => fixed(v, 1));
+    add("  per server core", g.keepalive?.perServerCore, p.keepalive?.perServerCore, count);
+    add("published 127.0.0.1 port (docker-proxy): full/s", g.published?.throughput, p.published?.throughput, count);
+    add("  Nginx CPU per full handshake, us", g.published?.serverCpuUs, p.published?.serverCpuUs, us);
+    add("  docker-proxy CPU per handshake, us", g.published?.dockerProxyUs, p.published?.dockerProxyUs, us);
+    rows.push(["  latency p50 / p99 ms", latency(g.published), latency(p.published), ""]);
 
-    const cpuRows: string[][] = [
-        ["CPU us per request (median)", "nginx", "load gen", "docker-proxy", "docker daemons", "host"],
+    const refRows: string[][] = [
+        [
+            "config (keys; TLS 1.3 group)",
+            "Nginx us",
+            "s_server us",
+            "public-key sum us",
+            "Nginx / sum",
+            "Nginx / s_server",
+        ],
     ];
-    for (const mode of ["full", "resumed", "keepalive"] as const) {
-        for (const label of ["guide", "project"] as const) {
-            const cpu = report.summary[label][mode].cpuMicrosecondsPerRequest;
-            cpuRows.push([
-                `${mode} / ${label}`,
-                fixed(cpu.nginx, 0),
-                fixed(cpu.loadGenerator, 0),
-                fixed(cpu.dockerProxy, 0),
-                fixed(cpu.dockerDaemons, 0),
-                fixed(cpu.host, 0),
-            ]);
-        }
+    for (const config of [guide, project]) {
+        const nginxUs = config.nginx.modes.full?.serverCpuUs;
+        const sServerUs = config.sServer.modes.full?.serverCpuUs;
+        refRows.push([
+            `${config.label} (${describeKeys(config.nginx.keys)}; ${config.nginx.probe.tls13Group})`,
+            us(nginxUs),
+            us(sServerUs),
+            us(config.publicKeySum?.totalUs),
+            times(ratio(nginxUs ?? NaN, config.publicKeySum?.totalUs ?? NaN)),
+            times(ratio(nginxUs ?? NaN, sServerUs ?? NaN)),
+        ]);
     }
-    const busy = report.measurements.map((entry) => entry.hostBusyShare).filter(Number.isFinite);
-    const endpoints = report.endpoints
-        .map(
-            (endpoint) =>
-                `  ${endpoint.label}: ${endpoint.description}; keys CA ${endpoint.keyAlgorithms.ca}, ` +
-                `server ${endpoint.keyAlgorithms.server}, client ${endpoint.keyAlgorithms.client}; ` +
-                `worker_processes ${endpoint.workerProcessesSetting} -> ${endpoint.nginxWorkers} worker(s)`,
-        )
-        .join("\n");
+    const sRows: string[][] = [["s_server, CPU us per connection", "guide keys", "project keys"]];
+    for (const [mode, label] of [
+        ["full", "full TLS 1.3 (vegeta)"],
+        ["resumed13", "resumed TLS 1.3 (vegeta)"],
+        ["full12", "full TLS 1.2 (s_time -new)"],
+        ["resumed12", "resumed TLS 1.2 session ID (s_time -reuse)"],
+    ] as const) {
+        sRows.push([label, us(gs[mode]?.serverCpuUs), us(ps[mode]?.serverCpuUs)]);
+    }
+    const formulas = [guide, project]
+        .filter((config) => config.publicKeySum)
+        .map((config) => {
+            const sum = config.publicKeySum!;
+            return `  ${config.label}: ${sum.formula} = ${us(sum.signUs)} + ${us(sum.clientVerifyUs)} + ${us(sum.caVerifyUs)} + ${us(sum.keyExchangeUs)} = ${us(sum.totalUs)} us`;
+        });
+    const speedRows: string[][] = [["openssl speed (server core)", "sign/s", "verify/s", "ECDH or KEM encaps/s"]];
+    for (const [name, figures] of Object.entries(report.speeds?.speeds ?? {})) {
+        speedRows.push([
+            name,
+            count(figures.signPerSecond),
+            count(figures.verifyPerSecond),
+            count(figures.opsPerSecond),
+        ]);
+    }
     return [
-        `1. Data plane: medians of ${report.rounds} round(s) x ${report.seconds} s per metric, guide and project alternating`,
-        endpoints,
-        `  Load: ${report.workers} Node worker processes, ${report.concurrency} requests in flight, client certificate ` +
-            `on every connection; ${report.network === "published" ? "ports published on 127.0.0.1 (docker-proxy)" : "host network"}.`,
-        `  NOTE: ${report.sharedCoresNote}: the figures measure the pair, not Nginx alone.`,
+        `1. Data plane: medians of ${report.rounds} round(s) x ${report.seconds} s per metric; servers pinned to core ${report.serverCpu} ` +
+            `(docker run --cpuset-cpus), load pinned to core ${report.clientCpu} (taskset), ${report.concurrency} connections in flight; ` +
+            "bridge addresses (no docker-proxy) unless the row says published. Server CPU from the container's cgroup.",
+        ...[guide, project].map(
+            (config) =>
+                `  ${config.label}: ${config.nginx.description}; ${describeKeys(config.nginx.keys)}; ${config.nginx.workers} worker(s); ` +
+                `TLS 1.3 group with Go's offer: ${config.nginx.probe.tls13Group}`,
+        ),
         "",
         table(rows),
         "",
-        table(cpuRows),
-        `  Host CPU busy during measurements: ${percent(Math.min(...busy))} to ${percent(Math.max(...busy))}.`,
-    ].join("\n");
+        "  References for a full handshake (TLS 1.3, vegeta): s_server on the same keys and OpenSSL, and the sum of the public-key operations",
+        table(refRows),
+        ...formulas,
+        report.speedsError ? `  openssl speed: ${report.speedsError}` : "",
+        "",
+        table(sRows),
+        "",
+        table(speedRows),
+    ]
+        .filter((line, index, all) => line !== "" || all[index - 1] !== "")
+        .join("\n");
 }
 
-export function renderCrypto(report: CryptoReport): string {
-    if (report.status !== "ok") {
-        return `2. Crypto bound: failed (${report.error}); command: ${report.command}`;
-    }
-    const speedRows: string[][] = [["openssl speed (1 core)", "sign/s", "verify/s"]];
-    for (const [name, figures] of Object.entries(report.speeds)) {
-        speedRows.push([name, count(figures.signPerSecond), count(figures.verifyPerSecond)]);
-    }
-    const boundRows: string[][] = [
+export function renderLevers(report: LeversReport): string {
+    const rows: string[][] = [
         [
-            "config (keys CA/server/client)",
-            "server us/hs",
-            "client us/hs",
-            "server bound/core",
-            "measured full/s",
-            "of server bound",
-            `machine bound (${report.cores} cores)`,
-            "of machine bound",
+            "variant of the project config",
+            "group",
+            "full us",
+            "vs base",
+            "resumed13 us",
+            "vs base",
+            "keep-alive us",
+            "vs base",
+            "full/s",
         ],
     ];
-    for (const config of report.configs) {
-        const keys = config.keyAlgorithms;
-        boundRows.push([
-            `${config.label} (${keys.ca}/${keys.server}/${keys.client})`,
-            fixed(config.serverCostMicroseconds, 0),
-            fixed(config.clientCostMicroseconds, 0),
-            count(config.serverBoundPerCore),
-            count(config.measuredFullHandshakes),
-            percent(config.fractionOfServerBound),
-            count(config.machineBound),
-            percent(config.fractionOfMachineBound),
+    for (const lever of [report.baseline, ...report.levers]) {
+        rows.push([
+            lever.name,
+            lever.tls13Group,
+            us(lever.modes.full?.serverCpuUs),
+            times(lever.cpuVsBaseline.full),
+            us(lever.modes.resumed13?.serverCpuUs),
+            times(lever.cpuVsBaseline.resumed13),
+            fixed(lever.modes.keepalive?.serverCpuUs, 1),
+            times(lever.cpuVsBaseline.keepalive),
+            count(lever.modes.full?.throughput),
         ]);
     }
     return [
-        `2. Crypto bound: ${report.command}`,
+        `2. Levers: Nginx CPU per request (cgroup), medians of ${report.rounds} round(s) x ${report.seconds} s, each variant side by side with the unmodified config`,
+        ...report.levers.map((lever) => `  ${lever.name}: ${lever.change}`),
         "",
-        table(speedRows),
-        "",
-        ...report.formula.map((line) => `  ${line}`),
-        "",
-        table(boundRows),
+        table(rows),
     ].join("\n");
 }
 
@@ -231,19 +288,41 @@ export function computeTargets(
 ): TargetFigure[] {
     const targets: TargetFigure[] = [];
     if (dataPlane) {
-        const fullRatio = dataPlane.ratios.full.rate;
+        const { guide, project } = dataPlane.configs;
+        const fullRatio = ratio(
+            project.nginx.modes.full?.perServerCore ?? NaN,
+            guide.nginx.modes.full?.perServerCore ?? NaN,
+        );
         targets.push({
-            target: "full handshakes: project >= 2x guide",
-            figure: times(fullRatio),
+            target: "full handshakes per server core: project >= 2x guide",
+            figure: `${times(fullRatio)} (${count(project.nginx.modes.full?.perServerCore)} vs ${count(guide.nginx.modes.full?.perServerCore)})`,
             met: Number.isFinite(fullRatio) ? fullRatio >= 2 : undefined,
         });
-        for (const label of ["project", "guide"] as const) {
-            const summary = dataPlane.summary[label];
-            const value = ratio(summary.resumed.rate, summary.full.rate);
+        const p = project.nginx.modes;
+        for (const [label, full, resumed] of [
+            ["TLS 1.3 PSK", p.full, p.resumed13],
+            ["TLS 1.2 session ID", p.full12, p.resumed12],
+        ] as const) {
+            const value = ratio(full?.serverCpuUs ?? NaN, resumed?.serverCpuUs ?? NaN);
             targets.push({
-                target: `resumed >= 5x full (${label})`,
-                figure: times(value),
-                met: Number.isFinite(value) ? value >= 5 : undefined,
+                target: `resumed >= 4x full per core, project (${label})`,
+                figure: `${times(value)} (${us(full?.serverCpuUs)} / ${us(resumed?.serverCpuUs)} us)`,
+                met: Number.isFinite(value) ? value >= 4 : undefined,
+            });
+        }
+        for (const config of [project, guide]) {
+            const value = ratio(config.nginx.modes.full?.serverCpuUs ?? NaN, config.publicKeySum?.totalUs ?? NaN);
+            targets.push({
+                target: `Nginx CPU per full handshake <= 3x public-key sum (${config.label})`,
+                figure: `${times(value)} (${us(config.nginx.modes.full?.serverCpuUs)} / ${us(config.publicKeySum?.totalUs)} us)`,
+                met: Number.isFinite(value) ? value <= 3 : undefined,
+            });
+        }
+        for (const config of [project, guide]) {
+            const at80 = config.at80Percent;
+            targets.push({
+                target: `p99 latency at 80 % of peak full-handshake rate (${config.label})`,
+                figure: at80 ? `${fixed(at80.p99Ms, 1)} ms at ${count(at80.offeredRate)}/s` : "-",
             });
         }
     }

@@ -1,29 +1,37 @@
-/** Bench knobs, all from the environment so `npm run bench` needs no arguments. */
+/** Bench knobs, from the environment (and two flags) so `npm run bench` needs no arguments. */
+import * as os from "os";
 import * as path from "path";
 
-export type NetworkMode = "published" | "host";
-export type SectionName = "dataplane" | "crypto" | "deploy";
+export type SectionName = "dataplane" | "crypto" | "levers" | "deploy";
+export const sectionNames: readonly SectionName[] = ["dataplane", "crypto", "levers", "deploy"];
+/**
+ * What `npm run bench` runs without BENCH_SECTIONS or flags: the data plane (about 6 minutes). The
+ * levers (about 5 minutes) and the deploy timings (about 8 minutes) are opt-in, so that the default
+ * run stays under 12 minutes.
+ */
+export const defaultSections: readonly SectionName[] = ["dataplane"];
+export const flags = ["--levers", "--deploy"] as const;
 
 export interface BenchSettings {
-    /** Length of one measurement window (BENCH_SECONDS). */
+    /** Length of one measurement window, in seconds (BENCH_SECONDS). */
     readonly seconds: number;
-    /** A/B rounds per metric; medians are taken over them (BENCH_ROUNDS). */
+    /** Rounds per measurement; medians are taken over them (BENCH_ROUNDS). */
     readonly rounds: number;
-    /** Load generator processes (BENCH_WORKERS). */
-    readonly workers: number;
-    /** Requests in flight at any time, over all workers (BENCH_CONCURRENCY). */
+    /** vegeta workers, and `openssl s_time` processes: connections in flight (BENCH_CONCURRENCY). */
     readonly concurrency: number;
-    /** Cap on completed requests per measurement, over all workers (BENCH_MAX_REQUESTS). */
-    readonly maxRequests: number;
-    /** "published": `-p 127.0.0.1:port:443` like the project (docker-proxy in the path); "host": host network. */
-    readonly network: NetworkMode;
+    /** The core every server container is pinned to (`docker run --cpuset-cpus`, BENCH_SERVER_CPU). */
+    readonly serverCpu: number;
+    /** The core the load generators are pinned to (`taskset -c`, BENCH_CLIENT_CPU). */
+    readonly clientCpu: number;
     /** Client counts for the deploy section (BENCH_CLIENTS). */
     readonly clientCounts: readonly number[];
-    /** Sections to run (BENCH_SECTIONS), in this order. */
+    /** Sections to run, in this order (BENCH_SECTIONS, plus the flags --levers and --deploy). */
     readonly sections: readonly SectionName[];
+    /** Lever variants to measure in the levers section (BENCH_LEVERS; default all). */
+    readonly levers?: readonly string[];
     /** `openssl speed -seconds` per algorithm (BENCH_SPEED_SECONDS). */
     readonly speedSeconds: number;
-    /** Soft budget for the whole run; the deploy section skips what would start after it (BENCH_BUDGET_SECONDS). */
+    /** The whole run's budget: deploy steps that would start after it (less a reserve) are skipped (BENCH_BUDGET_SECONDS). */
     readonly budgetSeconds: number;
     /** Where the JSON goes (BENCH_OUTPUT). */
     readonly outputPath: string;
@@ -36,57 +44,66 @@ export interface BenchSettings {
 
 export const repoRoot = path.join(__dirname, "..");
 
-function positiveInteger(name: string, fallback: number, max: number): number {
+function integer(name: string, fallback: number, min: number, max: number): number {
     const raw = process.env[name];
     if (raw === undefined || raw.trim() === "") {
         return fallback;
     }
     const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1 || value > max) {
-        throw new Error(`${name}=${raw}: expected an integer from 1 to ${max}`);
+    if (!Number.isInteger(value) || value < min || value > max) {
+        throw new Error(`${name}=${raw}: expected an integer from ${min} to ${max}`);
     }
     return value;
 }
 
-function list<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[]): T[] {
-    const raw = process.env[name];
-    if (raw === undefined || raw.trim() === "") {
-        return [...fallback];
+function sections(argv: readonly string[]): SectionName[] {
+    const raw = process.env.BENCH_SECTIONS;
+    let chosen: SectionName[];
+    if (raw !== undefined && raw.trim() !== "") {
+        chosen = raw.split(",").map((value) => value.trim().toLowerCase()) as SectionName[];
+        for (const value of chosen) {
+            if (!sectionNames.includes(value)) {
+                throw new Error(`BENCH_SECTIONS=${raw}: "${value}" is not one of ${sectionNames.join(", ")}`);
+            }
+        }
+    } else {
+        chosen = [...defaultSections];
     }
-    const values = raw.split(",").map((value) => value.trim().toLowerCase());
-    for (const value of values) {
-        if (!(allowed as readonly string[]).includes(value)) {
-            throw new Error(`${name}=${raw}: "${value}" is not one of ${allowed.join(", ")}`);
+    for (const flag of flags) {
+        const name = flag.slice(2) as SectionName;
+        if (argv.includes(flag) && !chosen.includes(name)) {
+            chosen.push(name);
         }
     }
-    return values as T[];
+    // Always in the canonical order: deploy last, since the budget cuts it first.
+    return sectionNames.filter((name) => chosen.includes(name));
 }
 
-export function readSettings(): BenchSettings {
+export function readSettings(argv: readonly string[] = process.argv.slice(2)): BenchSettings {
+    const unknown = argv.filter((arg) => !(flags as readonly string[]).includes(arg));
+    if (unknown.length > 0) {
+        throw new Error(`unknown argument(s) ${unknown.join(" ")}: the bench takes ${flags.join(" and ")}`);
+    }
     const clientsRaw = process.env.BENCH_CLIENTS?.trim() || "1,10,100";
     const clientCounts = clientsRaw.split(",").map((value) => Number(value.trim()));
     if (clientCounts.some((count) => !Number.isInteger(count) || count < 1 || count > 1000)) {
         throw new Error(`BENCH_CLIENTS=${clientsRaw}: expected a comma-separated list of integers from 1 to 1000`);
     }
-    const network = list<NetworkMode>("BENCH_NETWORK", ["published", "host"], ["published"]);
-    if (network.length !== 1) {
-        throw new Error("BENCH_NETWORK takes one value: published or host");
-    }
+    const lastCpu = os.cpus().length - 1;
+    const serverCpu = integer("BENCH_SERVER_CPU", 0, 0, lastCpu);
+    const clientCpu = integer("BENCH_CLIENT_CPU", Math.min(1, lastCpu), 0, lastCpu);
+    const levers = process.env.BENCH_LEVERS?.trim();
     return {
-        seconds: positiveInteger("BENCH_SECONDS", 5, 600),
-        rounds: positiveInteger("BENCH_ROUNDS", 3, 50),
-        workers: positiveInteger("BENCH_WORKERS", 2, 16),
-        concurrency: positiveInteger("BENCH_CONCURRENCY", 16, 1024),
-        maxRequests: positiveInteger("BENCH_MAX_REQUESTS", 1_000_000, 100_000_000),
-        network: network[0],
+        seconds: integer("BENCH_SECONDS", 4, 1, 600),
+        rounds: integer("BENCH_ROUNDS", 3, 1, 50),
+        concurrency: integer("BENCH_CONCURRENCY", 16, 1, 1024),
+        serverCpu,
+        clientCpu,
         clientCounts,
-        sections: list<SectionName>(
-            "BENCH_SECTIONS",
-            ["dataplane", "crypto", "deploy"],
-            ["dataplane", "crypto", "deploy"],
-        ),
-        speedSeconds: positiveInteger("BENCH_SPEED_SECONDS", 2, 60),
-        budgetSeconds: positiveInteger("BENCH_BUDGET_SECONDS", 780, 86_400),
+        sections: sections(argv),
+        levers: levers ? levers.split(",").map((name) => name.trim()) : undefined,
+        speedSeconds: integer("BENCH_SPEED_SECONDS", 1, 1, 60),
+        budgetSeconds: integer("BENCH_BUDGET_SECONDS", 1500, 1, 86_400),
         projectConfigOverride: process.env.BENCH_PROJECT_NGINX_CONF?.trim()
             ? path.resolve(process.env.BENCH_PROJECT_NGINX_CONF.trim())
             : undefined,

@@ -13,4 +13,5 @@ fi
 bash scripts/setup-docker.sh
 bash scripts/swarm-node-image.sh # the Docker-in-Docker node image for the swarm e2e tests (cached)
 bash scripts/setup-toolchain.sh
+bash scripts/setup-vegeta.sh >/dev/null # the bench's load generator, built with Go (cached)
 echo "[setup] ready in $(($(date +%s) - started)) s"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The bench's load generator: vegeta, built from its Go module with `go install` (the Go module
+# proxy is the only source) and cached by version:
+#
+#   ${MTLS_VEGETA_CACHE:-$HOME/.cache/mtls-nginx}/vegeta-v12.13.0/vegeta
+#
+# A warm run only checks that the binary is there and runs (milliseconds); a cold one takes about
+# 40 s. Prints the binary's path on stdout. bench/vegeta.ts looks in the same place.
+set -euo pipefail
+
+version="v12.13.0"
+cache_root="${MTLS_VEGETA_CACHE:-$HOME/.cache/mtls-nginx}"
+dir="${cache_root}/vegeta-${version}"
+binary="${dir}/vegeta"
+
+log() { printf '[setup-vegeta] %s\n' "$*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+if [[ -x "${binary}" ]] && "${binary}" -version >/dev/null 2>&1; then
+    log "vegeta ${version}: cached (${binary})"
+    printf '%s\n' "${binary}"
+    exit 0
+fi
+
+command -v go >/dev/null 2>&1 || die "vegeta ${version} is missing and Go is not on PATH to build it"
+mkdir -p "${dir}"
+# One build at a time (a concurrent setup waits, then finds the binary).
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"${dir}/.lock"
+    flock 9
+    if [[ -x "${binary}" ]]; then
+        printf '%s\n' "${binary}"
+        exit 0
+    fi
+fi
+
+log "vegeta ${version}: go install into ${dir} (about 40 s)"
+started=$(date +%s)
+build_dir="$(mktemp -d "${dir}/build.XXXXXX")"
+trap 'rm -rf "${build_dir}"' EXIT
+if ! GOBIN="${build_dir}" CGO_ENABLED=0 GOFLAGS="-trimpath" \
+    go install -ldflags "-s -w -X main.Version=${version}" "github.com/tsenart/vegeta/v12@${version}" \
+    >"${dir}/build.log" 2>&1; then
+    tail -n 20 "${dir}/build.log" >&2 || true
+    die "go install github.com/tsenart/vegeta/v12@${version} failed (log: ${dir}/build.log)"
+fi
+mv -f "${build_dir}/vegeta" "${binary}"
+"${binary}" -version >/dev/null 2>&1 || die "the built ${binary} does not run"
+log "vegeta ${version}: built in $(($(date +%s) - started)) s"
+printf '%s\n' "${binary}"
