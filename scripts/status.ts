@@ -9,11 +9,9 @@
  */
 import { spawnSync } from "child_process";
 import type { X509Certificate } from "crypto";
-import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import * as tls from "tls";
-import { endpointFiles } from "../nginx/files";
 import {
     buildExpiryReport,
     compareServedCertificate,
@@ -80,27 +78,26 @@ function readStackOutputs(stack: string): Record<string, unknown> {
 }
 
 /**
- * Who is revoked: a `revokedClients` output when the stack has one; else the CRLs Nginx enforces,
- * from the host directory the stack names (public files; the key beside them is never read).
+ * Who is revoked, and when the CRLs Nginx enforces run out: the `revokedClients` output, and the CRLs
+ * themselves from the `certificateRevocationListPem` output (both public).
  */
 function readDeployedRevocation(
     outputs: Record<string, unknown>,
     clientPems: Record<string, string>,
     crlInState: boolean,
 ): Pick<DeploymentFacts, "revokedClients" | "crlNextUpdate"> {
-    if (Array.isArray(outputs.revokedClients)) {
-        return { revokedClients: outputs.revokedClients.map(String) };
-    }
-    const hostDirectory = typeof outputs.hostDirectory === "string" ? outputs.hostDirectory : undefined;
-    const file = hostDirectory && path.resolve(repoRoot, hostDirectory, endpointFiles.certificateRevocationList);
-    if (!file || !fs.existsSync(file)) {
-        // The program deploys a CRL exactly while someone is revoked: none in state means nobody is.
+    const crls = typeof outputs.certificateRevocationListPem === "string" ? outputs.certificateRevocationListPem : "";
+    if (crls === "") {
+        if (Array.isArray(outputs.revokedClients)) {
+            return { revokedClients: outputs.revokedClients.map(String) };
+        }
+        // A stack deployed before these outputs existed: it has a CRL exactly while someone is revoked.
         return crlInState ? {} : { revokedClients: [] };
     }
-    const blocks = fs.readFileSync(file, "utf8").match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g) ?? [];
+    const blocks = crls.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g) ?? [];
     const parsed = blocks.map((block) => {
         const result = spawnSync("openssl", ["crl", "-noout", "-text"], { input: block, encoding: "utf8" });
-        if (result.status !== 0) throw new Error(`openssl crl could not read ${file}: ${result.stderr}`);
+        if (result.status !== 0) throw new Error(`openssl crl could not read the stack's CRLs: ${result.stderr}`);
         return parseCrlText(result.stdout);
     });
     const nextUpdates = parsed.flatMap((crl) => (crl.nextUpdate ? [crl.nextUpdate] : [])).sort();

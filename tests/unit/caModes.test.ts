@@ -299,7 +299,7 @@ describe("CA modes: resource graph", () => {
             promiseOf(outputs.certificateExpiries),
             promiseOf(outputs.containerId),
             promiseOf(outputs.rotationState),
-            typeof outputs.smokeTest === "string" ? outputs.smokeTest : promiseOf(outputs.smokeTest),
+            promiseOf(outputs.smokeTest),
         ]);
         await settled();
         return outputs;
@@ -333,7 +333,7 @@ describe("CA modes: resource graph", () => {
         });
         assert.strictEqual(await promiseOf(outputs.intermediateCsrPem!), "CSR OF ca-intermediate-csr");
         assert.match(
-            outputs.smokeTest as string,
+            await promiseOf(outputs.smokeTest),
             /not run: external-root, waiting: sign the intermediateCsrPem output/,
         );
         assert.match(outputs.caStatus.a, /mtls-nginx:externalIntermediateCertificate/);

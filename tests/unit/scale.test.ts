@@ -68,7 +68,7 @@ async function deploy(raw: RawStackConfig): Promise<RecordedResource[]> {
         promiseOf(outputs.caCertificatePem),
         promiseOf(outputs.clientCertificatePems),
         promiseOf(outputs.containerId),
-        typeof outputs.smokeTest === "string" ? outputs.smokeTest : promiseOf(outputs.smokeTest),
+        promiseOf(outputs.smokeTest),
     ]);
     await settled();
     return [...recordedResources];

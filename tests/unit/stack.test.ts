@@ -33,7 +33,7 @@ async function deploy(raw: RawStackConfig, previousRotationState: Record<string,
         promiseOf(outputs.clientPrivateKeyPems),
         promiseOf(outputs.containerId),
         promiseOf(outputs.certificateExpiries),
-        typeof outputs.smokeTest === "string" ? outputs.smokeTest : promiseOf(outputs.smokeTest),
+        promiseOf(outputs.smokeTest),
     ]);
     await settled();
     return outputs;
@@ -235,7 +235,7 @@ describe("deployMtlsEndpoint (resource graph)", () => {
             resourcesOfType("command:local:Command").map((command) => command.name),
             ["endpoint-delivery"],
         );
-        assert.match(outputs.smokeTest as string, /disabled/);
+        assert.match(await promiseOf(outputs.smokeTest), /disabled/);
     });
 
     it("parents every resource under a component", async () => {
@@ -257,7 +257,7 @@ describe("secrets echoed by providers", () => {
             validateStackConfig({ clients: ["a", "b"], revokedClients: ["b"] }, context),
             { previousRotationState: {}, now },
         );
-        await promiseOf(outputs.smokeTest as pulumi.Output<string>);
+        await promiseOf(outputs.smokeTest);
         await settled();
         for (const name of ["endpoint-delivery", "smoke-test-probe", "crl-issue"]) {
             assert.ok(additionalSecretOutputs.get(name)?.includes("stdin"), `${name} keeps its stdin secret`);
