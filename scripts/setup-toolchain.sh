@@ -243,11 +243,33 @@ done
 # old plugin installed. Never taken from the ambient Pulumi home.
 declare -A OWN_PLUGIN=([command]=1)
 
+# The real user's path: with a released `pulumi` on PATH, plugins come the normal Pulumi way
+# (`pulumi plugin install` from the publisher) before any Go build. Offline, that fails fast, and
+# the offline build below takes over; either way the log says which path was taken and why.
+acquire_normally() {
+    local name="$1" version="$2" log_file="$CACHE_ROOT/plugin-acquire-$1.log"
+    [[ -n "$use_external_cli" && "$FORCE_BUILD" != 1 ]] || return 1
+    if timeout 120 "$PULUMI" plugin install resource "$name" "$version" >"$log_file" 2>&1; then
+        log "$name $version: acquired the normal Pulumi way (pulumi plugin install), as for any Pulumi user"
+        return 0
+    fi
+    log "$name $version: pulumi plugin install failed ($(tail -n 1 "$log_file" | cut -c1-160)); building it offline instead"
+    return 1
+}
+
 for name in command tls docker; do
     version="${WANT[$name]}"
     binary="pulumi-resource-$name"
     installed="$PULUMI_HOME_DIR/plugins/resource-$name-v$version/$binary"
     reinstall=()
+    if [[ -n "$use_external_cli" && "$FORCE_BUILD" != 1 ]]; then
+        if [[ -x "$installed" ]]; then
+            log "$name $version: already installed in $PULUMI_HOME_DIR"
+            continue
+        elif acquire_normally "$name" "$version"; then
+            continue
+        fi
+    fi
     if [[ -n "${OWN_PLUGIN[$name]:-}" ]]; then
         src="$(ensure_built "$name" "$version" "$binary" -tags "${PLUGIN_TAGS[$name]}" -ldflags "-X main.Version=$version")"
         if [[ -x "$installed" ]] && cmp -s "$src" "$installed"; then
