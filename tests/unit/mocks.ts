@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { isSecretWrapper, observeRegistrations, waitForRegistrations } from "./sdkShim";
 
 /** One resource the program registered, as the mocks saw it. */
 export interface RecordedResource {
@@ -8,18 +9,6 @@ export interface RecordedResource {
     readonly inputs: Record<string, unknown>;
     /** Names of the inputs that arrived marked secret. */
     readonly secretInputs: string[];
-}
-
-// How the SDK marks a secret value on the wire (and so in what mocks receive).
-const secretSignature = "4dabf18193072939515e22adb298388d";
-const secretSignatureValue = "1b47061264138c4ac30d75fd1eb44270";
-
-function isSecretWrapper(value: unknown): value is { value: unknown } {
-    return (
-        typeof value === "object" &&
-        value !== null &&
-        (value as Record<string, unknown>)[secretSignature] === secretSignatureValue
-    );
 }
 
 function unwrapSecrets(value: unknown): unknown {
@@ -35,6 +24,9 @@ export const recordedResources: RecordedResource[] = [];
 
 /** Provider functions the program called (invokes), with their arguments. */
 export const recordedCalls: Array<{ token: string; inputs: Record<string, unknown> }> = [];
+
+/** Changes a test makes to every fake provider output (e.g. realistic sizes), in order. */
+export const stateTransforms: Array<(name: string, state: Record<string, unknown>) => Record<string, unknown>> = [];
 
 /** Provider outputs a test sets for a resource by name (e.g. a real key pair), over the fake ones. */
 export const stateOverrides = new Map<string, Record<string, unknown>>();
@@ -82,7 +74,8 @@ export function installMocks(): void {
                 const secretInputs = Object.keys(args.inputs).filter((key) => isSecretWrapper(args.inputs[key]));
                 recordedResources.push({ type: args.type, name: args.name, inputs, secretInputs });
                 serial += 1;
-                const state = { ...fakeState(args.type, args.name, inputs), ...stateOverrides.get(args.name) };
+                const faked = { ...fakeState(args.type, args.name, inputs), ...stateOverrides.get(args.name) };
+                const state = stateTransforms.reduce((current, transform) => transform(args.name, current), faked);
                 return { id: `${args.name}-id-${serial}`, state };
             },
             call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
@@ -120,10 +113,7 @@ export async function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
 
 /** Waits until every resource registration the program started has reached the mocks. */
 export async function settled(): Promise<void> {
-    // waitForRPCs is internal to the SDK, but it is exactly "the RPC queue drained".
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
-    await settings.waitForRPCs();
+    await waitForRegistrations();
 }
 
 /** additionalSecretOutputs of each resource by name. */
@@ -135,31 +125,15 @@ export const ignoredChanges = new Map<string, string[]>();
 /** replacementTrigger of each resource by name, as the program passed it (mocks do not see options). */
 export const replacementTriggers = new Map<string, unknown>();
 
-/**
- * Records each resource's replacementTrigger. Mocks receive inputs only, so this wraps the mock
- * monitor's registerResource and reads the option from the request (SDK internals, tests only).
- */
+/** Records each resource's options, which mocks do not see (through the SDK shim). */
 function recordReplacementTriggers(): void {
-    type Request = {
-        getName(): string;
-        getReplacementTrigger?(): { toJavaScript(): unknown } | undefined;
-        getIgnorechangesList(): string[];
-        getAdditionalsecretoutputsList(): string[];
-    };
-    type Monitor = { registerResource(request: Request, callback: unknown): unknown };
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const settings = require("@pulumi/pulumi/runtime/settings") as { getMonitor(): Monitor };
-    const monitor = settings.getMonitor();
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (request, callback) => {
-        const trigger = request.getReplacementTrigger?.();
-        if (trigger) {
-            replacementTriggers.set(request.getName(), unwrapSecrets(trigger.toJavaScript()));
+    observeRegistrations((options) => {
+        if (options.replacementTrigger !== undefined) {
+            replacementTriggers.set(options.name, unwrapSecrets(options.replacementTrigger));
         }
-        ignoredChanges.set(request.getName(), request.getIgnorechangesList());
-        additionalSecretOutputs.set(request.getName(), request.getAdditionalsecretoutputsList());
-        return register(request, callback);
-    };
+        ignoredChanges.set(options.name, options.ignoreChanges);
+        additionalSecretOutputs.set(options.name, options.additionalSecretOutputs);
+    });
 }
 
 /** The file set the endpoint hands to its container, read from the delivery command's stdin. */

@@ -1,7 +1,14 @@
 import * as assert from "assert";
-import * as pulumi from "@pulumi/pulumi";
 import { validateStackConfig, RawStackConfig } from "../../config/stackConfig";
-import { installMocks, promiseOf, recordedResources, resetRecordedResources, settled, RecordedResource } from "./mocks";
+import {
+    installMocks,
+    promiseOf,
+    recordedResources,
+    resetRecordedResources,
+    settled,
+    stateTransforms,
+    RecordedResource,
+} from "./mocks";
 
 installMocks();
 // Imported after the mocks are installed, as the Pulumi docs require.
@@ -33,30 +40,21 @@ function fakePem(label: string, name: string, bytes: number): string {
     return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }
 
-type MockMonitor = { mocks: pulumi.runtime.Mocks };
-
 /** While installed, the mocks' certificates and keys have the size real ones have. */
 function realisticSizes(): { restore(): void } {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const settings = require("@pulumi/pulumi/runtime/settings") as { getMonitor(): MockMonitor };
-    const monitor = settings.getMonitor();
-    const original = monitor.mocks;
-    monitor.mocks = {
-        async newResource(args) {
-            const result = await original.newResource(args);
-            const state = { ...result.state };
-            if (typeof state.certPem === "string") state.certPem = fakePem("CERTIFICATE", args.name, 700);
-            if (typeof state.privateKeyPem === "string") state.privateKeyPem = fakePem("PRIVATE KEY", args.name, 240);
-            if (typeof state.certRequestPem === "string") {
-                state.certRequestPem = fakePem("CERTIFICATE REQUEST", args.name, 450);
-            }
-            return { ...result, state };
-        },
-        call: (args) => original.call(args),
+    const transform = (name: string, faked: Record<string, unknown>): Record<string, unknown> => {
+        const state = { ...faked };
+        if (typeof state.certPem === "string") state.certPem = fakePem("CERTIFICATE", name, 700);
+        if (typeof state.privateKeyPem === "string") state.privateKeyPem = fakePem("PRIVATE KEY", name, 240);
+        if (typeof state.certRequestPem === "string") {
+            state.certRequestPem = fakePem("CERTIFICATE REQUEST", name, 450);
+        }
+        return state;
     };
+    stateTransforms.push(transform);
     return {
         restore() {
-            monitor.mocks = original;
+            stateTransforms.splice(stateTransforms.indexOf(transform), 1);
         },
     };
 }
