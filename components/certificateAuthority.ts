@@ -148,6 +148,8 @@ export class CertificateAuthority extends pulumi.ComponentResource implements Ca
         this.registerOutputs({
             rootCertificatePem: this.rootCertificatePem,
             issuerCertificatePem: this.issuerCertificatePem,
+            // Secret already (@pulumi/tls marks keys secret); registered like every other public output.
+            issuerPrivateKeyPem: this.issuerPrivateKeyPem,
             chainPem: this.chainPem,
             trustBundlePem: this.trustBundlePem,
         });

@@ -97,6 +97,7 @@ export class ExternalRootIntermediate extends pulumi.ComponentResource implement
             csrPem: this.csrPem,
             signed: this.signed,
             issuerCertificatePem: this.issuerCertificatePem,
+            issuerPrivateKeyPem: pulumi.secret(this.issuerPrivateKeyPem),
             chainPem: this.chainPem,
             trustBundlePem: this.trustBundlePem,
         });

@@ -65,6 +65,7 @@ export class ImportedAuthority extends pulumi.ComponentResource implements CaHie
 
         this.registerOutputs({
             issuerCertificatePem: this.issuerCertificatePem,
+            issuerPrivateKeyPem: pulumi.secret(this.issuerPrivateKeyPem),
             chainPem: this.chainPem,
             trustBundlePem: this.trustBundlePem,
         });

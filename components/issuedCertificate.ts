@@ -78,6 +78,11 @@ export class IssuedCertificate extends pulumi.ComponentResource {
         this.certificatePem = certificate.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
         this.validityEndTime = certificate.validityEndTime;
-        this.registerOutputs({ certificatePem: this.certificatePem, validityEndTime: this.validityEndTime });
+        this.registerOutputs({
+            certificatePem: this.certificatePem,
+            // Secret already (@pulumi/tls marks keys secret); registered like every other public output.
+            privateKeyPem: this.privateKeyPem,
+            validityEndTime: this.validityEndTime,
+        });
     }
 }

@@ -235,13 +235,23 @@ export class SwarmEndpoint extends pulumi.ComponentResource {
             {
                 create: awaitRolloutCommand,
                 stdin: pulumi.secret(
-                    address.apply((engine) =>
-                        JSON.stringify({
-                            engine,
-                            service: args.serviceName,
-                            timeoutSeconds: args.rolloutTimeoutSeconds ?? 300,
-                        }),
-                    ),
+                    pulumi
+                        .all([address, pulumi.all(configs.map(({ config }) => config.name)), keySecret.name])
+                        .apply(([engine, configNames, secretName]) =>
+                            JSON.stringify({
+                                engine,
+                                service: args.serviceName,
+                                timeoutSeconds: args.rolloutTimeoutSeconds ?? 300,
+                                expected: {
+                                    image: args.image,
+                                    configs: configNames,
+                                    secrets: [secretName],
+                                    capabilityAdd: [...hardening.capabilities],
+                                    capabilityDrop: ["ALL"],
+                                    readOnly: hardening.readOnlyRootFilesystem,
+                                },
+                            }),
+                        ),
                 ),
                 dir: projectDirectory,
                 // Every change that makes Swarm roll the service out again: the whole spec, as the engine holds it.

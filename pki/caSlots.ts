@@ -69,6 +69,8 @@ export function createCaSlots(config: StackConfig, rotation: RotationPlanner, no
 }
 
 function createSlot(slot: CaSlot, config: StackConfig): Slot {
+    // Legacy naming: slot a keeps the name "ca" from before CA rollover existed, because renaming it would
+    // change its URN and replace every real CA and certificate already deployed; later slots are ca-<slot>.
     const name = slot === "a" ? "ca" : `ca-${slot}`;
     const commonNamePrefix = slot === "a" ? config.organization : `${config.organization} ${slot.toUpperCase()}`;
     const source = config.caSources[slot];
