@@ -13,6 +13,18 @@ export interface RolloutWatch {
     readonly engine: DockerEngineAddress;
     readonly service: string;
     readonly timeoutSeconds: number;
+    /** The version Pulumi just applied: a rollback restores another one, and that is how it shows. */
+    readonly expected: ExpectedSpec;
+}
+
+/** The parts of a task's version this project changes. */
+export interface ExpectedSpec {
+    readonly image: string;
+    readonly configs: readonly string[];
+    readonly secrets: readonly string[];
+    readonly capabilityAdd: readonly string[];
+    readonly capabilityDrop: readonly string[];
+    readonly readOnly: boolean;
 }
 
 interface ServiceState {
@@ -28,6 +40,9 @@ interface ContainerSpec {
     readonly Image: string;
     readonly Configs?: ReadonlyArray<{ readonly ConfigName: string }>;
     readonly Secrets?: ReadonlyArray<{ readonly SecretName: string }>;
+    readonly CapabilityAdd?: readonly string[];
+    readonly CapabilityDrop?: readonly string[];
+    readonly ReadOnly?: boolean;
 }
 
 export interface TaskState {
@@ -48,20 +63,39 @@ export interface NodeState {
     readonly Status: { readonly State: string; readonly Message?: string };
 }
 
-/** What identifies a version of the task: the image and the names of its configs and secrets. */
+/** What identifies a version of the task, as the engine holds it (image without a pinned digest). */
 export function specKey(spec: ContainerSpec): string {
-    const names = [...(spec.Configs ?? []).map((c) => c.ConfigName), ...(spec.Secrets ?? []).map((s) => s.SecretName)];
-    return [spec.Image, ...names.sort()].join(" ");
+    return keyOf({
+        image: spec.Image,
+        configs: (spec.Configs ?? []).map((config) => config.ConfigName),
+        secrets: (spec.Secrets ?? []).map((secret) => secret.SecretName),
+        capabilityAdd: spec.CapabilityAdd ?? [],
+        capabilityDrop: spec.CapabilityDrop ?? [],
+        readOnly: spec.ReadOnly ?? false,
+    });
 }
 
-/** Running tasks of the service's current spec. */
-export function runningCurrent(service: ServiceState, tasks: readonly TaskState[]): number {
-    const current = specKey(service.Spec.TaskTemplate.ContainerSpec);
+/** The same key for the version Pulumi applied. */
+export function keyOf(spec: ExpectedSpec): string {
+    const capabilities = (names: readonly string[]) =>
+        names.map((name) => name.toUpperCase().replace(/^CAP_/, "")).sort();
+    return JSON.stringify([
+        spec.image.split("@")[0],
+        [...spec.configs].sort(),
+        [...spec.secrets].sort(),
+        capabilities(spec.capabilityAdd),
+        capabilities(spec.capabilityDrop),
+        spec.readOnly,
+    ]);
+}
+
+/** Running tasks of a version. */
+export function runningOf(key: string, tasks: readonly TaskState[]): number {
     return tasks.filter(
         (task) =>
             task.DesiredState === "running" &&
             task.Status.State === "running" &&
-            specKey(task.Spec.ContainerSpec) === current,
+            specKey(task.Spec.ContainerSpec) === key,
     ).length;
 }
 
@@ -91,14 +125,23 @@ export function describeFailure(
     tasks: readonly TaskState[],
     nodes: readonly NodeState[],
     logs = "",
+    tried?: string,
 ): string {
     const hostname = (id?: string) => nodes.find((node) => node.ID === id)?.Description.Hostname ?? id ?? "no node";
+    // The tasks that failed, and every task of the version that was tried (a task stopped for being
+    // unhealthy may carry no error of its own, only its state and message).
     const errors = [...tasks]
-        .filter((task) => task.Status.Err || ["failed", "rejected"].includes(task.Status.State))
+        .filter(
+            (task) =>
+                task.Status.Err ||
+                ["failed", "rejected"].includes(task.Status.State) ||
+                (tried !== undefined && specKey(task.Spec.ContainerSpec) === tried && task.Status.State !== "running"),
+        )
         .sort((a, b) => b.Status.Timestamp.localeCompare(a.Status.Timestamp))
         .slice(0, 5)
         .map(
-            (task) => `${hostname(task.NodeID)}: ${task.Status.State}: ${task.Status.Err ?? task.Status.Message ?? ""}`,
+            (task) =>
+                `${hostname(task.NodeID)}: ${task.Status.State}: ${task.Status.Err || task.Status.Message || "no message"}`,
         );
     const down = nodes
         .filter((node) => node.Status.State !== "ready")
@@ -124,31 +167,38 @@ export async function awaitRollout(watch: RolloutWatch): Promise<string> {
         const tasks = await engine.getJson<TaskState[]>(`/tasks?filters=${taskFilter}`);
         const replicas = service.Spec.Mode.Replicated?.Replicas ?? 0;
         const state = service.UpdateStatus?.State;
-        const running = runningCurrent(service, tasks);
-        if ((state === undefined || state === "completed") && running === replicas) {
+        const expected = keyOf(watch.expected);
+        const applied = specKey(service.Spec.TaskTemplate.ContainerSpec) === expected;
+        const running = runningOf(expected, tasks);
+        const settled = state === undefined || !["updating", "rollback_started"].includes(state);
+        // The UpdateStatus of an earlier rollout stays until the next one: only the spec says what runs now.
+        if (applied && settled && running === replicas) {
             const nodes = await engine.getJson<NodeState[]>("/nodes");
             const down = nodes.filter((node) => node.Status.State !== "ready").map((node) => node.Description.Hostname);
             return (
-                `converged: ${running}/${replicas} tasks of the current spec running` +
+                `converged: ${running}/${replicas} tasks of the applied spec running` +
                 (down.length > 0 ? `; nodes down: ${down.join(", ")}` : "")
             );
         }
         // A rollback in progress is waited for: `up` returns once the previous version is back everywhere.
-        const failed = state !== undefined && ["rollback_completed", "rollback_paused", "paused"].includes(state);
+        const failed =
+            state === "paused" || (!applied && (state === "rollback_completed" || state === "rollback_paused"));
         const stuck = unplaceable(tasks);
         stuckSince = stuck ? (stuckSince ?? Date.now()) : undefined;
         const stuckTooLong = stuckSince !== undefined && Date.now() - stuckSince > unplaceableGraceMs;
         if (failed || stuckTooLong || Date.now() > deadline) {
             const nodes = await engine.getJson<NodeState[]>("/nodes");
-            const logs = await engine.serviceLogs(watch.service, 200).catch(() => "");
+            const logs = await engine
+                .serviceLogs(watch.service, 500)
+                .catch((error: Error) => `(no service logs: ${error.message})`);
             const verdict = failed
                 ? `the update did not become healthy and Swarm ${state === "paused" ? "paused it" : "rolled it back"} ` +
                   `(${service.UpdateStatus?.Message ?? ""}); the previous version keeps serving. Fix the cause, then ` +
                   "run `pulumi up --refresh` (the refresh sees the rolled-back spec and applies the new one again)"
                 : stuckTooLong
-                  ? `a task cannot be placed on any node (${stuck}): ${running}/${replicas} tasks of the current spec running`
-                  : `the service did not converge within ${watch.timeoutSeconds} s: ${running}/${replicas} tasks of the current spec running`;
-            throw new Error(describeFailure(verdict, tasks, nodes, logs));
+                  ? `a task cannot be placed on any node (${stuck}): ${running}/${replicas} tasks of the applied spec running`
+                  : `the service did not converge within ${watch.timeoutSeconds} s: ${running}/${replicas} tasks of the applied spec running`;
+            throw new Error(describeFailure(verdict, tasks, nodes, logs, expected));
         }
         await new Promise((resolve) => setTimeout(resolve, 1000));
     }
