@@ -64,6 +64,10 @@ function us(value: number | undefined): string {
     return value === undefined || !Number.isFinite(value) ? "-" : value.toFixed(0);
 }
 
+function at80(figures: DataPlaneReport["configs"]["guide"]["at80Percent"]): string {
+    return figures ? `${fixed(figures.p50Ms, 1)} / ${fixed(figures.p99Ms, 1)} @ ${count(figures.offeredRate)}/s` : "-";
+}
+
 function latency(summary: ModeSummary | undefined): string {
     return summary?.p99Ms === undefined ? "-" : `${fixed(summary.p50Ms, 1)} / ${fixed(summary.p99Ms, 1)}`;
 }
@@ -89,14 +93,7 @@ export function renderDataPlane(report: DataPlaneReport): string {
     add("  full handshakes/s measured (client-bound)", g.full?.throughput, p.full?.throughput, count);
     add("  server core busy", g.full?.serverBusy, p.full?.serverBusy, percent, false);
     rows.push(["  latency p50 / p99 ms at that rate", latency(g.full), latency(p.full), ""]);
-    rows.push([
-        "  p99 ms at 80 % of that rate",
-        guide.at80Percent ? `${fixed(guide.at80Percent.p99Ms, 1)} @ ${count(guide.at80Percent.offeredRate)}/s` : "-",
-        project.at80Percent
-            ? `${fixed(project.at80Percent.p99Ms, 1)} @ ${count(project.at80Percent.offeredRate)}/s`
-            : "-",
-        "",
-    ]);
+    rows.push(["  latency p50 / p99 ms at 80 % of that rate", at80(guide.at80Percent), at80(project.at80Percent), ""]);
     add("resumed TLS 1.3 (PSK), Nginx CPU us", g.resumed13?.serverCpuUs, p.resumed13?.serverCpuUs, us);
     add("  per server core", g.resumed13?.perServerCore, p.resumed13?.perServerCore, count);
     add("  measured/s", g.resumed13?.throughput, p.resumed13?.throughput, count);
