@@ -94,9 +94,9 @@ function safely(read: () => string): string {
     }
 }
 
-/** MTLS_NGINX_SUITE of nginx/image/base.env: the one place the image's base is chosen. */
+/** MTLS_NGINX_SUITE of scripts/nginx-image.env: the one place the image's base is chosen. */
 function imageBase(): string {
-    const text = fs.readFileSync(path.join(repoRoot, "nginx", "image", "base.env"), "utf8");
+    const text = fs.readFileSync(path.join(repoRoot, "scripts", "nginx-image.env"), "utf8");
     return `debian ${/^MTLS_NGINX_SUITE=(\S+)/m.exec(text)?.[1] ?? "?"}`;
 }
 

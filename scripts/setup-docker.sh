@@ -66,7 +66,7 @@ start_dockerd() {
     as_root touch "${dockerd_log}"
     # setsid + nohup: the daemon gets its own session and survives this script and its terminal.
     # Containers inherit the daemon's open-files limit; raise it to what the systemd unit gives
-    # dockerd (the rendered nginx.conf asks for worker_rlimit_nofile 65536).
+    # dockerd (many concurrent TLS connections each hold a descriptor).
     as_root setsid nohup sh -c 'ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec dockerd' \
         >>"${dockerd_log}" 2>&1 </dev/null &
     disown || true
@@ -98,7 +98,7 @@ ensure_daemon() {
 main() {
     install_missing_packages
     ensure_daemon
-    bash "${repo_dir}/nginx/image/build-local-image.sh"
+    bash "${repo_dir}/scripts/build-nginx-image.sh"
 }
 
 main "$@"

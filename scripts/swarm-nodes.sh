@@ -178,7 +178,7 @@ check_prerequisites() {
     done
     timeout 15 docker info >/dev/null 2>&1 || die "the Docker daemon does not answer; run: npm run setup"
     docker image inspect "${nginx_image}" >/dev/null 2>&1 ||
-        die "image ${nginx_image} is missing; run: npm run setup (nginx/image/build-local-image.sh)"
+        die "image ${nginx_image} is missing; run: npm run setup (scripts/build-nginx-image.sh)"
     # Cached: returns at once when the node image exists.
     MTLS_DIND_IMAGE="${node_image}" bash "${script_dir}/swarm-node-image.sh"
 }

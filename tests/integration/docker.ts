@@ -8,7 +8,7 @@ import * as net from "net";
 
 import { containerConfigDirectory, containerListenPort, nginxConfigArgs } from "../../nginx/files";
 
-/** The locally built image (nginx/image/build-local-image.sh); same override as the build script. */
+/** The locally built image (scripts/build-nginx-image.sh); same override as the build script. */
 export const testImage = process.env.MTLS_NGINX_IMAGE ?? "mtls-nginx/nginx:trixie-local";
 
 /** Label on every container this tier starts; its value is the owning test process id. */

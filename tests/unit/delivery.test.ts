@@ -5,6 +5,7 @@ import * as os from "os";
 import * as path from "path";
 
 import { connectAddress } from "../../components/clientAccess";
+import { describeFailure, keyOf, specKey, unplaceable } from "../../delivery/awaitRollout";
 import {
     archiveOf,
     differingFiles,
@@ -158,5 +159,66 @@ describe("connectAddress", () => {
         assert.strictEqual(connectAddress({ ...remote, dockerHost: "tcp://127.0.0.22:2376" }), "127.0.0.22");
         assert.strictEqual(connectAddress({ ...remote, dockerHost: "ssh://deploy@edge-1.example" }), "edge-1.example");
         assert.strictEqual(connectAddress({ ...remote, dockerHost: "unix:///var/run/docker.sock" }), "127.0.0.1");
+    });
+});
+
+describe("Swarm rollout verdicts", () => {
+    const spec = {
+        Image: "nginx:1.30@sha256:abc",
+        Configs: [{ ConfigName: "svc-nginx-conf-2" }, { ConfigName: "svc-client-ca-pem-1" }],
+        Secrets: [{ SecretName: "svc-server-key-9" }],
+        CapabilityAdd: ["CAP_CHOWN", "CAP_SETUID"],
+        CapabilityDrop: ["ALL"],
+        ReadOnly: true,
+    };
+    const expected = {
+        image: "nginx:1.30",
+        configs: ["svc-client-ca-pem-1", "svc-nginx-conf-2"],
+        secrets: ["svc-server-key-9"],
+        capabilityAdd: ["SETUID", "CHOWN"],
+        capabilityDrop: ["ALL"],
+        readOnly: true,
+    };
+
+    it("knows the applied version whatever the engine pinned or prefixed", () => {
+        assert.strictEqual(specKey(spec), keyOf(expected));
+        assert.notStrictEqual(
+            specKey({ ...spec, CapabilityAdd: ["CAP_CHOWN"] }),
+            keyOf(expected),
+            "a rolled-back spec",
+        );
+        assert.notStrictEqual(specKey({ ...spec, Configs: [{ ConfigName: "svc-nginx-conf-1" }] }), keyOf(expected));
+    });
+
+    it("quotes the tasks' errors, Nginx's complaints and the lost nodes", () => {
+        const nodes = [
+            { ID: "n1", Description: { Hostname: "node-1" }, Status: { State: "ready" } },
+            { ID: "n3", Description: { Hostname: "node-3" }, Status: { State: "down", Message: "heartbeat failure" } },
+        ];
+        const task = (state: string, err: string, at: string) => ({
+            NodeID: "n1",
+            DesiredState: "shutdown",
+            Spec: { ContainerSpec: spec },
+            Status: { State: state, Err: err, Timestamp: at },
+        });
+        const message = describeFailure(
+            "rolled back",
+            [
+                task("failed", "task: non-zero exit (1)", "2026-01-01T00:00:02Z"),
+                task("running", "", "2026-01-01T00:00:01Z"),
+            ],
+            nodes,
+            "x\n2026/01/01 [emerg] 8#8: setgid(65534) failed (1: Operation not permitted)\ny",
+        );
+        assert.match(message, /^rolled back$/m);
+        assert.match(message, /task errors: node-1: failed: task: non-zero exit \(1\)/);
+        assert.match(message, /nginx: .*\[emerg\] 8#8: setgid\(65534\) failed/);
+        assert.match(message, /lost nodes: node-3 is down \(heartbeat failure\)/);
+        const pending = {
+            ...task("pending", "no suitable node (max replicas per node limit exceed)", ""),
+            DesiredState: "running",
+        };
+        assert.match(unplaceable([pending]) ?? "", /no suitable node/);
+        assert.strictEqual(unplaceable([task("running", "", "")]), undefined);
     });
 });

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the local Nginx image without any container registry: debootstrap a minimal Debian root
 # filesystem with Nginx from the machine's configured Debian mirror, then `docker import` it.
-# The suite, the packages and the default tag come from nginx/image/base.env (Debian 13 trixie:
+# The suite, the packages and the default tag come from scripts/nginx-image.env (Debian 13 trixie:
 # Nginx 1.26, OpenSSL 3.5).
 #
-#   MTLS_NGINX_IMAGE      image tag (default: MTLS_NGINX_DEFAULT_IMAGE of base.env)
+#   MTLS_NGINX_IMAGE      image tag (default: MTLS_NGINX_DEFAULT_IMAGE of nginx-image.env)
 #   MTLS_NGINX_REBUILD=1  rebuild even when the tag exists
 #   MTLS_DEBIAN_MIRROR    mirror URL; default: the "main" entry of the suite in /etc/apt/sources.list{,.d/*},
 #                         else the archive the machine uses for its own suite (it carries every suite)
@@ -14,8 +14,8 @@
 set -euo pipefail
 
 image_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=SCRIPTDIR/base.env
-source "${image_dir}/base.env"
+# shellcheck source=SCRIPTDIR/nginx-image.env
+source "${image_dir}/nginx-image.env"
 image_tag="${MTLS_NGINX_IMAGE:-${MTLS_NGINX_DEFAULT_IMAGE}}"
 suite="${MTLS_NGINX_SUITE}"
 packages="${MTLS_NGINX_PACKAGES}"
@@ -38,8 +38,8 @@ fi
 command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found; run: npm run setup"
 
 # --- mirror: the Debian archive apt already uses on this machine -----------------------------
-# shellcheck source=SCRIPTDIR/../../scripts/debian-mirror.sh
-source "${image_dir}/../../scripts/debian-mirror.sh"
+# shellcheck source=SCRIPTDIR/debian-mirror.sh
+source "${image_dir}/debian-mirror.sh"
 
 # A machine on an older release lists only its own suite: the same Debian archive serves the newer one.
 own_suite="$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")"
