@@ -15,7 +15,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-import { testImage } from "../tests/integration/docker";
+import { testImage } from "../testkit/docker";
 import { runAll } from "./cleanup";
 import { runDataPlane, type DataPlaneReport } from "./dataPlane";
 import { runDeploy, type DeployReport } from "./deploy";

@@ -4,7 +4,7 @@
  * server key (CertificateVerify), two verifies (the client's CertificateVerify, and the CA's
  * signature on the client certificate) and one key exchange in the negotiated group.
  */
-import { docker, testImage } from "../tests/integration/docker";
+import { docker, testImage } from "../testkit/docker";
 import type { BenchKeyType, KeyTypes } from "./keys";
 
 export interface SpeedFigures {

@@ -12,7 +12,7 @@ import * as path from "path";
 import { validateStackConfig } from "../config/stackConfig";
 import { containerListenPort } from "../nginx/files";
 import { renderNginxConfig, trustDigest } from "../nginx/renderNginxConfig";
-import { assertDockerReady, testImage } from "../tests/integration/docker";
+import { assertDockerReady, testImage } from "../testkit/docker";
 import { onCleanup } from "./cleanup";
 import { measureSpeeds, publicKeySum, speedNamesFor, type PublicKeySum, type SpeedReport } from "./cryptoBound";
 import { describeKeys, issueKeySet, type KeySet, type KeyTypes } from "./keys";

@@ -1,5 +1,5 @@
 /**
- * Section 3: deploy timings with the real engine, through the e2e harness (a throwaway stack per
+ * Section 3: deploy timings with the real engine, through testkit/stack.ts (a throwaway stack per
  * client count, with its own state directory, port, container and host directory). Each stack is
  * destroyed and disposed before the next one starts, whatever happened.
  */
@@ -10,7 +10,7 @@ import { performance } from "perf_hooks";
 
 import type { Stack } from "@pulumi/pulumi/automation";
 
-import type { ThrowawayStack } from "../tests/e2e/harness";
+import type { ThrowawayStack } from "../testkit/stack";
 import { onCleanup } from "./cleanup";
 import { MemorySampler } from "./procfs";
 import { repoRoot } from "./settings";
@@ -79,8 +79,8 @@ export async function runDeploy(
             runs: [],
         };
     }
-    // Loaded only here: the harness pulls in the Automation API.
-    const harness = await import("../tests/e2e/harness");
+    // Loaded only here: the throwaway-stack fixture pulls in the Automation API.
+    const harness = await import("../testkit/stack");
     const runs: DeployRun[] = [];
     for (const count of clientCounts) {
         if (Date.now() > deadline) {
@@ -97,7 +97,7 @@ export async function runDeploy(
 }
 
 async function runOne(
-    harness: typeof import("../tests/e2e/harness"),
+    harness: typeof import("../testkit/stack"),
     count: number,
     deadline: number,
     progress: (line: string) => void,

@@ -1,6 +1,6 @@
 /**
  * Key sets for the bench: a root CA, a server certificate and a client certificate, issued with
- * the `openssl` CLI and the project's X.509 profiles (as tests/integration/pki.ts does), for any
+ * the `openssl` CLI and the project's X.509 profiles (as testkit/pki.ts does), for any
  * key type OpenSSL has, Ed25519 included (which the stack config does not offer yet).
  */
 import * as crypto from "crypto";
@@ -9,7 +9,7 @@ import * as path from "path";
 
 import { certificateProfiles, leafAllowedUses } from "../components/certificateProfiles";
 import type { KeyAlgorithm } from "../domain/pki";
-import { openssl, renderExtensions } from "../tests/integration/pki";
+import { openssl, renderExtensions } from "../testkit/pki";
 
 /** The stack config's key algorithms, and Ed25519. */
 export type BenchKeyType = KeyAlgorithm | "Ed25519";

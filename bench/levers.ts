@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-import { assertDockerReady } from "../tests/integration/docker";
+import { assertDockerReady } from "../testkit/docker";
 import { onCleanup } from "./cleanup";
 import {
     projectDefaults,

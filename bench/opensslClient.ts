@@ -5,7 +5,7 @@
  * server picks and that it resumes sessions at all.
  */
 import { containerListenPort } from "../nginx/files";
-import { docker, testImage } from "../tests/integration/docker";
+import { docker, testImage } from "../testkit/docker";
 import type { KeySet } from "./keys";
 
 const keysMount = "/bench-keys";

@@ -9,7 +9,8 @@ import * as fs from "fs";
 import * as path from "path";
 
 import { containerConfigDirectory, containerListenPort, endpointFiles, nginxConfigArgs } from "../nginx/files";
-import { docker, freePort, nginxConfigTest, testImage } from "../tests/integration/docker";
+import { docker, nginxConfigTest, testImage } from "../testkit/docker";
+import { freePort } from "../testkit/ports";
 import { containerCpuReader, type CpuReader } from "./cgroup";
 import { onCleanup } from "./cleanup";
 import type { KeySet } from "./keys";

@@ -5,22 +5,9 @@
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 
-export const vegetaVersion = "v12.13.0";
-
-/** Where scripts/setup-vegeta.sh puts the binary. */
-export function vegetaBinary(): string {
-    const cacheRoot = process.env.MTLS_VEGETA_CACHE?.trim() || path.join(os.homedir(), ".cache", "mtls-nginx");
-    const binary = path.join(cacheRoot, `vegeta-${vegetaVersion}`, "vegeta");
-    if (!fs.existsSync(binary)) {
-        throw new Error(
-            `vegeta ${vegetaVersion} is missing (${binary}); run: npm run setup (or bash scripts/setup-vegeta.sh)`,
-        );
-    }
-    return binary;
-}
+import { vegetaBinary, vegetaVersion } from "../testkit/vegeta";
 
 export interface ClientIdentity {
     readonly certificatePath: string;

@@ -16,6 +16,10 @@ import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
+import type { CommandResult } from "./docker";
+
+export type { CommandResult };
+
 const repoRoot = path.join(__dirname, "..");
 const nodesScript = path.join(repoRoot, "scripts", "swarm-nodes.sh");
 
@@ -43,12 +47,6 @@ export interface SwarmNode {
     /** Docker API URL, TLS only: tcp://127.0.0.2N:2376. */
     readonly dockerHost: string;
     readonly tls: DockerClientTls;
-}
-
-export interface CommandResult {
-    readonly status: number | null;
-    readonly stdout: string;
-    readonly stderr: string;
 }
 
 export interface DockerOnOptions {

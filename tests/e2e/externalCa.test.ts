@@ -11,8 +11,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { OutputMap } from "@pulumi/pulumi/automation";
-import { probe } from "../support/mtlsProbe";
-import { containerId, outputValue, repoRoot, setConfig, ThrowawayStack, useThrowawayStack } from "./harness";
+import { probe } from "../../testkit/tls";
+import { containerId, outputValue, repoRoot, setConfig, ThrowawayStack, useThrowawayStack } from "../../testkit/stack";
 
 /** A CA whose key lives in a temp directory of the test only: the "offline" root, or a CA to import. */
 class OfflineCa {

@@ -1,8 +1,16 @@
 import * as assert from "assert";
 import { execFileSync, spawn, spawnSync } from "child_process";
 
-import { probe } from "../support/mtlsProbe";
-import { containerId, outputValue, repoRoot, setConfig, ThrowawayStack, useThrowawayStack } from "./harness";
+import { probe } from "../../testkit/tls";
+import {
+    clientProbe,
+    containerId,
+    outputValue,
+    repoRoot,
+    setConfig,
+    ThrowawayStack,
+    useThrowawayStack,
+} from "../../testkit/stack";
 
 /** How long a crashed or restarted endpoint may take to serve again (stated in the README). */
 const recoveryBoundSeconds = { crash: 10, daemonRestart: 60 };
@@ -20,15 +28,7 @@ describe("faults", function () {
     /** The endpoint's answer to alice, as "200 <body>" or the error. */
     const answer = async (): Promise<string> => {
         const outputs = await deployment.stack.outputs();
-        const result = await probe({
-            host: "127.0.0.1",
-            port: deployment.publishPort,
-            serverName: outputValue<string>(outputs, "serverName"),
-            caPem: outputValue<string>(outputs, "caCertificatePem"),
-            clientCertificatePem: outputValue<Record<string, string>>(outputs, "clientCertificatePems").alice,
-            clientPrivateKeyPem: outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems").alice,
-            timeoutMs: 2000,
-        });
+        const result = await probe({ ...clientProbe(deployment, outputs, "alice"), timeoutMs: 2000 });
         return result.status === undefined ? `no answer: ${result.error}` : `${result.status} ${result.body.trim()}`;
     };
     const serving = "200 mtls-nginx: hello alice";

@@ -5,7 +5,9 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { freePort, repoRoot } from "./harness";
+import { newP256KeyPem, opensslKeyOnPipe } from "../../testkit/pki";
+import { freePort } from "../../testkit/ports";
+import { repoRoot } from "../../testkit/stack";
 
 /**
  * No key outlives its use, even when a command is killed with SIGKILL (no trap runs, no cleanup):
@@ -23,25 +25,7 @@ interface KeyPair {
 }
 
 function newKey(): KeyPair {
-    const { privateKey } = crypto.generateKeyPairSync("ec", {
-        namedCurve: "P-256",
-        privateKeyEncoding: { type: "pkcs8", format: "pem" },
-        publicKeyEncoding: { type: "spki", format: "pem" },
-    });
-    return { privateKeyPem: privateKey };
-}
-
-/**
- * Runs openssl in dir; "/dev/stdin" in args is the key, through a pipe (`<(cat)`: Node's stdin
- * for a child is a socket, which openssl cannot open by path). Keys never touch the disk.
- */
-function openssl(dir: string, args: string[], key?: string): string {
-    const quoted = args.map((arg) => (arg === "/dev/stdin" ? "<(cat)" : `'${arg.replace(/'/g, "'\\''")}'`));
-    const result = spawnSync("bash", ["-c", `openssl ${quoted.join(" ")}`], { cwd: dir, input: key, encoding: "utf8" });
-    if (result.status !== 0) {
-        throw new Error(`openssl ${args.join(" ")} failed:\n${result.stderr}`);
-    }
-    return result.stdout;
+    return { privateKeyPem: newP256KeyPem() };
 }
 
 /** A process of a group, read from /proc (zombies are gone for our purpose). */
@@ -276,7 +260,7 @@ describe("keys on disk: a command killed with SIGKILL at any moment leaves no ke
         fs.writeFileSync(marker, "");
         // Files written in the marker's own second would not be "newer": wait for the clock to move on.
         await new Promise((resolve) => setTimeout(resolve, 1100));
-        openssl(
+        opensslKeyOnPipe(
             fixtures,
             ["req", "-x509", "-new", "-key", "/dev/stdin", "-subj", "/CN=keys-on-disk CA", "-days", "2"].concat([
                 "-out",
@@ -288,12 +272,12 @@ describe("keys on disk: a command killed with SIGKILL at any moment leaves no ke
             ["client", client],
             ["server", server],
         ] as const) {
-            openssl(
+            opensslKeyOnPipe(
                 fixtures,
                 ["req", "-new", "-key", "/dev/stdin", "-subj", `/CN=${name}`, "-out", `${name}.csr`],
                 key.privateKeyPem,
             );
-            openssl(
+            opensslKeyOnPipe(
                 fixtures,
                 ["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "/dev/stdin"].concat([
                     "-set_serial",
@@ -317,7 +301,7 @@ describe("keys on disk: a command killed with SIGKILL at any moment leaves no ke
                 .concat(["unique_subject = no", "[any]", "commonName = supplied", ""])
                 .join("\n"),
         );
-        openssl(
+        opensslKeyOnPipe(
             fixtures,
             ["ca", "-batch", "-notext", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "/dev/stdin"].concat([
                 "-out",

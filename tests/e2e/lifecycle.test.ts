@@ -1,8 +1,9 @@
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import { probe } from "../support/mtlsProbe";
+import { probe } from "../../testkit/tls";
 import {
+    clientProbe,
     containerId,
     outputValue,
     realChanges,
@@ -11,7 +12,7 @@ import {
     stepRecorder,
     ThrowawayStack,
     useThrowawayStack,
-} from "./harness";
+} from "../../testkit/stack";
 
 /**
  * The real engine, end to end: `pulumi up` from empty (the smoke test runs inside it), a no-op
@@ -99,14 +100,7 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         assert.strictEqual(update.summary.result, "succeeded");
         assert.strictEqual(containerId(deployment.containerName), containerBefore, "the container was not replaced");
         const outputs = update.outputs;
-        const carol = await probe({
-            host: "127.0.0.1",
-            port: deployment.publishPort,
-            serverName: outputValue<string>(outputs, "serverName"),
-            caPem: outputValue<string>(outputs, "caCertificatePem"),
-            clientCertificatePem: outputValue<Record<string, string>>(outputs, "clientCertificatePems").carol,
-            clientPrivateKeyPem: outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems").carol,
-        });
+        const carol = await probe(clientProbe(deployment, outputs, "carol"));
         assert.strictEqual(carol.status, 200, carol.error ?? carol.body);
     });
 
@@ -137,14 +131,7 @@ describe("pulumi up / preview / destroy on the dev config", function () {
             }).trim();
         const serving = async () => {
             const outputs = await deployment.stack.outputs();
-            const answer = await probe({
-                host: "127.0.0.1",
-                port: deployment.publishPort,
-                serverName: outputValue<string>(outputs, "serverName"),
-                caPem: outputValue<string>(outputs, "caCertificatePem"),
-                clientCertificatePem: outputValue<Record<string, string>>(outputs, "clientCertificatePems").alice,
-                clientPrivateKeyPem: outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems").alice,
-            });
+            const answer = await probe(clientProbe(deployment, outputs, "alice"));
             return `${answer.status} ${answer.body.trim()}`;
         };
         const liveBefore = live();

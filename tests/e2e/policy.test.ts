@@ -16,7 +16,7 @@ import {
     ThrowawayStack,
     toolchainEnvironment,
     useThrowawayStack,
-} from "./harness";
+} from "../../testkit/stack";
 
 const policyPack = path.join(repoRoot, "policy");
 

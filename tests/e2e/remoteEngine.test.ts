@@ -2,9 +2,9 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 
 import { startSwarm, stopSwarm, type SwarmCluster, type SwarmNode } from "../../testkit/swarm";
-import { probe } from "../support/mtlsProbe";
-import { startRequestLoop } from "../support/requestLoop";
-import { createThrowawayStack, outputValue, setConfig, type ThrowawayStack } from "./harness";
+import { probe } from "../../testkit/tls";
+import { startRequestLoop } from "../../testkit/requestLoop";
+import { createThrowawayStack, outputValue, setConfig, type ThrowawayStack } from "../../testkit/stack";
 
 /**
  * A remote Docker engine that shares no filesystem with this machine: one node of the test swarm,

@@ -1,7 +1,6 @@
 import * as assert from "assert";
-import { probe, ProbeOptions } from "../support/mtlsProbe";
-import { tlsRequest } from "../integration/tlsClient";
-import { startRequestLoop } from "../support/requestLoop";
+import { probe, ProbeOptions, tlsRequest } from "../../testkit/tls";
+import { startRequestLoop } from "../../testkit/requestLoop";
 import {
     containerId,
     outputValue,
@@ -10,7 +9,7 @@ import {
     stepRecorder,
     ThrowawayStack,
     useThrowawayStack,
-} from "./harness";
+} from "../../testkit/stack";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 
 const resumableVersions = ["TLSv1.2", "TLSv1.3"] as const;

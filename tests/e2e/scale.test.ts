@@ -4,7 +4,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { repoRoot } from "./harness";
+import { newP256KeyPem, opensslKeyOnPipe } from "../../testkit/pki";
+import { repoRoot } from "../../testkit/stack";
 
 /**
  * Scale limits, for real: components/revocationListScript.sh issues the CRLs of a chain (root and
@@ -15,33 +16,12 @@ import { repoRoot } from "./harness";
 
 const revokedCount = 1000;
 
-/** Runs openssl in dir; "/dev/stdin" in args is the key, through a pipe (keys never touch the disk). */
-function openssl(dir: string, args: string[], key?: string): string {
-    const quoted = args.map((arg) => (arg === "/dev/stdin" ? "<(cat)" : `'${arg.replace(/'/g, "'\\''")}'`));
-    const result = spawnSync("bash", ["-c", `openssl ${quoted.join(" ")}`], {
-        cwd: dir,
-        input: key,
-        encoding: "utf8",
-        maxBuffer: 64 * 1024 * 1024,
-    });
-    if (result.status !== 0) {
-        throw new Error(`openssl ${args.join(" ")} failed:\n${result.stderr}`);
-    }
-    return result.stdout;
-}
-
-function newKeyPem(): string {
-    return crypto.generateKeyPairSync("ec", {
-        namedCurve: "P-256",
-        privateKeyEncoding: { type: "pkcs8", format: "pem" },
-        publicKeyEncoding: { type: "spki", format: "pem" },
-    }).privateKey;
-}
-
 /** The serials a CRL lists, upper-case hex without leading zeros. */
 function crlSerials(dir: string, crlPem: string): string[] {
     fs.writeFileSync(path.join(dir, "one.crl"), crlPem);
-    return [...openssl(dir, ["crl", "-in", "one.crl", "-noout", "-text"]).matchAll(/Serial Number: ([0-9A-F]+)/g)]
+    return [
+        ...opensslKeyOnPipe(dir, ["crl", "-in", "one.crl", "-noout", "-text"]).matchAll(/Serial Number: ([0-9A-F]+)/g),
+    ]
         .map((match) => match[1].replace(/^0+(?=.)/, ""))
         .sort();
 }
@@ -49,15 +29,15 @@ function crlSerials(dir: string, crlPem: string): string[] {
 describe("scale: the CRL script with 1,000 revoked certificates", function () {
     this.timeout(300_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-scale-"));
-    const rootKey = newKeyPem();
-    const intermediateKey = newKeyPem();
-    const clientKey = newKeyPem();
+    const rootKey = newP256KeyPem();
+    const intermediateKey = newP256KeyPem();
+    const clientKey = newP256KeyPem();
     let revokedPems: string[] = [];
     let issuedSerials: string[] = [];
 
     before(() => {
         const started = Date.now();
-        openssl(
+        opensslKeyOnPipe(
             dir,
             ["req", "-x509", "-new", "-key", "/dev/stdin", "-subj", "/O=Scale/CN=Scale Root", "-days", "30"].concat([
                 "-addext",
@@ -67,13 +47,13 @@ describe("scale: the CRL script with 1,000 revoked certificates", function () {
             ]),
             rootKey,
         );
-        openssl(
+        opensslKeyOnPipe(
             dir,
             ["req", "-new", "-key", "/dev/stdin", "-subj", "/O=Scale/CN=Scale Intermediate", "-out", "int.csr"],
             intermediateKey,
         );
         fs.writeFileSync(path.join(dir, "int.ext"), "basicConstraints=critical,CA:TRUE,pathlen:0\n");
-        openssl(
+        opensslKeyOnPipe(
             dir,
             ["x509", "-req", "-in", "int.csr", "-CA", "root.pem", "-CAkey", "/dev/stdin", "-days", "30"].concat([
                 "-set_serial",
@@ -85,7 +65,7 @@ describe("scale: the CRL script with 1,000 revoked certificates", function () {
             ]),
             rootKey,
         );
-        openssl(
+        opensslKeyOnPipe(
             dir,
             ["req", "-new", "-key", "/dev/stdin", "-subj", "/O=Scale/CN=client", "-out", "client.csr"],
             clientKey,
@@ -102,7 +82,7 @@ describe("scale: the CRL script with 1,000 revoked certificates", function () {
                 .concat(["unique_subject = no", "[any]", "commonName = supplied", "organizationName = optional", ""])
                 .join("\n"),
         );
-        openssl(
+        opensslKeyOnPipe(
             dir,
             ["ca", "-batch", "-notext", "-config", "ca.cnf", "-cert", "intermediate.pem", "-keyfile"].concat([
                 "/dev/stdin",

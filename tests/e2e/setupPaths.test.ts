@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-import { repoRoot } from "./harness";
+import { repoRoot } from "../../testkit/stack";
 
 /**
  * The real user's path through scripts/setup-toolchain.sh: with a released `pulumi` on PATH, plugins

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { EndpointCheck, ExpiryRow } from "../../rotation/expiryReport";
-import { repoRoot, ThrowawayStack, useThrowawayStack } from "./harness";
+import { repoRoot, ThrowawayStack, useThrowawayStack } from "../../testkit/stack";
 
 /** What `npm run status -- STACK --json` prints. */
 interface StatusJson {

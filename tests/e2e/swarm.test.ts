@@ -1,9 +1,9 @@
 import * as assert from "assert";
 
 import { startSwarm, stopSwarm, type SwarmCluster } from "../../testkit/swarm";
-import { probe, type ProbeOptions } from "../support/mtlsProbe";
-import { startFailoverLoop } from "../support/requestLoop";
-import { createThrowawayStack, outputValue, realChanges, setConfig, type ThrowawayStack } from "./harness";
+import { probe, type ProbeOptions } from "../../testkit/tls";
+import { startFailoverLoop } from "../../testkit/requestLoop";
+import { createThrowawayStack, outputValue, realChanges, setConfig, type ThrowawayStack } from "../../testkit/stack";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 
 /**

@@ -27,9 +27,9 @@ import {
     waitUntilServing,
     type CommandResult,
     type RunningEndpoint,
-} from "./docker";
-import { TestPki, type CertificateAuthority, type IssuedCertificate } from "./pki";
-import { expectTlsFailure, tlsRequest, type TlsRequestOptions, type TlsResponse } from "./tlsClient";
+} from "../../testkit/docker";
+import { TestPki, type CertificateAuthority, type IssuedCertificate } from "../../testkit/pki";
+import { expectTlsFailure, tlsRequest, type TlsRequestOptions, type TlsResponse } from "../../testkit/tls";
 
 interface Variant {
     readonly name: string;

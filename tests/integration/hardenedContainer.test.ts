@@ -18,9 +18,10 @@ import {
 } from "../../nginx/container";
 import { containerConfigDirectory, containerListenPort, endpointFiles, liveFileSet } from "../../nginx/files";
 import { greetingFor, renderNginxConfig, trustDigest } from "../../nginx/renderNginxConfig";
-import { assertDockerReady, docker, freePort, removeContainer, testImage } from "./docker";
-import { TestPki, type CertificateAuthority, type IssuedCertificate } from "./pki";
-import { tlsRequest } from "./tlsClient";
+import { assertDockerReady, docker, removeContainer, testImage } from "../../testkit/docker";
+import { TestPki, type CertificateAuthority, type IssuedCertificate } from "../../testkit/pki";
+import { freePort } from "../../testkit/ports";
+import { tlsRequest } from "../../testkit/tls";
 
 const serverName = "localhost";
 const ownerLabel = "mtls-nginx.integration-test";

@@ -19,9 +19,9 @@ import {
     startEndpoint,
     waitUntilServing,
     type RunningEndpoint,
-} from "./docker";
-import { TestPki, type CertificateAuthority, type IssuedCertificate } from "./pki";
-import { tlsRequest, type TlsRequestOptions, type TlsResponse } from "./tlsClient";
+} from "../../testkit/docker";
+import { TestPki, type CertificateAuthority, type IssuedCertificate } from "../../testkit/pki";
+import { tlsRequest, type TlsRequestOptions, type TlsResponse } from "../../testkit/tls";
 
 const serverName = "localhost";
 const versions = ["TLSv1.2", "TLSv1.3"] as const;

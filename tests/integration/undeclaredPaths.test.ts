@@ -20,9 +20,9 @@ import {
     startEndpoint,
     waitUntilServing,
     type RunningEndpoint,
-} from "./docker";
-import { TestPki, type CertificateAuthority, type IssuedCertificate } from "./pki";
-import { tlsRequest, type TlsResponse } from "./tlsClient";
+} from "../../testkit/docker";
+import { TestPki, type CertificateAuthority, type IssuedCertificate } from "../../testkit/pki";
+import { tlsRequest, type TlsResponse } from "../../testkit/tls";
 
 const serverName = "localhost";
 const protectedPath = "/app/";

@@ -28,9 +28,9 @@ import {
     waitUntilServing,
     type HeaderEcho,
     type RunningEndpoint,
-} from "./docker";
-import { TestPki, type CertificateAuthority, type IssuedCertificate } from "./pki";
-import { loopback, tlsRequest } from "./tlsClient";
+} from "../../testkit/docker";
+import { TestPki, type CertificateAuthority, type IssuedCertificate } from "../../testkit/pki";
+import { loopback, tlsRequest } from "../../testkit/tls";
 
 const serverName = "localhost";
 const protectedPath = "/app/";

@@ -11,15 +11,12 @@ import {
     recordedResources,
     resetRecordedResources,
     resourcesOfType,
-    settled,
     stateOverrides,
 } from "./mocks";
+import { context, deployMtlsEndpoint, deployOnMocks } from "./deploy";
 
 installMocks();
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { deployMtlsEndpoint } = require("../../stack") as typeof import("../../stack");
 
-const context = { stack: "unit", projectDirectory: "/srv/mtls" };
 const now = new Date();
 
 /** The problems validation reports for a config, as "key: message" lines (none: []). */
@@ -291,19 +288,11 @@ describe("CA modes: validation", () => {
 });
 
 describe("CA modes: resource graph", () => {
-    async function deploy(raw: RawStackConfig) {
-        resetRecordedResources();
-        const outputs = deployMtlsEndpoint(validateStackConfig(raw, context), { previousRotationState: {}, now });
-        await Promise.all([
-            promiseOf(outputs.caCertificatePem),
-            promiseOf(outputs.certificateExpiries),
-            promiseOf(outputs.containerId),
-            promiseOf(outputs.rotationState),
-            promiseOf(outputs.smokeTest),
-        ]);
-        await settled();
-        return outputs;
-    }
+    const deploy = (raw: RawStackConfig) =>
+        deployOnMocks(raw, {
+            now,
+            awaiting: ["caCertificatePem", "certificateExpiries", "containerId", "rotationState", "smokeTest"],
+        });
     const names = (type: string) =>
         resourcesOfType(type)
             .map((resource) => resource.name)

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
-import { CertificateAuthority, IssuedCertificate, TestPki } from "../integration/pki";
+import { CertificateAuthority, IssuedCertificate, TestPki } from "../../testkit/pki";
 
 const repoRoot = path.join(__dirname, "..", "..");
 const password = "correct horse battery staple";

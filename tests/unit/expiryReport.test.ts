@@ -21,7 +21,7 @@ import {
     statusExitCode,
 } from "../../rotation/expiryReport";
 import { fetchServedCertificate, parseStatusArguments } from "../../scripts/status";
-import { CertificateAuthority, openssl, TestPki } from "../integration/pki";
+import { CertificateAuthority, openssl, TestPki } from "../../testkit/pki";
 
 const now = new Date("2026-06-01T00:00:00Z");
 const inDays = (days: number) => new Date(now.getTime() + days * 24 * 3600 * 1000).toISOString();

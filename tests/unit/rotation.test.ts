@@ -1,23 +1,11 @@
 import * as assert from "assert";
-import { validateStackConfig } from "../../config/stackConfig";
 import { decideRotation, parseRotationState, rotationTrigger } from "../../rotation/rotationSchedule";
-import {
-    ignoredChanges,
-    installMocks,
-    promiseOf,
-    replacementTriggers,
-    resetRecordedResources,
-    resourcesOfType,
-    settled,
-    deliveredFiles,
-} from "./mocks";
+import { ignoredChanges, installMocks, promiseOf, replacementTriggers, resourcesOfType, deliveredFiles } from "./mocks";
+import { deployOnMocks } from "./deploy";
 
 installMocks();
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { deployMtlsEndpoint } = require("../../stack") as typeof import("../../stack");
 
 const now = new Date("2026-11-28T12:00:00Z");
-const context = { stack: "unit", projectDirectory: "/srv/mtls" };
 
 describe("decideRotation", () => {
     it("starts at generation 0 without a record", () => {
@@ -57,12 +45,13 @@ describe("decideRotation", () => {
 
 describe("rotation in the resource graph", () => {
     async function deploy(raw: Record<string, unknown>, previousRotationState: Record<string, unknown>) {
-        resetRecordedResources();
         replacementTriggers.clear();
-        const outputs = deployMtlsEndpoint(validateStackConfig(raw, context), { previousRotationState, now });
+        const outputs = await deployOnMocks(raw, {
+            now,
+            previousRotationState,
+            awaiting: ["rotationState", "rotationDue", "containerId"],
+        });
         const [state, due] = await Promise.all([promiseOf(outputs.rotationState), promiseOf(outputs.rotationDue)]);
-        await promiseOf(outputs.containerId);
-        await settled();
         return { outputs, state, due };
     }
 
@@ -170,11 +159,8 @@ describe("rotation in the resource graph", () => {
 
 describe("CA rollover in the resource graph", () => {
     async function deploy(raw: Record<string, unknown>) {
-        resetRecordedResources();
-        const outputs = deployMtlsEndpoint(validateStackConfig(raw, context), { previousRotationState: {}, now });
+        const outputs = await deployOnMocks(raw, { now, awaiting: ["caCertificatePem", "containerId"] });
         const caBundle = await promiseOf(outputs.caCertificatePem);
-        await promiseOf(outputs.containerId);
-        await settled();
         const files = deliveredFiles();
         const issuerOf = (name: string) =>
             resourcesOfType("tls:index/locallySignedCert:LocallySignedCert").find((resource) => resource.name === name)!

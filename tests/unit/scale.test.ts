@@ -1,19 +1,9 @@
 import * as assert from "assert";
-import { validateStackConfig, RawStackConfig } from "../../config/stackConfig";
-import {
-    installMocks,
-    promiseOf,
-    recordedResources,
-    resetRecordedResources,
-    settled,
-    stateTransforms,
-    RecordedResource,
-} from "./mocks";
+import { RawStackConfig } from "../../config/stackConfig";
+import { installMocks, recordedResources, stateTransforms, RecordedResource } from "./mocks";
+import { deployOnMocks } from "./deploy";
 
 installMocks();
-// Imported after the mocks are installed, as the Pulumi docs require.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { deployMtlsEndpoint } = require("../../stack") as typeof import("../../stack");
 
 /**
  * Scale limits: 1,000 clients and 1,000 revoked clients. Linux refuses to start a process when one
@@ -28,7 +18,6 @@ const maxArgStrlen = 128 * kib;
 /** Our own budget for a command's environment (the kernel's is ~2 MiB, argv and the parent's env included). */
 const environmentBudget = 1024 * kib;
 
-const context = { stack: "unit", projectDirectory: "/srv/mtls" };
 const now = new Date("2026-11-28T12:00:00Z");
 
 /** A PEM body of the given size, unique to name (a P-256 certificate with a few SANs is ~700 bytes). */
@@ -60,15 +49,10 @@ function realisticSizes(): { restore(): void } {
 }
 
 async function deploy(raw: RawStackConfig): Promise<RecordedResource[]> {
-    resetRecordedResources();
-    const outputs = deployMtlsEndpoint(validateStackConfig(raw, context), { previousRotationState: {}, now });
-    await Promise.all([
-        promiseOf(outputs.caCertificatePem),
-        promiseOf(outputs.clientCertificatePems),
-        promiseOf(outputs.containerId),
-        promiseOf(outputs.smokeTest),
-    ]);
-    await settled();
+    await deployOnMocks(raw, {
+        now,
+        awaiting: ["caCertificatePem", "clientCertificatePems", "containerId", "smokeTest"],
+    });
     return [...recordedResources];
 }
 

@@ -7,37 +7,29 @@ import {
     installMocks,
     promiseOf,
     recordedResources,
-    resetRecordedResources,
     resourcesOfType,
-    settled,
     deliveredFiles,
     recordedCalls,
 } from "./mocks";
+import { context, deployOnMocks } from "./deploy";
 
 installMocks();
-// Imported after the mocks are installed, as the Pulumi docs require.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { deployMtlsEndpoint } = require("../../stack") as typeof import("../../stack");
-
-const context = { stack: "unit", projectDirectory: "/srv/mtls" };
 
 const now = new Date("2026-11-28T12:00:00Z");
 
-async function deploy(raw: RawStackConfig, previousRotationState: Record<string, unknown> = {}) {
-    resetRecordedResources();
-    const outputs = deployMtlsEndpoint(validateStackConfig(raw, context), { previousRotationState, now });
-    // Resolving every output waits for every registration upstream of it.
-    await Promise.all([
-        promiseOf(outputs.caCertificatePem),
-        promiseOf(outputs.clientCertificatePems),
-        promiseOf(outputs.clientPrivateKeyPems),
-        promiseOf(outputs.containerId),
-        promiseOf(outputs.certificateExpiries),
-        promiseOf(outputs.smokeTest),
-    ]);
-    await settled();
-    return outputs;
-}
+const deploy = (raw: RawStackConfig, previousRotationState: Record<string, unknown> = {}) =>
+    deployOnMocks(raw, {
+        now,
+        previousRotationState,
+        awaiting: [
+            "caCertificatePem",
+            "clientCertificatePems",
+            "clientPrivateKeyPems",
+            "containerId",
+            "certificateExpiries",
+            "smokeTest",
+        ],
+    });
 
 const named = (type: string, name: string) => {
     const found = resourcesOfType(type).find((resource) => resource.name === name);
@@ -252,13 +244,7 @@ describe("deployMtlsEndpoint (resource graph)", () => {
 
 describe("secrets echoed by providers", () => {
     it("marks every command output that echoes a key secret", async () => {
-        resetRecordedResources();
-        const outputs = deployMtlsEndpoint(
-            validateStackConfig({ clients: ["a", "b"], revokedClients: ["b"] }, context),
-            { previousRotationState: {}, now },
-        );
-        await promiseOf(outputs.smokeTest);
-        await settled();
+        await deployOnMocks({ clients: ["a", "b"], revokedClients: ["b"] }, { now, awaiting: ["smokeTest"] });
         for (const name of ["endpoint-delivery", "smoke-test-probe", "crl-issue"]) {
             assert.ok(additionalSecretOutputs.get(name)?.includes("stdin"), `${name} keeps its stdin secret`);
         }

@@ -2,11 +2,15 @@ import { LocalWorkspace, PulumiCommand, Stack, OutputMap, EngineEvent } from "@p
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 
-export const repoRoot = path.join(__dirname, "..", "..");
+import { freePort } from "./ports";
+import type { ProbeOptions } from "./tls";
+
+export { freePort };
+
+export const repoRoot = path.join(__dirname, "..");
 
 /** The environment scripts/env.sh sets up (toolchain on PATH, plugins in .pulumi-home), read from the script itself. */
 export function toolchainEnvironment(): Record<string, string> {
@@ -20,17 +24,6 @@ export function toolchainEnvironment(): Record<string, string> {
             .filter((line) => line.includes("="))
             .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
     );
-}
-
-export async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.listen(0, "127.0.0.1", () => {
-            const port = (server.address() as net.AddressInfo).port;
-            server.close(() => resolve(port));
-        });
-        server.on("error", reject);
-    });
 }
 
 /** A throwaway stack with the dev config, its own state directory, port, container and host directory. */
@@ -161,6 +154,18 @@ export function outputValue<T>(outputs: OutputMap, name: string): T {
         throw new Error(`stack output ${name} is missing; have ${Object.keys(outputs).join(", ")}`);
     }
     return output.value as T;
+}
+
+/** A probe of the stack's endpoint on 127.0.0.1 as one of its clients, from the stack's outputs. */
+export function clientProbe(deployment: ThrowawayStack, outputs: OutputMap, client: string): ProbeOptions {
+    return {
+        host: "127.0.0.1",
+        port: deployment.publishPort,
+        serverName: outputValue<string>(outputs, "serverName"),
+        caPem: outputValue<string>(outputs, "caCertificatePem"),
+        clientCertificatePem: outputValue<Record<string, string>>(outputs, "clientCertificatePems")[client],
+        clientPrivateKeyPem: outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems")[client],
+    };
 }
 
 export function containerId(name: string): string | undefined {

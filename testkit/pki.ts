@@ -1,10 +1,10 @@
 /**
- * Test PKI for the integration tier: issues keys, CAs, leaves and CRLs with the `openssl` CLI,
+ * Test PKI for the tests and the bench: issues keys, CAs, leaves and CRLs with the `openssl` CLI,
  * following the same X.509 profiles (components/certificateProfiles.ts) the Pulumi components
  * hand to @pulumi/tls, so the certificates Nginx sees here have the flags and usages it sees in
  * a real stack.
  */
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -15,8 +15,8 @@ import {
     privateKeyArgs,
     type CertificateProfile,
     type LeafProfileName,
-} from "../../components/certificateProfiles";
-import type { KeyAlgorithm } from "../../domain/pki";
+} from "../components/certificateProfiles";
+import type { KeyAlgorithm } from "../domain/pki";
 
 interface OpensslUsage {
     readonly extension: "keyUsage" | "extendedKeyUsage";
@@ -364,4 +364,31 @@ export class TestPki {
         const stateDirectory = `${certificatePath.replace(/\.pem$/, "")}-ca-state`;
         return { ...this.issued(name, subject, keyPath, certificatePath, issuer), issuer, stateDirectory };
     }
+}
+
+/** A fresh P-256 private key (PKCS#8 PEM), made in memory. */
+export function newP256KeyPem(): string {
+    return crypto.generateKeyPairSync("ec", {
+        namedCurve: "P-256",
+        privateKeyEncoding: { type: "pkcs8", format: "pem" },
+        publicKeyEncoding: { type: "spki", format: "pem" },
+    }).privateKey;
+}
+
+/**
+ * Runs openssl in dir; "/dev/stdin" in args is the key, through a pipe (`<(cat)`: Node's stdin
+ * for a child is a socket, which openssl cannot open by path). Keys never touch the disk.
+ */
+export function opensslKeyOnPipe(dir: string, args: readonly string[], key?: string): string {
+    const quoted = args.map((arg) => (arg === "/dev/stdin" ? "<(cat)" : `'${arg.replace(/'/g, "'\\''")}'`));
+    const result = spawnSync("bash", ["-c", `openssl ${quoted.join(" ")}`], {
+        cwd: dir,
+        input: key,
+        encoding: "utf8",
+        maxBuffer: 64 * 1024 * 1024,
+    });
+    if (result.status !== 0) {
+        throw new Error(`openssl ${args.join(" ")} failed:\n${result.stderr}`);
+    }
+    return result.stdout;
 }

@@ -1,5 +1,5 @@
 import * as https from "https";
-import { probe, ProbeOptions } from "./mtlsProbe";
+import { probe, ProbeOptions } from "./tls";
 
 /** Tally of a request loop: every request is a new mutual-TLS connection unless an agent keeps it alive. */
 export interface LoopReport {

@@ -1,12 +1,12 @@
 /**
- * Docker helpers for the integration tier: preflight, and Nginx containers started the way the
- * endpoint component starts them (config directory mounted read-only, port published on
- * 127.0.0.1 only, `nginx -c <mounted nginx.conf>`).
+ * Docker helpers for the integration tier and the bench: preflight, and Nginx containers started
+ * the way the endpoint component starts them (config directory mounted read-only, port published
+ * on 127.0.0.1 only, `nginx -c <mounted nginx.conf>`).
  */
 import { spawnSync } from "child_process";
-import * as net from "net";
 
-import { containerConfigDirectory, containerListenPort, nginxConfigArgs } from "../../nginx/files";
+import { containerConfigDirectory, containerListenPort, nginxConfigArgs } from "../nginx/files";
+import { freePort } from "./ports";
 
 /** The locally built image (scripts/build-nginx-image.sh); same override as the build script. */
 export const testImage = process.env.MTLS_NGINX_IMAGE ?? "mtls-nginx/nginx:trixie-local";
@@ -74,21 +74,6 @@ function isProcessAlive(pid: number): boolean {
     } catch {
         return false;
     }
-}
-
-/** A free TCP port on 127.0.0.1 (there is a small window before Docker binds it; startEndpoint retries). */
-export function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.unref();
-        server.on("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const address = server.address();
-            server.close(() =>
-                typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-            );
-        });
-    });
 }
 
 /** `nginx -t` on the mounted config, in a throwaway container of the image. */

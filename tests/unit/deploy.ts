@@ -1,0 +1,41 @@
+/**
+ * The whole program on the mocks, for the resource-graph tests: validate a raw config, deploy it,
+ * and wait until every registration upstream of the outputs a test names has reached the mocks.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { RawStackConfig, validateStackConfig } from "../../config/stackConfig";
+import type { MtlsEndpointOutputs } from "../../stack";
+import { installMocks, promiseOf, resetRecordedResources, settled } from "./mocks";
+
+installMocks();
+// Imported after the mocks are installed, as the Pulumi docs require.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const { deployMtlsEndpoint } = require("../../stack") as typeof import("../../stack");
+
+/** The config context of every unit test: the stack's name and project directory. */
+export const context = { stack: "unit", projectDirectory: "/srv/mtls" };
+
+/** The outputs that are Outputs (the others are plain values, known at once). */
+export type OutputName = {
+    [K in keyof MtlsEndpointOutputs]-?: NonNullable<MtlsEndpointOutputs[K]> extends pulumi.Output<unknown> ? K : never;
+}[keyof MtlsEndpointOutputs];
+
+export interface DeployOptions {
+    readonly now: Date;
+    /** Default: none, a first up. */
+    readonly previousRotationState?: Record<string, unknown>;
+    /** The outputs to resolve: resolving an output waits for every registration upstream of it. */
+    readonly awaiting: readonly OutputName[];
+}
+
+/** Clears the recorded resources, deploys `raw` and waits for the named outputs and every registration. */
+export async function deployOnMocks(raw: RawStackConfig, options: DeployOptions): Promise<MtlsEndpointOutputs> {
+    resetRecordedResources();
+    const outputs = deployMtlsEndpoint(validateStackConfig(raw, context), {
+        previousRotationState: options.previousRotationState ?? {},
+        now: options.now,
+    });
+    await Promise.all(options.awaiting.map((name) => promiseOf(outputs[name] as pulumi.Output<unknown>)));
+    await settled();
+    return outputs;
+}
