@@ -169,7 +169,8 @@ const deliverCommand = "node --require ts-node/register/transpile-only delivery/
 
 function containerLockdown(hardening: ContainerHardening): Partial<docker.ContainerArgs> {
     return {
-        capabilities: { drops: ["ALL"], adds: [...hardening.capabilities] },
+        // Docker reports capabilities with the CAP_ prefix: give them so, or every refresh reads a change.
+        capabilities: { drops: ["ALL"], adds: hardening.capabilities.map((capability) => `CAP_${capability}`) },
         securityOpts: hardening.noNewPrivileges ? ["no-new-privileges:true"] : [],
         readOnly: hardening.readOnlyRootFilesystem,
         tmpfs: hardening.readOnlyRootFilesystem

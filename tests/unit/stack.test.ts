@@ -173,7 +173,7 @@ describe("deployMtlsEndpoint (resource graph)", () => {
         const container = named("docker:index/container:Container", "endpoint-container");
         assert.deepStrictEqual(container.inputs.capabilities, {
             drops: ["ALL"],
-            adds: ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"],
+            adds: ["CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_SETGID", "CAP_SETUID"],
         });
         assert.deepStrictEqual(container.inputs.securityOpts, ["no-new-privileges:true"]);
         assert.strictEqual(container.inputs.readOnly, true);
