@@ -3,7 +3,8 @@ import { CertificateRevocationList } from "./components/certificateRevocationLis
 import { curlCommand, endpointUrl, resolveArgument, type EndpointAddress } from "./components/clientAccess";
 import { IssuedCertificate } from "./components/issuedCertificate";
 import type { DockerEngineArgs } from "./components/dockerEngine";
-import { NginxEndpoint, type NginxEndpointArgs } from "./components/nginxEndpoint";
+import type { EndpointFileArgs } from "./components/endpointFiles";
+import { NginxEndpoint } from "./components/nginxEndpoint";
 import { SwarmEndpoint } from "./components/swarmEndpoint";
 import { SmokeTest } from "./components/smokeTest";
 import type { StackConfig } from "./config/stackConfig";
@@ -192,7 +193,7 @@ function endpointFilesOf(
     authorities: CaSlots,
     leaves: Leaves,
     revocation: Revocation | undefined,
-): EndpointFiles {
+): EndpointFileArgs {
     const trustBundlePem = authorities.trustBundlePem;
     // Rendered from the trust material too: its digest names the TLS session cache (see renderNginxConfig).
     const nginxConfig = pulumi.all([trustBundlePem, revocation?.crlPem ?? ""]).apply(([bundle, crl]) =>
@@ -341,17 +342,6 @@ function engineOf(config: StackConfig): DockerEngineArgs {
     };
 }
 
-/** The files every platform serves: config, chain, key (secret), trust bundle, CRLs. */
-type EndpointFiles = Pick<
-    NginxEndpointArgs,
-    | "nginxConfig"
-    | "serverCertificateChainPem"
-    | "serverPrivateKeyPem"
-    | "clientTrustBundlePem"
-    | "certificateRevocationListPem"
-    | "certificateRevocationListNextUpdate"
->;
-
 /** What the rest of the stack needs of a running endpoint, whatever the platform. */
 interface DeployedEndpoint {
     /** The component, for dependsOn. */
@@ -365,7 +355,7 @@ interface DeployedEndpoint {
 }
 
 /** The endpoint step: one hardened container, or a Swarm service, on the configured engine. */
-function deployEndpoint(config: StackConfig, files: EndpointFiles): DeployedEndpoint {
+function deployEndpoint(config: StackConfig, files: EndpointFileArgs): DeployedEndpoint {
     const common = {
         ...files,
         engine: engineOf(config),

@@ -6,7 +6,6 @@ import * as path from "path";
 import type { DeliveryRequest } from "../delivery/deliverFiles";
 import {
     defaultHardening,
-    fileSet,
     renderHealthProbe,
     tmpfsOptions,
     waitForLiveConfig,
@@ -15,20 +14,9 @@ import {
 } from "../nginx/container";
 import { containerConfigDirectory, containerListenPort, nginxPidFile } from "../nginx/files";
 import { dockerProvider, engineAddress, type DockerEngineArgs } from "./dockerEngine";
+import { fileSetOf, type EndpointFileArgs } from "./endpointFiles";
 
-export interface NginxEndpointArgs {
-    /** Rendered nginx.conf (names the other files relative to itself). */
-    readonly nginxConfig: pulumi.Input<string>;
-    /** Server certificate followed by any intermediate. */
-    readonly serverCertificateChainPem: pulumi.Input<string>;
-    /** Server private key (secret). */
-    readonly serverPrivateKeyPem: pulumi.Input<string>;
-    /** CA certificates Nginx verifies clients against. */
-    readonly clientTrustBundlePem: pulumi.Input<string>;
-    /** CRLs for every CA in the chain; absent: no revocation check. */
-    readonly certificateRevocationListPem?: pulumi.Input<string>;
-    /** When the CRLs must be replaced (ISO time); the health check turns red after it. */
-    readonly certificateRevocationListNextUpdate?: pulumi.Input<string>;
+export interface NginxEndpointArgs extends EndpointFileArgs {
     /** The Docker engine to run on. */
     readonly engine: DockerEngineArgs;
     /** Nginx image reference (a registry image, or a local tag). */
@@ -95,18 +83,7 @@ export class NginxEndpoint extends pulumi.ComponentResource {
             { ...onEngine, deleteBeforeReplace: true },
         );
 
-        const files = pulumi
-            .all([
-                args.nginxConfig,
-                args.serverCertificateChainPem,
-                args.serverPrivateKeyPem,
-                args.clientTrustBundlePem,
-                args.certificateRevocationListPem ?? "",
-                args.certificateRevocationListNextUpdate ?? "",
-            ])
-            .apply(([config, chain, key, bundle, crl, crlNextUpdate]) =>
-                fileSet(config, chain, key, bundle, crl, crlNextUpdate),
-            );
+        const files = fileSetOf(args, { withKey: true });
         const request = pulumi
             .all([engineAddress(args.engine), files, container.name])
             .apply(([engine, fileList, containerName]): DeliveryRequest => {

@@ -5,29 +5,12 @@ import { createHash } from "crypto";
 import * as path from "path";
 
 import type { DeliveredFile } from "../delivery/deliverFiles";
-import {
-    defaultHardening,
-    fileSet,
-    renderHealthProbe,
-    writablePaths,
-    type ContainerHardening,
-} from "../nginx/container";
+import { defaultHardening, renderHealthProbe, writablePaths, type ContainerHardening } from "../nginx/container";
 import { containerConfigDirectory, containerListenPort, endpointFiles } from "../nginx/files";
 import { dockerProvider, engineAddress, type DockerEngineArgs } from "./dockerEngine";
+import { fileSetOf, type EndpointFileArgs } from "./endpointFiles";
 
-export interface SwarmEndpointArgs {
-    /** Rendered nginx.conf (names the other files relative to itself). */
-    readonly nginxConfig: pulumi.Input<string>;
-    /** Server certificate followed by any intermediate. */
-    readonly serverCertificateChainPem: pulumi.Input<string>;
-    /** Server private key (secret): a Swarm secret. */
-    readonly serverPrivateKeyPem: pulumi.Input<string>;
-    /** CA certificates Nginx verifies clients against. */
-    readonly clientTrustBundlePem: pulumi.Input<string>;
-    /** CRLs for every CA in the chain; absent: no revocation check. */
-    readonly certificateRevocationListPem?: pulumi.Input<string>;
-    /** When the CRLs must be replaced (ISO time); the health check turns red after it. */
-    readonly certificateRevocationListNextUpdate?: pulumi.Input<string>;
+export interface SwarmEndpointArgs extends EndpointFileArgs {
     /** A Swarm manager's engine. */
     readonly engine: DockerEngineArgs;
     /** Image reference every node can run (a registry image, or a tag loaded on every node). */
@@ -71,18 +54,7 @@ export class SwarmEndpoint extends pulumi.ComponentResource {
         const onEngine = { parent: this, provider };
         const address = engineAddress(args.engine);
 
-        const files = pulumi
-            .all([
-                args.nginxConfig,
-                args.serverCertificateChainPem,
-                args.serverPrivateKeyPem,
-                args.clientTrustBundlePem,
-                args.certificateRevocationListPem ?? "",
-                args.certificateRevocationListNextUpdate ?? "",
-            ])
-            .apply(([config, chain, key, bundle, crl, crlNextUpdate]) =>
-                fileSet(config, chain, key, bundle, crl, crlNextUpdate),
-            );
+        const files = fileSetOf(args, { withKey: true });
 
         const check = new command.local.Command(
             `${name}-check`,
@@ -106,17 +78,7 @@ export class SwarmEndpoint extends pulumi.ComponentResource {
             ...(args.certificateRevocationListPem ? [endpointFiles.certificateRevocationList, "crl-next-update"] : []),
         ];
         // The same set without the key: not secret, so config names and contents stay readable in state.
-        const publicSet = pulumi
-            .all([
-                args.nginxConfig,
-                args.serverCertificateChainPem,
-                args.clientTrustBundlePem,
-                args.certificateRevocationListPem ?? "",
-                args.certificateRevocationListNextUpdate ?? "",
-            ])
-            .apply(([config, chain, bundle, crl, crlNextUpdate]) =>
-                fileSet(config, chain, "", bundle, crl, crlNextUpdate),
-            );
+        const publicSet = fileSetOf(args, { withKey: false });
         const configs = publicFiles.map((fileName) => {
             const file = publicSet.apply((set) => fileNamed(set, fileName));
             const config = new docker.ServiceConfig(
