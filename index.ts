@@ -25,7 +25,8 @@ export const certificateExpiries = deployed.certificateExpiries;
 export const rotationState = deployed.rotationState;
 export const rotationDue = deployed.rotationDue;
 export const smokeTest = deployed.smokeTest;
-export const intermediateCsrPem = deployed.intermediateCsrPem;
+// Empty unless a CA slot is in external-root mode.
+export const intermediateCsrPem = deployed.intermediateCsrPem ?? "";
 export const caStatus = deployed.caStatus;
 export const serverCertificatePem = deployed.serverCertificatePem;
 export const revokedClients = deployed.revokedClients;

@@ -78,10 +78,7 @@ export const crlNextUpdateFile = "crl-next-update";
  * (Nginx would then refuse every client). Any HTTP answer after that is fine: 400 is expected.
  * `live` is the directory of the served set (a Swarm task mounts its configs straight into one).
  */
-export function renderHealthProbe(
-    serverName: string,
-    live = `${containerConfigDirectory}/${liveFileSet}`,
-): string {
+export function renderHealthProbe(serverName: string, live = `${containerConfigDirectory}/${liveFileSet}`): string {
     return [
         `next_update=$(cat ${live}/${crlNextUpdateFile} 2>/dev/null || echo 0)`,
         `{ [ "$next_update" -eq 0 ] || [ "$(date +%s)" -lt "$next_update" ]; }`,
