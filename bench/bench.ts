@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: the data plane (the guide's Nginx config against the project's rendered one,
  * each with `openssl s_server` on the same keys and the `openssl speed` sum of its public-key
- * operations as references). Opt-in: the renderer levers (--levers) and deploy timings with the
+ * operations as references), and the Swarm platform on the test swarm (up from empty, rotation time
+ * per replica). Opt-in: the renderer levers (--levers) and deploy timings with the
  * real engine (--deploy, when the toolchain is there). Prints tables as sections finish and writes
  * everything to bench/results/latest.json.
  *
  * Environment: BENCH_SECONDS (4), BENCH_ROUNDS (3), BENCH_CONCURRENCY (16), BENCH_SERVER_CPU (0),
- * BENCH_CLIENT_CPU (1), BENCH_SECTIONS (dataplane; also levers, deploy), BENCH_LEVERS (names),
+ * BENCH_CLIENT_CPU (1), BENCH_SECTIONS (dataplane,swarm; also levers, deploy), BENCH_LEVERS (names),
  * BENCH_CLIENTS (1,10,100), BENCH_SPEED_SECONDS (1), BENCH_BUDGET_SECONDS (1500),
  * BENCH_PROJECT_NGINX_CONF, BENCH_OUTPUT.
  */
@@ -20,6 +21,7 @@ import { runAll } from "./cleanup";
 import { runDataPlane, type DataPlaneReport } from "./dataPlane";
 import { runDeploy, type DeployReport } from "./deploy";
 import { runLevers, type LeversReport } from "./levers";
+import { renderSwarm, runSwarm, type SwarmReport } from "./swarm";
 import {
     computeTargets,
     renderDataPlane,
@@ -47,6 +49,7 @@ interface BenchReport {
     readonly environment: Record<string, unknown>;
     dataPlane?: DataPlaneReport | Failed | Skipped;
     levers?: LeversReport | Failed | Skipped;
+    swarm?: SwarmReport | Skipped;
     deploy?: DeployReport | Failed | Skipped;
     targets: TargetFigure[];
     durationSeconds?: number;
@@ -157,6 +160,16 @@ async function main(): Promise<number> {
             }
         } else {
             report.levers = { status: "skipped", reason: "opt-in: npm run bench -- --levers" };
+        }
+
+        if (settings.sections.includes("swarm")) {
+            report.swarm = await runSwarm(progress);
+            if (report.swarm.status === "failed") {
+                exitCode = 1;
+            }
+            section(renderSwarm(report.swarm));
+        } else {
+            report.swarm = { status: "skipped", reason: "not in the sections run" };
         }
 
         if (settings.sections.includes("deploy")) {

@@ -76,7 +76,7 @@ function capabilityProblems(
     const extra = (adds ?? []).filter((capability) => !allowed.includes(normalize(capability)));
     if (extra.length > 0) {
         problems.push(
-            `capabilities ${extra.join(", ")} are added; allowed: ${limits.allowedCapabilities.join(", ") || "none"}`,
+            `capabilities ${extra.map(normalize).join(", ")} are added; allowed: ${limits.allowedCapabilities.join(", ") || "none"}`,
         );
     }
     return problems;
