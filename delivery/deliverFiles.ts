@@ -79,11 +79,34 @@ export function renderSwitchScript(directory: string, generation: string, pidFil
     ].join("\n");
 }
 
+/**
+ * POSIX sh that refuses a files directory holding anything this program did not write (file sets,
+ * the `live` link and its staging name): a volume that is someone else's is never written into.
+ */
+export function renderOwnershipCheck(directory: string): string {
+    return [
+        "set -eu",
+        `cd '${directory}'`,
+        "for entry in * .[!.]*; do",
+        '  [ -e "$entry" ] || [ -L "$entry" ] || continue',
+        '  case "$entry" in gen-*|live|live.next) ;; *)',
+        `    echo "refusing to write into ${directory}: it holds $entry, which this stack did not write (a volume of someone else's?)" >&2`,
+        "    exit 1 ;;",
+        "  esac",
+        "done",
+    ].join("\n");
+}
+
 export async function deliver(request: DeliveryRequest): Promise<string> {
     const engine = new DockerEngine(request.engine);
     const generation = generationOf(request.files);
     if (request.pidsLimit !== undefined) {
         await engine.updateContainer(request.container, { PidsLimit: request.pidsLimit });
+    }
+    // The volume must be this stack's own before anything is written into it.
+    const owned = await engine.exec(request.container, ["sh", "-c", renderOwnershipCheck(request.directory)]);
+    if (owned.exitCode !== 0) {
+        throw new Error(`${owned.stderr.trim() || owned.stdout.trim()} (exit ${owned.exitCode})`);
     }
     await engine.putArchive(request.container, request.directory, archiveOf(generation, request.files));
     const result = await engine.exec(request.container, [

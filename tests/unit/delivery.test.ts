@@ -10,6 +10,7 @@ import {
     archiveOf,
     differingFiles,
     generationOf,
+    renderOwnershipCheck,
     renderSwitchScript,
     type DeliveredFile,
 } from "../../delivery/deliverFiles";
@@ -128,6 +129,26 @@ describe("file delivery", () => {
             assert.strictEqual(run("gen-4", "good").status, 0);
             assert.deepStrictEqual(fs.readdirSync(sets).sort(), ["gen-3", "gen-4", "live"], "live and the one before");
             assert.strictEqual(fs.existsSync(path.join(directory, "signals")), false, "no reload without a master");
+        } finally {
+            fs.rmSync(directory, { recursive: true, force: true });
+        }
+    });
+
+    it("writes only into a files directory it owns: empty, or holding only its own file sets and live link", () => {
+        const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-owned-"));
+        const check = () => spawnSync("sh", ["-c", renderOwnershipCheck(directory)], { encoding: "utf8" });
+        try {
+            assert.strictEqual(check().status, 0, "an empty directory is fine");
+            fs.mkdirSync(path.join(directory, "gen-0123456789abcdef"));
+            fs.symlinkSync("gen-0123456789abcdef", path.join(directory, "live"));
+            assert.strictEqual(check().status, 0, "its own sets and link are fine");
+            fs.writeFileSync(path.join(directory, ".someone-elses"), "data");
+            const refused = check();
+            assert.strictEqual(refused.status, 1);
+            assert.match(
+                refused.stderr,
+                /refusing to write into .*: it holds \.someone-elses, which this stack did not write/,
+            );
         } finally {
             fs.rmSync(directory, { recursive: true, force: true });
         }
