@@ -161,7 +161,7 @@ describe("a Swarm service on 3 nodes", function () {
             // The cause, quoted: Nginx's own complaint, or the failed tasks' errors.
             assert.match(
                 error.message,
-                /setgid|setuid|Operation not permitted|task errors: .*(failed|shutdown|rejected)/,
+                /setgid|setuid|Operation not permitted|task errors: .*(failed|shutdown|rejected|complete)/,
             );
             console.log(
                 `      the failed up said: ${error.message
