@@ -6,8 +6,8 @@
  */
 import { performance } from "perf_hooks";
 
-import { createThrowawayStack, setConfig, type ThrowawayStack } from "../testkit/stack";
-import { startSwarm, stopSwarm } from "../testkit/swarm";
+import { setConfig, type ThrowawayStack } from "../testkit/stack";
+import { createStackOnNode, startSwarm, stopSwarm } from "../testkit/swarm";
 
 export interface SwarmReport {
     readonly status: "ok" | "failed";
@@ -36,18 +36,14 @@ export async function runSwarm(progress: (line: string) => void): Promise<SwarmR
         figures.swarmUpSeconds = (performance.now() - started) / 1000;
         progress(`swarm of ${swarm.nodes.length} nodes up in ${figures.swarmUpSeconds.toFixed(1)} s`);
         const manager = swarm.manager;
-        deployment = await createThrowawayStack("bench-swarm", {
+        deployment = await createStackOnNode("bench-swarm", manager, {
             platform: "swarm",
             replicas: String(replicas),
             publishMode: "host",
             publishPort: String(swarm.servicePort),
             endpointAddresses: swarm.nodes.map((node) => node.loopbackAddress),
-            dockerHost: manager.dockerHost,
-            dockerTlsCaCertificate: manager.tls.caPem,
-            dockerTlsCertificate: manager.tls.certPem,
         });
         const stack = deployment.stack;
-        await stack.setConfig("mtls-nginx:dockerTlsKey", { value: manager.tls.keyPem, secret: true });
         figures.upFromEmptySeconds = await seconds(() => stack.up());
         progress(`swarm up from empty: ${figures.upFromEmptySeconds.toFixed(1)} s`);
         await setConfig(stack, { rotationLookaheadHours: "8760" });

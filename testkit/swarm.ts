@@ -17,6 +17,7 @@ import * as fs from "fs";
 import * as path from "path";
 
 import type { CommandResult } from "./docker";
+import { createThrowawayStack, type ThrowawayStack } from "./stack";
 
 export type { CommandResult };
 
@@ -311,4 +312,23 @@ export function useSwarm(options: { fresh?: boolean } = {}): SwarmFixture {
             return current;
         },
     };
+}
+
+/**
+ * A throwaway stack (testkit/stack.ts) deployed to one node's engine over tcp:// with TLS: the
+ * engine settings from the node, its client key set as a Pulumi secret, plus `config`.
+ */
+export async function createStackOnNode(
+    label: string,
+    node: SwarmNode,
+    config: Record<string, unknown>,
+): Promise<ThrowawayStack> {
+    const deployment = await createThrowawayStack(label, {
+        ...config,
+        dockerHost: node.dockerHost,
+        dockerTlsCaCertificate: node.tls.caPem,
+        dockerTlsCertificate: node.tls.certPem,
+    });
+    await deployment.stack.setConfig("mtls-nginx:dockerTlsKey", { value: node.tls.keyPem, secret: true });
+    return deployment;
 }

@@ -1,10 +1,10 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 
-import { startSwarm, stopSwarm, type SwarmCluster, type SwarmNode } from "../../testkit/swarm";
+import { createStackOnNode, startSwarm, stopSwarm, type SwarmCluster, type SwarmNode } from "../../testkit/swarm";
 import { probe } from "../../testkit/tls";
 import { startRequestLoop } from "../../testkit/requestLoop";
-import { createThrowawayStack, outputValue, setConfig, type ThrowawayStack } from "../../testkit/stack";
+import { outputValue, setConfig, type ThrowawayStack } from "../../testkit/stack";
 
 /**
  * A remote Docker engine that shares no filesystem with this machine: one node of the test swarm,
@@ -26,14 +26,10 @@ describe("a remote Docker engine over tcp:// with TLS", function () {
         swarm = await startSwarm();
         // A worker: the plain container needs no swarm role, only an engine.
         engine = swarm.nodes[1];
-        deployment = await createThrowawayStack("remote", {
-            dockerHost: engine.dockerHost,
-            dockerTlsCaCertificate: engine.tls.caPem,
-            dockerTlsCertificate: engine.tls.certPem,
+        deployment = await createStackOnNode("remote", engine, {
             publishAddress: "0.0.0.0",
             publishPort: String(swarm.servicePort),
         });
-        await deployment.stack.setConfig("mtls-nginx:dockerTlsKey", { value: engine.tls.keyPem, secret: true });
     });
 
     afterEach(function () {

@@ -1,9 +1,9 @@
 import * as assert from "assert";
 
-import { startSwarm, stopSwarm, type SwarmCluster } from "../../testkit/swarm";
+import { createStackOnNode, startSwarm, stopSwarm, type SwarmCluster } from "../../testkit/swarm";
 import { probe, type ProbeOptions } from "../../testkit/tls";
 import { startFailoverLoop } from "../../testkit/requestLoop";
-import { createThrowawayStack, outputValue, realChanges, setConfig, type ThrowawayStack } from "../../testkit/stack";
+import { outputValue, realChanges, setConfig, type ThrowawayStack } from "../../testkit/stack";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 
 /**
@@ -51,17 +51,13 @@ describe("a Swarm service on 3 nodes", function () {
     before(async () => {
         swarm = await startSwarm();
         const manager = swarm.manager;
-        deployment = await createThrowawayStack("swarm", {
+        deployment = await createStackOnNode("swarm", manager, {
             platform: "swarm",
             replicas: "3",
             publishMode: "host",
             publishPort: String(swarm.servicePort),
             endpointAddresses: swarm.nodes.map((node) => node.loopbackAddress),
-            dockerHost: manager.dockerHost,
-            dockerTlsCaCertificate: manager.tls.caPem,
-            dockerTlsCertificate: manager.tls.certPem,
         });
-        await deployment.stack.setConfig("mtls-nginx:dockerTlsKey", { value: manager.tls.keyPem, secret: true });
     });
 
     afterEach(function () {
