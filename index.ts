@@ -1,5 +1,5 @@
-import * as pulumi from "@pulumi/pulumi";
 import { readStackConfig } from "./config/readStackConfig";
+import { readPreviousStackOutput } from "./rotation/previousOutputs";
 import { deployMtlsEndpoint } from "./stack";
 
 // Validation runs here, before any resource is registered: bad config changes nothing.
@@ -7,9 +7,8 @@ const config = readStackConfig(__dirname);
 
 // The previous deployment's rotation records, read from this very stack's outputs: they tell
 // which certificates are inside their renewal window, so `pulumi preview` shows them rotating.
-const thisStack = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
 const deployed = deployMtlsEndpoint(config, {
-    previousRotationState: thisStack.getOutput("rotationState"),
+    previousRotationState: readPreviousStackOutput("rotationState") as Promise<Record<string, unknown> | undefined>,
     now: new Date(),
 });
 

@@ -267,7 +267,6 @@ async function setClients(stack: Stack, names: readonly string[]): Promise<void>
     );
 }
 
-/** "read" is the program's StackReference to its own previous outputs: not a change. */
 function isNoChange(op: string): boolean {
-    return op === "same" || op === "read";
+    return op === "same";
 }

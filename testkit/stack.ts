@@ -184,9 +184,9 @@ export function dockerLogs(name: string): string {
     }
 }
 
-/** Operations in a change summary other than "same" and "read" (the self stack reference is read every run). */
+/** Operations in a change summary other than "same". */
 export function realChanges(summary: Record<string, number> | undefined): Array<[string, number]> {
-    return Object.entries(summary ?? {}).filter(([op, count]) => !["same", "read"].includes(op) && count > 0);
+    return Object.entries(summary ?? {}).filter(([op, count]) => op !== "same" && count > 0);
 }
 
 /** A throwaway stack for one describe block: created before, destroyed after, engine output shown on failure. */

@@ -31,6 +31,9 @@ export const stateTransforms: Array<(name: string, state: Record<string, unknown
 /** Provider outputs a test sets for a resource by name (e.g. a real key pair), over the fake ones. */
 export const stateOverrides = new Map<string, Record<string, unknown>>();
 
+/** What the builtin `readStackOutputs` invoke answers for this stack's last deployment; tests set it. */
+export const previousStackOutputs: Record<string, unknown> = {};
+
 let serial = 0;
 
 /** Fake provider outputs that look enough like the real ones for the program to compose them. */
@@ -87,12 +90,18 @@ export function installMocks(): void {
                     });
                     return { ...args.inputs, stdout: "intact", stderr: "" };
                 }
+                if (args.token === "pulumi:pulumi:readStackOutputs") {
+                    // This stack's own last outputs, as the engine's builtin provider serves them.
+                    recordedCalls.push({ token: args.token, inputs: args.inputs as Record<string, unknown> });
+                    return { name: args.inputs.name, outputs: previousStackOutputs, secretOutputNames: [] };
+                }
                 throw new Error(`unexpected provider call ${args.token}`);
             },
         },
         "mtls-nginx",
         "unit",
         false,
+        "organization",
     );
     recordReplacementTriggers();
 }
