@@ -1,7 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CertificateRevocationList } from "./components/certificateRevocationList";
 import { curlCommand, endpointUrl, resolveArgument, type EndpointAddress } from "./components/clientAccess";
-import { IssuedCertificate } from "./components/issuedCertificate";
+import {
+    ClientCertificates,
+    IssuedCertificate,
+    IssuedCertificateArgs,
+    IssuedLeaf,
+    resourceNameOf,
+} from "./components/issuedCertificate";
 import type { DockerEngineArgs } from "./components/dockerEngine";
 import type { EndpointFileArgs } from "./components/endpointFiles";
 import { NginxEndpoint } from "./components/nginxEndpoint";
@@ -72,14 +78,15 @@ export function deployMtlsEndpoint(config: StackConfig, context: DeployContext):
 /** Each certificate's one item name: rotation records, `rotationDue` and `certificateExpiries` all use it. */
 export const itemName = {
     server: "server",
-    client: (clientName: string) => `client-${clientName}`,
+    // The same as the name of the client's resources: both are in deployed state, so neither may change.
+    client: resourceNameOf,
     crl: "crl",
 } as const;
 
 /** The server certificate and one certificate per client, issued by the active CA. */
 interface Leaves {
     readonly server: IssuedCertificate;
-    readonly clients: ReadonlyMap<string, IssuedCertificate>;
+    readonly clients: ReadonlyMap<string, IssuedLeaf>;
 }
 
 /** The leaves step: what is due rotates (a new key too); a revoked client's certificate is frozen. */
@@ -98,26 +105,30 @@ function issueLeaves(config: StackConfig, ca: CaHierarchy, rotation: RotationPla
     });
     rotation.record(itemName.server, server.validityEndTime);
 
-    const clients = new Map<string, IssuedCertificate>();
-    for (const clientName of config.clients) {
-        const revoked = config.revokedClients.includes(clientName);
-        const item = itemName.client(clientName);
-        const certificate = new IssuedCertificate(item, {
-            profile: "client",
-            commonName: clientName,
-            organization: config.organization,
-            keyAlgorithm: config.keyAlgorithm,
-            ...issuer,
-            lifetime: config.lifetimes.client,
-            rotationTrigger: rotation.schedule(
-                item,
-                config.lifetimes.client.renewBeforeHours,
-                revoked ? "freeze" : "rotate",
-            ),
-            frozen: revoked,
-        });
-        rotation.record(item, certificate.validityEndTime);
-        clients.set(clientName, certificate);
+    const clientArgs = new Map(
+        config.clients.map((clientName) => {
+            const revoked = config.revokedClients.includes(clientName);
+            const item = itemName.client(clientName);
+            const args: IssuedCertificateArgs = {
+                profile: "client",
+                commonName: clientName,
+                organization: config.organization,
+                keyAlgorithm: config.keyAlgorithm,
+                ...issuer,
+                lifetime: config.lifetimes.client,
+                rotationTrigger: rotation.schedule(
+                    item,
+                    config.lifetimes.client.renewBeforeHours,
+                    revoked ? "freeze" : "rotate",
+                ),
+                frozen: revoked,
+            };
+            return [clientName, args];
+        }),
+    );
+    const clients = new ClientCertificates("clients", { certificates: clientArgs }).certificates;
+    for (const [clientName, certificate] of clients) {
+        rotation.record(itemName.client(clientName), certificate.validityEndTime);
     }
     return { server, clients };
 }
@@ -262,7 +273,7 @@ function outputsOf(
 ): MtlsEndpointOutputs {
     const { authorities, leaves, revocation, endpoint, rotation } = deployed;
     const address = clientAddresses(config)[0];
-    const ofClients = (pick: (certificate: IssuedCertificate) => pulumi.Output<string>) =>
+    const ofClients = (pick: (certificate: IssuedLeaf) => pulumi.Output<string>) =>
         Object.fromEntries([...leaves.clients].map(([clientName, certificate]) => [clientName, pick(certificate)]));
     return {
         endpointUrl: endpointUrl(address),

@@ -28,56 +28,28 @@ export interface IssuedCertificateArgs {
     readonly frozen?: boolean;
 }
 
-/** A leaf certificate with its own key, signed by the issuing CA. */
-export class IssuedCertificate extends pulumi.ComponentResource {
+/** What a leaf certificate gives its users: the certificate, its key and its expiry. */
+export interface IssuedLeaf {
     /** The signed certificate. */
-    public readonly certificatePem: pulumi.Output<string>;
+    readonly certificatePem: pulumi.Output<string>;
     /** The private key (secret). */
-    public readonly privateKeyPem: pulumi.Output<string>;
+    readonly privateKeyPem: pulumi.Output<string>;
     /** When the certificate expires (RFC 3339). */
+    readonly validityEndTime: pulumi.Output<string>;
+}
+
+/** A leaf certificate with its own key, signed by the issuing CA. */
+export class IssuedCertificate extends pulumi.ComponentResource implements IssuedLeaf {
+    public readonly certificatePem: pulumi.Output<string>;
+    public readonly privateKeyPem: pulumi.Output<string>;
     public readonly validityEndTime: pulumi.Output<string>;
 
     constructor(name: string, args: IssuedCertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mtls:pki:IssuedCertificate", name, {}, opts);
-
-        const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(args.keyAlgorithm), {
-            parent: this,
-            replacementTrigger: args.rotationTrigger,
-        });
-        const request = new tls.CertRequest(
-            `${name}-csr`,
-            {
-                privateKeyPem: key.privateKeyPem,
-                subject: { commonName: args.commonName, organization: args.organization },
-                dnsNames: args.dnsNames ? [...args.dnsNames] : undefined,
-                ipAddresses: args.ipAddresses ? [...args.ipAddresses] : undefined,
-            },
-            { parent: this },
-        );
-        const certificate = new tls.LocallySignedCert(
-            `${name}-cert`,
-            {
-                certRequestPem: request.certRequestPem,
-                caCertPem: args.issuerCertificatePem,
-                caPrivateKeyPem: args.issuerPrivateKeyPem,
-                isCaCertificate: false,
-                allowedUses: leafAllowedUses(certificateProfiles[args.profile], args.keyAlgorithm),
-                // No earlyRenewalHours: rotation is driven by rotationTrigger, which also renews the key.
-                validityPeriodHours: args.lifetime.validityHours,
-            },
-            {
-                parent: this,
-                replacementTrigger: args.rotationTrigger,
-                // Even a CA rollover must not re-issue a revoked certificate: its serial would leave the CRL.
-                ignoreChanges: args.frozen
-                    ? ["caCertPem", "caPrivateKeyPem", "allowedUses", "validityPeriodHours"]
-                    : [],
-            },
-        );
-
-        this.certificatePem = certificate.certPem;
-        this.privateKeyPem = pulumi.secret(key.privateKeyPem);
-        this.validityEndTime = certificate.validityEndTime;
+        const leaf = issueLeaf(name, args, { parent: this });
+        this.certificatePem = leaf.certificatePem;
+        this.privateKeyPem = leaf.privateKeyPem;
+        this.validityEndTime = leaf.validityEndTime;
         this.registerOutputs({
             certificatePem: this.certificatePem,
             // Secret already (@pulumi/tls marks keys secret); registered like every other public output.
@@ -85,4 +57,83 @@ export class IssuedCertificate extends pulumi.ComponentResource {
             validityEndTime: this.validityEndTime,
         });
     }
+}
+
+export interface ClientCertificatesArgs {
+    /** Each client's certificate, by client name (what IssuedCertificate takes for one). */
+    readonly certificates: ReadonlyMap<string, IssuedCertificateArgs>;
+}
+
+/**
+ * Every client's key, CSR and certificate, under one component. One component per client cost a
+ * quarter of all resources and about a fifth of `up` at 100 clients (the engine rewrites the whole
+ * checkpoint after every step; see bench/README.md). Clients deployed under their own
+ * IssuedCertificate keep their resources through an alias: nothing is re-issued.
+ */
+export class ClientCertificates extends pulumi.ComponentResource {
+    /** Each client's certificate, key and expiry, by client name. */
+    public readonly certificates: ReadonlyMap<string, IssuedLeaf>;
+
+    constructor(name: string, args: ClientCertificatesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mtls:pki:ClientCertificates", name, {}, opts);
+        const certificates = new Map<string, IssuedLeaf>();
+        for (const [clientName, certificateArgs] of args.certificates) {
+            const itemName = resourceNameOf(clientName);
+            const formerParent = pulumi.createUrn(itemName, "mtls:pki:IssuedCertificate");
+            certificates.set(
+                clientName,
+                issueLeaf(itemName, certificateArgs, { parent: this, aliases: [{ parent: formerParent }] }),
+            );
+        }
+        this.certificates = certificates;
+        // Only the names: the certificates and keys are in the children's state already, and a
+        // copy here would be written again at every checkpoint.
+        this.registerOutputs({ clients: [...args.certificates.keys()] });
+    }
+}
+
+/** The name of a client's resources (its key is `<name>-key`, and so on). */
+export function resourceNameOf(clientName: string): string {
+    return `client-${clientName}`;
+}
+
+/** The key, the CSR and the certificate of one leaf, as children of `options.parent`. */
+function issueLeaf(name: string, args: IssuedCertificateArgs, options: pulumi.CustomResourceOptions): IssuedLeaf {
+    const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(args.keyAlgorithm), {
+        ...options,
+        replacementTrigger: args.rotationTrigger,
+    });
+    const request = new tls.CertRequest(
+        `${name}-csr`,
+        {
+            privateKeyPem: key.privateKeyPem,
+            subject: { commonName: args.commonName, organization: args.organization },
+            dnsNames: args.dnsNames ? [...args.dnsNames] : undefined,
+            ipAddresses: args.ipAddresses ? [...args.ipAddresses] : undefined,
+        },
+        options,
+    );
+    const certificate = new tls.LocallySignedCert(
+        `${name}-cert`,
+        {
+            certRequestPem: request.certRequestPem,
+            caCertPem: args.issuerCertificatePem,
+            caPrivateKeyPem: args.issuerPrivateKeyPem,
+            isCaCertificate: false,
+            allowedUses: leafAllowedUses(certificateProfiles[args.profile], args.keyAlgorithm),
+            // No earlyRenewalHours: rotation is driven by rotationTrigger, which also renews the key.
+            validityPeriodHours: args.lifetime.validityHours,
+        },
+        {
+            ...options,
+            replacementTrigger: args.rotationTrigger,
+            // Even a CA rollover must not re-issue a revoked certificate: its serial would leave the CRL.
+            ignoreChanges: args.frozen ? ["caCertPem", "caPrivateKeyPem", "allowedUses", "validityPeriodHours"] : [],
+        },
+    );
+    return {
+        certificatePem: certificate.certPem,
+        privateKeyPem: pulumi.secret(key.privateKeyPem),
+        validityEndTime: certificate.validityEndTime,
+    };
 }

@@ -3,7 +3,9 @@ import * as pulumi from "@pulumi/pulumi";
 
 import {
     additionalSecretOutputs,
+    aliasParents,
     installMocks,
+    parents,
     promiseOf,
     recordedResources,
     resetRecordedResources,
@@ -17,7 +19,7 @@ installMocks();
 const { NginxEndpoint } = require("../../components/nginxEndpoint") as typeof import("../../components/nginxEndpoint");
 const { SwarmEndpoint } = require("../../components/swarmEndpoint") as typeof import("../../components/swarmEndpoint");
 const { SmokeTest } = require("../../components/smokeTest") as typeof import("../../components/smokeTest");
-const { IssuedCertificate } =
+const { ClientCertificates, IssuedCertificate } =
     require("../../components/issuedCertificate") as typeof import("../../components/issuedCertificate");
 const { CertificateRevocationList } =
     require("../../components/certificateRevocationList") as typeof import("../../components/certificateRevocationList");
@@ -202,6 +204,47 @@ describe("components, one by one", () => {
             "tls:index/locallySignedCert:LocallySignedCert client-alice-cert",
             "tls:index/privateKey:PrivateKey client-alice-key",
         ]);
+    });
+
+    it("ClientCertificates: each client's key, CSR and certificate under one component, aliased from its own former one", async () => {
+        const clientArgs = (commonName: string) => ({
+            profile: "client" as const,
+            commonName,
+            organization: "example",
+            keyAlgorithm: "ECDSA-P256" as const,
+            issuerCertificatePem: "ISSUER CERT",
+            issuerPrivateKeyPem: pulumi.secret("ISSUER KEY"),
+            lifetime: { validityHours: 48, renewBeforeHours: 12 },
+        });
+        const clients = new ClientCertificates("clients", {
+            certificates: new Map([
+                ["alice", clientArgs("alice")],
+                ["bob", clientArgs("bob")],
+            ]),
+        });
+        assert.deepStrictEqual([...clients.certificates.keys()], ["alice", "bob"]);
+        assert.strictEqual(
+            await promiseOf(clients.certificates.get("bob")!.certificatePem),
+            "CERT OF client-bob-cert\n",
+        );
+        assert.strictEqual(await pulumi.isSecret(clients.certificates.get("alice")!.privateKeyPem), true);
+        await settled();
+        assert.deepStrictEqual(childrenOf(), [
+            "tls:index/certRequest:CertRequest client-alice-csr",
+            "tls:index/certRequest:CertRequest client-bob-csr",
+            "tls:index/locallySignedCert:LocallySignedCert client-alice-cert",
+            "tls:index/locallySignedCert:LocallySignedCert client-bob-cert",
+            "tls:index/privateKey:PrivateKey client-alice-key",
+            "tls:index/privateKey:PrivateKey client-bob-key",
+        ]);
+        const componentUrn = await promiseOf(clients.urn);
+        for (const child of ["client-alice-key", "client-alice-csr", "client-alice-cert"]) {
+            assert.strictEqual(parents.get(child), componentUrn, `${child} is the component's child`);
+            // Deployed before: a child of its own IssuedCertificate. The alias keeps it (no re-issue).
+            assert.deepStrictEqual(aliasParents.get(child), [
+                "urn:pulumi:unit::mtls-nginx::mtls:pki:IssuedCertificate::client-alice",
+            ]);
+        }
     });
 
     it("CertificateRevocationList: one command, every CA's certificate, key and revoked certificates on stdin", async () => {

@@ -134,6 +134,10 @@ export const ignoredChanges = new Map<string, string[]>();
 /** replacementTrigger of each resource by name, as the program passed it (mocks do not see options). */
 export const replacementTriggers = new Map<string, unknown>();
 
+/** The parent URN of each resource by name, and the parent URNs its aliases name. */
+export const parents = new Map<string, string>();
+export const aliasParents = new Map<string, string[]>();
+
 /** Records each resource's options, which mocks do not see (through the SDK shim). */
 function recordReplacementTriggers(): void {
     observeRegistrations((options) => {
@@ -142,6 +146,8 @@ function recordReplacementTriggers(): void {
         }
         ignoredChanges.set(options.name, options.ignoreChanges);
         additionalSecretOutputs.set(options.name, options.additionalSecretOutputs);
+        parents.set(options.name, options.parent);
+        aliasParents.set(options.name, options.aliasParents);
     });
 }
 

@@ -5,7 +5,8 @@
  *
  * 1. How a secret travels on the wire (mocks receive inputs in that form).
  * 2. Waiting until every registration the program started has reached the mocks.
- * 3. Seeing each registration's options (replacementTrigger, ignoreChanges, additionalSecretOutputs).
+ * 3. Seeing each registration's options (replacementTrigger, ignoreChanges, additionalSecretOutputs,
+ *    parent and aliases).
  */
 
 // 1. The SDK's marker of a secret value (sdk/nodejs/runtime/rpc.ts: specialSigKey, specialSecretSig).
@@ -41,6 +42,10 @@ export interface RegistrationOptions {
     readonly replacementTrigger?: unknown;
     readonly ignoreChanges: string[];
     readonly additionalSecretOutputs: string[];
+    /** The parent's URN. */
+    readonly parent: string;
+    /** The parent URN of each alias (structured alias specs; "" for an alias without one). */
+    readonly aliasParents: string[];
 }
 
 interface RegistrationRequest {
@@ -48,6 +53,8 @@ interface RegistrationRequest {
     getReplacementTrigger?(): { toJavaScript(): unknown } | undefined;
     getIgnorechangesList(): string[];
     getAdditionalsecretoutputsList(): string[];
+    getParent(): string;
+    getAliasesList(): Array<{ getSpec(): { getParenturn(): string } | undefined }>;
 }
 
 // 3. Wraps the mock monitor's registerResource to hand each registration's options to `observe`.
@@ -60,6 +67,8 @@ export function observeRegistrations(observe: (options: RegistrationOptions) => 
             replacementTrigger: request.getReplacementTrigger?.()?.toJavaScript(),
             ignoreChanges: request.getIgnorechangesList(),
             additionalSecretOutputs: request.getAdditionalsecretoutputsList(),
+            parent: request.getParent(),
+            aliasParents: request.getAliasesList().map((alias) => alias.getSpec()?.getParenturn() ?? ""),
         });
         return register(request, callback);
     };

@@ -236,6 +236,7 @@ describe("deployMtlsEndpoint (resource graph)", () => {
         assert.deepStrictEqual([...new Set(componentTypes.map((resource) => resource.type))].sort(), [
             "mtls:nginx:NginxEndpoint",
             "mtls:pki:CertificateAuthority",
+            "mtls:pki:ClientCertificates",
             "mtls:pki:IssuedCertificate",
             "mtls:test:SmokeTest",
         ]);
