@@ -1,6 +1,9 @@
 import { readStackConfig } from "./config/readStackConfig";
+import { skipSourceMapsForPromiseStacks } from "./program/promiseStackTraces";
 import { readPreviousStackOutput } from "./rotation/previousOutputs";
 import { deployMtlsEndpoint } from "./stack";
+
+skipSourceMapsForPromiseStacks();
 
 // Validation runs here, before any resource is registered: bad config changes nothing.
 const config = readStackConfig(__dirname);
