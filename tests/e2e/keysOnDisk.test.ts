@@ -242,10 +242,11 @@ describe("keys on disk: a command killed with SIGKILL at any moment leaves no ke
     const id = crypto.randomBytes(3).toString("hex");
     const containerName = `mtls-keys-on-disk-${id}`;
     const volumeName = `${containerName}-files`;
-    const fixtures = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-keys-on-disk-"));
+    // Made in `before`, not while mocha loads the file: a suite that never starts leaves nothing in /tmp.
+    let fixtures = "";
     /** The commands' TMPDIR: everything in it is checked, whatever its age. */
-    const scratch = path.join(fixtures, "tmp");
-    const marker = path.join(fixtures, "marker");
+    let scratch = "";
+    let marker = "";
     const ca = newKey();
     const client = newKey();
     const server = newKey();
@@ -256,6 +257,9 @@ describe("keys on disk: a command killed with SIGKILL at any moment leaves no ke
 
     before(async function () {
         this.timeout(120_000);
+        fixtures = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-keys-on-disk-"));
+        scratch = path.join(fixtures, "tmp");
+        marker = path.join(fixtures, "marker");
         fs.mkdirSync(scratch);
         fs.writeFileSync(marker, "");
         // Files written in the marker's own second would not be "newer": wait for the clock to move on.
@@ -353,7 +357,7 @@ describe("keys on disk: a command killed with SIGKILL at any moment leaves no ke
                 );
             }
         }
-        fs.rmSync(fixtures, { recursive: true, force: true });
+        if (fixtures) fs.rmSync(fixtures, { recursive: true, force: true });
     });
 
     /** The environment of every command: the test's own, with TMPDIR pointed at the scratch dir. */
