@@ -61,7 +61,7 @@ export function toolchainPresent(): boolean {
 }
 
 /** Client names for a stack of n clients. */
-function clientNames(count: number): string[] {
+export function clientNames(count: number): string[] {
     return Array.from({ length: count }, (_, index) => `bench-${String(index + 1).padStart(3, "0")}`);
 }
 
@@ -259,7 +259,7 @@ function summarizeChanges(changes: Record<string, number> | undefined): string {
  * Sets mtls-nginx:clients as a structured list (the project declares it `array<string>`) in one
  * `pulumi config set-all --path` call, instead of one CLI call per client.
  */
-async function setClients(stack: Stack, names: readonly string[]): Promise<void> {
+export async function setClients(stack: Stack, names: readonly string[]): Promise<void> {
     await stack.removeConfig("mtls-nginx:clients").catch(() => undefined);
     await stack.setAllConfig(
         Object.fromEntries(names.map((name, index) => [`mtls-nginx:clients[${index}]`, { value: name }])),

@@ -12,10 +12,11 @@ import * as fs from "fs";
 import * as path from "path";
 import { performance } from "perf_hooks";
 
-import type { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import type { LocalWorkspace } from "@pulumi/pulumi/automation";
 
 import { createThrowawayStack, ThrowawayStack } from "../testkit/stack";
 import { onCleanup } from "./cleanup";
+import { clientNames, setClients } from "./deploy";
 import { MemorySampler } from "./procfs";
 import { repoRoot } from "./settings";
 
@@ -57,18 +58,6 @@ export interface OperationProfile {
 }
 
 const clients = Number(process.argv.find((arg) => /^\d+$/.test(arg)) ?? 100);
-
-function clientNames(count: number): string[] {
-    return Array.from({ length: count }, (_, index) => `bench-${String(index + 1).padStart(4, "0")}`);
-}
-
-async function setClients(stack: Stack, names: readonly string[]): Promise<void> {
-    await stack.removeConfig("mtls-nginx:clients").catch(() => undefined);
-    await stack.setAllConfig(
-        Object.fromEntries(names.map((name, index) => [`mtls-nginx:clients[${index}]`, { value: name }])),
-        true,
-    );
-}
 
 /** Runs one operation, timed, with the engine's RSS sampled; with a gRPC log when `grpcLog` is given. */
 async function timed(
