@@ -27,9 +27,15 @@ mtls_path_prepend() {
     export PATH="$1${trimmed:+:${trimmed%:}}"
 }
 
+# --- Caches: one root for everything the project builds or installs outside the checkout ----
+# (Node.js, the toolchain's binaries, vegeta, the Kubernetes test binaries). CI points it at an
+# empty directory so that every run takes a new machine's path. Go's and npm's own caches stay
+# where those tools keep them.
+export MTLS_CACHE_ROOT="${MTLS_CACHE_ROOT:-${XDG_CACHE_HOME:-${HOME}/.cache}/mtls-nginx}"
+
 # --- Node.js: the one place that names the project's version -------------------------------
 mtls_node_version="24.22.3"
-mtls_node_dir="${MTLS_NODE_CACHE:-${HOME}/.cache/mtls-nginx/node-${mtls_node_version}}"
+mtls_node_dir="${MTLS_NODE_CACHE:-${MTLS_CACHE_ROOT}/node-${mtls_node_version}}"
 if [ -x "${mtls_node_dir}/bin/node" ]; then
     mtls_path_prepend "${mtls_node_dir}/bin"
 fi

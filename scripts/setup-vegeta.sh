@@ -2,14 +2,16 @@
 # The bench's load generator: vegeta, built from its Go module with `go install` (the Go module
 # proxy is the only source) and cached by version:
 #
-#   ${MTLS_VEGETA_CACHE:-$HOME/.cache/mtls-nginx}/vegeta-v12.13.0/vegeta
+#   ${MTLS_VEGETA_CACHE:-$MTLS_CACHE_ROOT}/vegeta-v12.13.0/vegeta   (MTLS_CACHE_ROOT: scripts/env.sh)
 #
 # A warm run only checks that the binary is there and runs (milliseconds); a cold one takes about
 # 40 s. Prints the binary's path on stdout. bench/vegeta.ts looks in the same place.
 set -euo pipefail
 
+# shellcheck source=scripts/env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 version="v12.13.0"
-cache_root="${MTLS_VEGETA_CACHE:-$HOME/.cache/mtls-nginx}"
+cache_root="${MTLS_VEGETA_CACHE:-${MTLS_CACHE_ROOT}}"
 dir="${cache_root}/vegeta-${version}"
 binary="${dir}/vegeta"
 

@@ -10,7 +10,11 @@ export const vegetaVersion = "v12.13.0";
 
 /** Where scripts/setup-vegeta.sh puts the binary. */
 export function vegetaBinary(): string {
-    const cacheRoot = process.env.MTLS_VEGETA_CACHE?.trim() || path.join(os.homedir(), ".cache", "mtls-nginx");
+    // The same root as scripts/env.sh (which the npm scripts source before running this).
+    const cacheRoot =
+        process.env.MTLS_VEGETA_CACHE?.trim() ||
+        process.env.MTLS_CACHE_ROOT?.trim() ||
+        path.join(process.env.XDG_CACHE_HOME?.trim() || path.join(os.homedir(), ".cache"), "mtls-nginx");
     const binary = path.join(cacheRoot, `vegeta-${vegetaVersion}`, "vegeta");
     if (!fs.existsSync(binary)) {
         throw new Error(
