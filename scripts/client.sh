@@ -46,7 +46,18 @@ fi
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 stack="${positional[0]:-dev}"
-client="${positional[1]:-$(pulumi stack output clientCertificatePems --json --stack "${stack}" | node -e 'process.stdout.write(Object.keys(JSON.parse(require("fs").readFileSync(0, "utf8")))[0])')}"
+client="${positional[1]:-$(pulumi stack output clientCertificatePems --json --stack "${stack}" | node -e 'process.stdout.write(Object.keys(JSON.parse(require("fs").readFileSync(0, "utf8")))[0] ?? "")')}"
+
+# Both name files and a directory below .mtls-nginx/clients/: only names the stack itself could hold.
+checked_name() {
+    local what="$1" value="$2"
+    if [[ ! "${value}" =~ ^[A-Za-z0-9._-]{1,64}$ || "${value}" == "." || "${value}" == ".." ]]; then
+        echo "[client] ${what} \"${value}\": must be 1-64 of A-Za-z0-9._- (and not . or ..)" >&2
+        exit 64
+    fi
+}
+checked_name STACK "${stack}"
+checked_name CLIENT "${client}"
 
 pick() { node -e 'const v = JSON.parse(require("fs").readFileSync(0, "utf8"))[process.argv[1]]; if (v === undefined) { console.error("no client " + process.argv[1]); process.exit(1); } process.stdout.write(v)' "$1"; }
 
@@ -76,12 +87,27 @@ bundle_password() {
     printf '%s\n' "${password}"
 }
 
+# Written beside TARGET with mode 0600 and renamed over it: an existing file's mode (say 0644) never
+# carries over, and a failed read never leaves a truncated file.
+write_private() {
+    local target="$1" partial
+    partial="$(mktemp "${target}.XXXXXX")"
+    if ! cat >"${partial}"; then
+        rm -f "${partial}"
+        return 1
+    fi
+    chmod 0600 "${partial}"
+    mv -f "${partial}" "${target}"
+}
+
 dir=".mtls-nginx/clients/${stack}"
-mkdir -p "${dir}"
 umask 077
+mkdir -p "${dir}"
+chmod 0700 "${dir}"
 pulumi stack output caCertificatePem --stack "${stack}" >"${dir}/ca.pem"
 pulumi stack output clientCertificatePems --json --stack "${stack}" | pick "${client}" >"${dir}/${client}.crt"
-pulumi stack output clientPrivateKeyPems --json --show-secrets --stack "${stack}" | pick "${client}" >"${dir}/${client}.key"
+pulumi stack output clientPrivateKeyPems --json --show-secrets --stack "${stack}" | pick "${client}" |
+    write_private "${dir}/${client}.key"
 if [ "${p12}" = true ]; then
     format_flag=()
     [ "${legacy}" = false ] || format_flag=(--legacy)

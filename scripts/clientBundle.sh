@@ -26,9 +26,12 @@ if [ -z "${password}" ]; then
     exit 64
 fi
 
+# PBKDF2 iterations for the key, the certificates and the MAC: OWASP's current figure for
+# PBKDF2-HMAC-SHA256 (openssl's default is 2,048). The legacy format keeps its own older ceiling,
+# which old Java key stores read in reasonable time.
 case "${format}" in
-modern) algorithms=(-keypbe AES-256-CBC -certpbe AES-256-CBC -macalg sha256) ;;
-legacy) algorithms=(-keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1) ;;
+modern) algorithms=(-keypbe AES-256-CBC -certpbe AES-256-CBC -macalg sha256 -iter 600000) ;;
+legacy) algorithms=(-keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -iter 100000) ;;
 esac
 
 umask 077

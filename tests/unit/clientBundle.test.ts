@@ -139,6 +139,10 @@ describe("PKCS#12 client bundles (scripts/clientBundle.sh)", () => {
         assert.match(info.stderr, /MAC: sha256/);
         assert.match(info.stderr, /Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC/);
         assert.match(info.stderr, /PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC/);
+        // A current work factor for the key, the certificates and the MAC (openssl's default is 2,048).
+        assert.match(info.stderr, /MAC: sha256, Iteration 600000/);
+        assert.match(info.stderr, /Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 600000, PRF hmacWithSHA256/);
+        assert.match(info.stderr, /PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration 600000/);
     });
 
     it("writes the --legacy bundle with 3DES and a SHA-1 MAC, readable by openssl without its legacy provider", () => {
@@ -146,7 +150,8 @@ describe("PKCS#12 client bundles (scripts/clientBundle.sh)", () => {
         assert.strictEqual(info.status, 0, info.stderr);
         assert.match(info.stderr, /MAC: sha1/);
         assert.match(info.stderr, /Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC/);
-        assert.match(info.stderr, /PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC/);
+        assert.match(info.stderr, /PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 100000/);
+        assert.match(info.stderr, /MAC: sha1, Iteration 100000/);
     });
 
     for (const [label, bundle] of [
