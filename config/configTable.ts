@@ -1,6 +1,7 @@
 import { verifyClientModes } from "../domain/endpoint";
-import { caMaterialKey, caModeKey, defaultVerifyDepth } from "./caModes";
 import { CaSlot, caSlots, CertificateKind, keyAlgorithms } from "../domain/pki";
+import { defaultVerifyDepth } from "./caChainDepth";
+import { caMaterialKey, caModeKey } from "./caKeyDeclarations";
 import {
     checkCapability,
     checkContainerName,
@@ -8,47 +9,17 @@ import {
     checkEndpointAddress,
     checkPem,
     checkWorkerProcesses,
-    platforms,
-    publishModes,
 } from "./endpoint";
 import { checkImageReference } from "./image";
 import { parseLocations } from "./locations";
 import { checkClientName, checkOrganization, clientNameList } from "./names";
 import { checkIpAddress, checkServerName, serverDnsNameList, serverIpAddressList } from "./network";
 import { maxHours, trustedCaList } from "./pki";
-import { flag, integer, oneOf, Parse, stringList, text } from "./values";
+import { ComputedDefault, ConfigKey, ConfigSettings, platforms, publishModes } from "./types";
+import { flag, integer, oneOf, stringList, text } from "./values";
 
-/** Context the validator needs that does not come from config. */
-export interface ConfigContext {
-    readonly stack: string;
-    readonly projectDirectory: string;
-}
-
-/** What the stack file holds before validation: every key optional, types unknown. */
-export type RawStackConfig = Record<string, unknown>;
-
-/** A key's `type` in Pulumi.yaml. */
-export type PulumiConfigType = "string" | "integer" | "boolean" | "array" | "object";
-
-/** A default that depends on the stack or on other keys; Pulumi.yaml declares no `default:` for it. */
-export interface ComputedDefault<T> {
-    /** The rule, as the description and README state it. */
-    readonly rule: string;
-    /** The value; undefined when a key it depends on is invalid (that key reports the problem). */
-    readonly compute: (context: ConfigContext, settings: Readonly<Record<string, unknown>>) => T | undefined;
-}
-
-/** One config key, declared once: Pulumi.yaml's declaration, the default and the parser derive from this. */
-export type ConfigKey<T> = {
-    /** Its `type` in Pulumi.yaml. */
-    readonly type: PulumiConfigType;
-    /** Its `items: {type}` in Pulumi.yaml, for arrays. */
-    readonly items?: PulumiConfigType;
-    /** Its `description` in Pulumi.yaml, word for word. */
-    readonly description: string;
-    /** Reads a set value, reporting every problem under the key. */
-    readonly parse: Parse<T>;
-} & ({ readonly default: NoInfer<T> } | { readonly computedDefault: ComputedDefault<T> });
+// The shapes live in config/types.ts; a key's shape stays importable from here too.
+export type { ConfigKey } from "./types";
 
 function key<T>(declaration: ConfigKey<T>): ConfigKey<T> {
     return declaration;
@@ -71,8 +42,9 @@ const renewBeforeHours = (kind: CertificateKind, certificates: string, fallback:
     });
 
 /**
- * Every key the stack config may set, in the `mtls-nginx` namespace. Adding a key: an entry here, a
- * field on StackConfig, and its declaration in Pulumi.yaml (a unit test compares the two).
+ * Every key the stack config may set, in the `mtls-nginx` namespace. Adding a key: an entry here, its
+ * type on ConfigSettings (config/types.ts; the compiler compares the two), a field on StackConfig, and
+ * its declaration in Pulumi.yaml (a unit test compares the two).
  */
 export const configTable = {
     serverName: key({
@@ -150,7 +122,7 @@ export const configTable = {
         },
         parse: integer(1, 10),
     }),
-    // Where each CA slot comes from (config/caModes.ts): slot a's keys, then slot b's, ending in B.
+    // Where each CA slot comes from (config/caKeyDeclarations.ts): slot a's keys, then slot b's, ending in B.
     caMode: caModeKey("a"),
     externalIntermediateCertificate: caMaterialKey("a", "intermediateCertificate"),
     externalRootCertificate: caMaterialKey("a", "rootCertificate"),
@@ -346,7 +318,14 @@ export const configTable = {
     }),
 };
 
-export type ConfigKeyName = keyof typeof configTable;
+/** What the table's parsers read: config/types.ts's ConfigSettings must be exactly this. */
+type TableSettings = {
+    -readonly [K in keyof typeof configTable]: (typeof configTable)[K] extends ConfigKey<infer T> ? T : never;
+};
+type Same<A, B> = (<V>() => V extends A ? 1 : 2) extends <V>() => V extends B ? 1 : 2 ? true : false;
+type Holds<T extends true> = T;
+/** Compiles only while the table and ConfigSettings have the same keys, each read as the same type. */
+export type TableMatchesSettings = Holds<Same<ConfigSettings, TableSettings>>;
 
 /** Keys that existed once and mean nothing now: a clear error says what replaced them. */
 export const retiredKeys: ReadonlyMap<string, string> = new Map([
@@ -356,11 +335,6 @@ export const retiredKeys: ReadonlyMap<string, string> = new Map([
             "the stack owns, and nothing is written on the deploying machine; allowed: delete the key",
     ],
 ]);
-
-/** The value type of each key once read. */
-export type ConfigSettings = {
-    -readonly [K in ConfigKeyName]: (typeof configTable)[K] extends ConfigKey<infer T> ? T : never;
-};
 
 /** The table as a Map: look-ups of untrusted key names never reach Object.prototype. */
 export const configTableEntries: ReadonlyMap<string, ConfigKey<unknown>> = new Map(

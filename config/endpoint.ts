@@ -1,6 +1,6 @@
-import { configDefaults, type ConfigSettings } from "./configTable";
 import { ipAddressProblem } from "./network";
-import { ConfigProblems } from "./problems";
+import type { ConfigProblems } from "./problems";
+import type { ConfigSettings } from "./types";
 import { Check, show } from "./values";
 
 // Docker's own rule for container names ([a-zA-Z0-9][a-zA-Z0-9_.-]+), kept to 63 characters.
@@ -81,11 +81,6 @@ export function validateEngine(settings: Partial<ConfigSettings>, problems: Conf
     }
 }
 
-/** Where the endpoint runs. */
-export const platforms = ["container", "swarm"] as const;
-/** How a Swarm service publishes its port. */
-export const publishModes = ["ingress", "host"] as const;
-
 /** An address clients connect to (curl --resolve pins the server name to it, so an IP address). */
 export const checkEndpointAddress: Check = (value) =>
     ipAddressProblem(value) === undefined
@@ -97,14 +92,18 @@ const swarmOnlyKeys = ["replicas", "publishMode"] as const;
 /**
  * Platform concern: Swarm settings mean nothing to a single container; say so instead of ignoring them.
  * Pulumi passes Pulumi.yaml's defaults to the program as set values, so only a value other than the
- * default counts as set.
+ * default (`defaults`: the table's static defaults) counts as set.
  */
-export function validatePlatform(settings: Partial<ConfigSettings>, problems: ConfigProblems): void {
+export function validatePlatform(
+    settings: Partial<ConfigSettings>,
+    defaults: Readonly<Partial<ConfigSettings>>,
+    problems: ConfigProblems,
+): void {
     if (settings.platform !== "container") {
         return;
     }
     for (const key of swarmOnlyKeys) {
-        if (settings[key] !== undefined && settings[key] !== configDefaults[key]) {
+        if (settings[key] !== undefined && settings[key] !== defaults[key]) {
             problems.add(key, 'is used only with platform "swarm"; allowed: remove it, or set platform to swarm');
         }
     }

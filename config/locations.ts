@@ -1,8 +1,8 @@
 import { LocationConfig, locationFields } from "../domain/endpoint";
-import type { ConfigSettings } from "./configTable";
 import { checkClientReferences, clientNameList } from "./names";
 import { checkUpstreamUrl } from "./network";
 import { ConfigProblems } from "./problems";
+import type { ConfigSettings } from "./types";
 import { flag, Parse, show, text } from "./values";
 
 const locationPathAllowed =

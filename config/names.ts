@@ -1,5 +1,5 @@
-import type { ConfigSettings } from "./configTable";
 import { ConfigProblems } from "./problems";
+import type { ConfigSettings } from "./types";
 import { Check, show, stringList } from "./values";
 
 // A CN ends up in certificate subjects, Nginx map keys and shell commands: keep it to a safe alphabet.

@@ -1,6 +1,6 @@
 import { CaSlot, caSlots, CertificateKind, certificateKinds, CertificateLifetime } from "../domain/pki";
-import type { ConfigSettings } from "./configTable";
 import { ConfigProblems } from "./problems";
+import type { ConfigSettings } from "./types";
 import { Parse, show, stringList } from "./values";
 
 /** Hours a validity or renewal window may span: up to 100 years. */

@@ -1,6 +1,6 @@
 import type { LocationConfig, SmokeProbe } from "../domain/endpoint";
-import type { ConfigSettings } from "./configTable";
 import { ConfigProblems, StackConfigError } from "./problems";
+import type { ConfigSettings } from "./types";
 
 /** What the probe is chosen from. */
 export interface SmokeProbeInputs {

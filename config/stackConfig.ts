@@ -1,27 +1,26 @@
 import type { LocationConfig, SmokeProbe, VerifyClientMode } from "../domain/endpoint";
 import type { CaSource } from "../domain/caSource";
 import type { CaSlot, CertificateKind, CertificateLifetime, KeyAlgorithm } from "../domain/pki";
-import { CaSourceKey, caSourceKeyNames, caSourcesOf, validateCaDepth, validateCaModes } from "./caModes";
-import {
-    ComputedDefault,
-    ConfigContext,
-    ConfigKeyName,
-    ConfigSettings,
-    configKeys,
-    configTableEntries,
-    hasComputedDefault,
-    RawStackConfig,
-    retiredKeys,
-} from "./configTable";
-import { validateEngine, validatePlatform, type platforms, type publishModes } from "./endpoint";
-
-type Platform = (typeof platforms)[number];
-type PublishMode = (typeof publishModes)[number];
+import { validateCaDepth } from "./caChainDepth";
+import { validateCaModes } from "./caModeRules";
+import { CaSourceKey, caSourceKeyNames } from "./caSlotKeys";
+import { caSourcesOf } from "./caSources";
+import { configDefaults, configKeys, configTableEntries, hasComputedDefault, retiredKeys } from "./configTable";
+import { validateEngine, validatePlatform } from "./endpoint";
 import { validateLocationAccess } from "./locations";
 import { validateClientReferences } from "./names";
 import { lifetimesOf, validateCaSlots, validateLifetimes } from "./pki";
 import { ConfigProblems } from "./problems";
 import { validateSmokeProbe } from "./smokeProbe";
+import type {
+    ComputedDefault,
+    ConfigContext,
+    ConfigKeyName,
+    ConfigSettings,
+    Platform,
+    PublishMode,
+    RawStackConfig,
+} from "./types";
 
 // For callers outside components/ (tests, bench): components import the domain types from domain/.
 export { keyAlgorithms, caSlots, certificateKinds } from "../domain/pki";
@@ -31,7 +30,7 @@ export type { VerifyClientMode, LocationConfig, SmokeProbe } from "../domain/end
 export { caModes } from "../domain/caSource";
 export type { CaMode, CaSource } from "../domain/caSource";
 export { computedDefaultKeys, configDefaults, configKeys, configTable } from "./configTable";
-export type { ConfigContext, RawStackConfig } from "./configTable";
+export type { ConfigContext, RawStackConfig } from "./types";
 export { StackConfigError, type ConfigProblem } from "./problems";
 
 /** The validated, defaulted stack configuration: the only shape components ever see. */
@@ -106,7 +105,7 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
     validateLifetimes(settings, problems);
     validateLocationAccess(settings, problems);
     validateEngine(settings, problems);
-    validatePlatform(settings, problems);
+    validatePlatform(settings, configDefaults, problems);
     const smokeProbe = validateSmokeProbe(settings, problems);
 
     problems.throwIfAny();

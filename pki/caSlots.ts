@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AuthorityCertificate, CaHierarchy, CertificateAuthority } from "../components/certificateAuthority";
 import { ExternalRootIntermediate } from "../components/externalRootIntermediate";
 import { ImportedAuthority } from "../components/importedAuthority";
-import { caSourceKeys } from "../config/caModes";
+import { caSourceKeys } from "../config/caSlotKeys";
 import { qualified, StackConfigError } from "../config/problems";
 import type { StackConfig } from "../config/stackConfig";
 import type { CaSlot } from "../domain/pki";

@@ -1,0 +1,113 @@
+// The shapes of the stack config, apart from the code that reads and checks it: every module of config/
+// may import this one, and it imports only types (cert-manager's apis package, in small).
+import type { CaMode } from "../domain/caSource";
+import type { LocationConfig, VerifyClientMode } from "../domain/endpoint";
+import type { CaSlot, KeyAlgorithm } from "../domain/pki";
+import type { Parse } from "./values";
+
+/** Context the validator needs that does not come from config. */
+export interface ConfigContext {
+    readonly stack: string;
+    readonly projectDirectory: string;
+}
+
+/** What the stack file holds before validation: every key optional, types unknown. */
+export type RawStackConfig = Record<string, unknown>;
+
+/** A key's `type` in Pulumi.yaml. */
+export type PulumiConfigType = "string" | "integer" | "boolean" | "array" | "object";
+
+/** A default that depends on the stack or on other keys; Pulumi.yaml declares no `default:` for it. */
+export interface ComputedDefault<T> {
+    /** The rule, as the description and README state it. */
+    readonly rule: string;
+    /** The value; undefined when a key it depends on is invalid (that key reports the problem). */
+    readonly compute: (context: ConfigContext, settings: Readonly<Record<string, unknown>>) => T | undefined;
+}
+
+/** One config key, declared once: Pulumi.yaml's declaration, the default and the parser derive from this. */
+export type ConfigKey<T> = {
+    /** Its `type` in Pulumi.yaml. */
+    readonly type: PulumiConfigType;
+    /** Its `items: {type}` in Pulumi.yaml, for arrays. */
+    readonly items?: PulumiConfigType;
+    /** Its `description` in Pulumi.yaml, word for word. */
+    readonly description: string;
+    /** Reads a set value, reporting every problem under the key. */
+    readonly parse: Parse<T>;
+} & ({ readonly default: NoInfer<T> } | { readonly computedDefault: ComputedDefault<T> });
+
+/** Where the endpoint runs. */
+export const platforms = ["container", "swarm"] as const;
+export type Platform = (typeof platforms)[number];
+/** How a Swarm service publishes its port. */
+export const publishModes = ["ingress", "host"] as const;
+export type PublishMode = (typeof publishModes)[number];
+
+/**
+ * The value type of each key once read, in config/configTable.ts's order (it fails to compile
+ * unless its parsers read exactly these types).
+ */
+export interface ConfigSettings {
+    serverName: string;
+    serverDnsNames: string[];
+    serverIpAddresses: string[];
+    clients: string[];
+    revokedClients: string[];
+    keyAlgorithm: KeyAlgorithm;
+    intermediateCa: boolean;
+    activeCa: CaSlot;
+    trustedCas: CaSlot[];
+    verifyDepth: number;
+    caMode: CaMode;
+    externalIntermediateCertificate: string;
+    externalRootCertificate: string;
+    externalRootCrl: string;
+    importedCaCertificate: string;
+    importedCaKey: string;
+    importedCaChain: string;
+    caModeB: CaMode;
+    externalIntermediateCertificateB: string;
+    externalRootCertificateB: string;
+    externalRootCrlB: string;
+    importedCaCertificateB: string;
+    importedCaKeyB: string;
+    importedCaChainB: string;
+    verifyClient: VerifyClientMode;
+    locations: LocationConfig[];
+    organization: string;
+    image: string;
+    containerName: string;
+    publishAddress: string;
+    publishPort: number;
+    platform: Platform;
+    replicas: number;
+    publishMode: PublishMode;
+    endpointAddresses: string[];
+    workerProcesses: string;
+    smokeTest: boolean;
+    dockerHost: string;
+    dockerTlsCaCertificate: string;
+    dockerTlsCertificate: string;
+    dockerTlsKey: string;
+    capabilities: string[];
+    noNewPrivileges: boolean;
+    readOnlyRootFilesystem: boolean;
+    memoryLimitMb: number;
+    pidsLimit: number;
+    logMaxSizeMb: number;
+    logMaxFiles: number;
+    rotationLookaheadHours: number;
+    caValidityHours: number;
+    caRenewBeforeHours: number;
+    intermediateValidityHours: number;
+    intermediateRenewBeforeHours: number;
+    serverValidityHours: number;
+    serverRenewBeforeHours: number;
+    clientValidityHours: number;
+    clientRenewBeforeHours: number;
+    crlValidityHours: number;
+    crlRenewBeforeHours: number;
+}
+
+export type ConfigKeyName = keyof ConfigSettings;
