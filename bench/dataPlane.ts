@@ -117,7 +117,7 @@ export function renderProjectConfig(keys: KeySet): string {
  */
 export function withoutSniCheck(config: string): string {
     const reject =
-        /(\n[ \t]*#[^\n]*)?\n[ \t]*server \{\s*listen (\d+) ssl default_server;\s*ssl_reject_handshake on;\s*\}\n/;
+        /(\n[ \t]*#[^\n]*)*\n[ \t]*server \{\s*listen (\d+) ssl default_server;\s*ssl_reject_handshake on;[^}]*\}\n/;
     const match = reject.exec(config);
     if (!match) {
         throw new Error(

@@ -67,6 +67,28 @@ export const upstreamIdentityHeaders = {
     // upstream might look for are cleared: ours, and Envoy's, whose Hash field is a SHA-256.
     "X-Client-Fingerprint": "",
     "X-Forwarded-Client-Cert": "",
+    // Names other proxies use for the same facts (Apache and HAProxy setups, Traefik, AWS ALB): an
+    // upstream written for one of them must not find a value the client made up.
+    "X-SSL-Client-Cert": "",
+    "X-SSL-Client-DN": "",
+    "X-SSL-Client-Verify": "",
+    "X-Forwarded-Tls-Client-Cert": "",
+    "X-Amzn-Mtls-Clientcert": "",
+} as const;
+
+/**
+ * The request headers that tell an upstream where the request came from. X-Forwarded-For keeps
+ * Nginx's usual form (what the client sent, then the address Nginx saw): an upstream trusts its last
+ * entry only. X-Real-IP is the address Nginx saw, never the client's copy. Forwarded (RFC 7239) is
+ * cleared: it would repeat these facts, and a client's own copy must not reach an upstream that
+ * reads it.
+ */
+export const upstreamForwardingHeaders = {
+    Host: "$host",
+    "X-Forwarded-For": "$proxy_add_x_forwarded_for",
+    "X-Forwarded-Proto": "https",
+    "X-Real-IP": "$remote_addr",
+    Forwarded: "",
 } as const;
 
 /**
@@ -140,11 +162,7 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "    ssl_session_timeout 1h;",
         "    ssl_session_tickets off;",
         "",
-        "    # Any name but ours (and no SNI at all) is refused at the handshake.",
-        "    server {",
-        `        listen ${spec.listenPort} ssl default_server;`,
-        "        ssl_reject_handshake on;",
-        "    }",
+        ...renderDefaultServer(spec.listenPort, file(endpointFiles.clientTrustBundle)),
         "",
         "    server {",
         `        listen ${spec.listenPort} ssl;`,
@@ -171,6 +189,28 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
 }
 
 /**
+ * The catch-all server. Any SNI name but ours (and no SNI at all) is refused at the handshake. A
+ * request can still land here after a handshake with our name: Nginx picks the server for a request
+ * by its Host (or an absolute-form target) once the handshake is done. Because this server verifies
+ * clients, Nginx itself answers such a request 421 Misdirected Request; `return 421` holds whatever
+ * Nginx decides, and the root names no directory, so the image's own pages are never served.
+ */
+function renderDefaultServer(listenPort: number, clientTrustBundle: string): string[] {
+    return [
+        "    # Any name but ours (and no SNI at all) is refused at the handshake. A request whose Host names",
+        "    # another server than the handshake's SNI lands here too: it gets 421, never content.",
+        "    server {",
+        `        listen ${listenPort} ssl default_server;`,
+        "        ssl_reject_handshake on;",
+        "        ssl_verify_client on;",
+        `        ssl_client_certificate ${clientTrustBundle};`,
+        "        root /nonexistent;",
+        "        return 421;",
+        "    }",
+    ];
+}
+
+/**
  * A short digest of the client trust bundle and the CRLs, in the form the renderer expects.
  * Same inputs, same digest: a deployment that changes neither keeps its sessions.
  */
@@ -190,11 +230,16 @@ function sessionCacheZone(digest: string): string {
     return `mtls_${digest}`;
 }
 
+/** Words a map block reads as its own parameters, not as a source value, unless escaped. */
+const mapParameters = new Set(["default", "hostnames", "include", "volatile"]);
+
 function renderAllowlistMap(index: number, allowedClients: readonly string[]): string {
+    // A client may be named like a map parameter ("default", "include"): the backslash makes it a value.
+    const source = (name: string) => (mapParameters.has(name) ? `\\${name}` : name);
     return [
         `    map $mtls_client_cn $mtls_allowed_${index} {`,
         "        default 0;",
-        ...allowedClients.map((name) => `        "${name}" 1;`),
+        ...allowedClients.map((name) => `        "${source(name)}" 1;`),
         "    }",
     ].join("\n");
 }
@@ -253,10 +298,7 @@ function renderLocation(location: NginxLocation, index: number, verifyClient: "o
     const answer = location.proxyPass
         ? [
               `            proxy_pass ${location.proxyPass};`,
-              "            proxy_set_header Host $host;",
-              "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-              "            proxy_set_header X-Forwarded-Proto https;",
-              ...Object.entries(upstreamIdentityHeaders).map(
+              ...Object.entries({ ...upstreamForwardingHeaders, ...upstreamIdentityHeaders }).map(
                   ([name, value]) => `            proxy_set_header ${name} ${value === "" ? '""' : value};`,
               ),
           ]

@@ -55,7 +55,10 @@ export interface TlsRequestOptions {
     /** Client certificate chain and key (PEM); omit both to present none. */
     readonly cert?: string;
     readonly key?: string;
+    /** The request target: a path, or an absolute URI ("http://other/") as proxies are sent. */
     readonly path?: string;
+    /** The Host header; default: the SNI name (or the loopback address without SNI). */
+    readonly hostHeader?: string;
     readonly minVersion?: tls.SecureVersion;
     readonly maxVersion?: tls.SecureVersion;
     readonly ciphers?: string;
@@ -118,7 +121,7 @@ export function tlsRequest(options: TlsRequestOptions): Promise<TlsResponse> {
             handshakeCompleted = true;
             socket.write(
                 `GET ${options.path ?? "/"} HTTP/1.1\r\n` +
-                    `Host: ${options.servername ?? loopback}\r\n` +
+                    `Host: ${options.hostHeader ?? options.servername ?? loopback}\r\n` +
                     "Connection: close\r\n\r\n",
             );
         });
@@ -183,7 +186,10 @@ export interface ProbeOptions {
     readonly port: number;
     /** SNI and the name the server certificate must carry. */
     readonly serverName: string;
+    /** The request target: a path, or an absolute URI ("http://other/") as proxies are sent. */
     readonly path?: string;
+    /** The Host header; default: the server name and port. */
+    readonly hostHeader?: string;
     readonly caPem: string;
     readonly clientCertificatePem?: string;
     readonly clientPrivateKeyPem?: string;
@@ -206,7 +212,7 @@ export function probe(options: ProbeOptions): Promise<ProbeResult> {
                 }),
                 port: options.port,
                 path: options.path ?? "/",
-                headers: { host: `${options.serverName}:${options.port}` },
+                headers: { host: options.hostHeader ?? `${options.serverName}:${options.port}` },
                 agent: options.agent ?? new https.Agent({ keepAlive: false, maxCachedSessions: 0 }),
                 timeout: options.timeoutMs ?? defaultTimeoutMs,
             },
@@ -231,4 +237,17 @@ export function probe(options: ProbeOptions): Promise<ProbeResult> {
         );
         request.end();
     });
+}
+
+/**
+ * Requests that name another server than the handshake's SNI, as an attacker would send them: by
+ * the Host header, and by an absolute-form request target. The endpoint must answer each with 421.
+ */
+export function misdirectedRequests(options: ProbeOptions): ProbeOptions[] {
+    const path = options.path ?? "/";
+    return [
+        { ...options, hostHeader: "x" },
+        { ...options, hostHeader: `other.test:${options.port}` },
+        { ...options, path: `http://other.test${path}` },
+    ];
 }

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import { probe } from "../../testkit/tls";
+import { misdirectedRequests, probe, type ProbeOptions } from "../../testkit/tls";
 import {
     clientProbe,
     containerId,
@@ -72,6 +72,36 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         const curlLine = outputValue<Record<string, string>>(outputs, "curlCommands").alice;
         assert.match(curlLine, /^curl --cacert ca\.pem --cert alice\.crt --key alice\.key --resolve /);
         assert.doesNotMatch(curlLine, / -k | --insecure/);
+    });
+
+    it("2b. a request naming another server than the SNI gets 421 with and without a certificate, verify on and optional", async () => {
+        const assertMisdirectedRefused = async (endpoint: ProbeOptions, label: string) => {
+            for (const request of misdirectedRequests(endpoint)) {
+                const answer = await probe(request);
+                const what = `${label}: ${request.path ?? "/"} Host ${request.hostHeader ?? "(ours)"}`;
+                assert.strictEqual(answer.status, 421, `${what}: ${answer.status ?? answer.error} ${answer.body}`);
+                assert.doesNotMatch(answer.body, /welcome|mtls-nginx:/i, what);
+            }
+        };
+        const outputs = await deployment.stack.outputs();
+        const alice = clientProbe(deployment, outputs, "alice");
+        const anonymous = { ...alice, clientCertificatePem: undefined, clientPrivateKeyPem: undefined };
+        await assertMisdirectedRefused(alice, "verify on, with a certificate");
+        await assertMisdirectedRefused(anonymous, "verify on, without a certificate");
+
+        await setConfig(deployment.stack, {
+            verifyClient: "optional",
+            locations: [{ path: "/public/", requireClientCertificate: false }, { path: "/" }],
+        });
+        await deployment.stack.up({ onOutput: log });
+        assert.strictEqual((await probe({ ...anonymous, path: "/public/" })).status, 200, "control: public is open");
+        for (const path of ["/", "/public/"]) {
+            await assertMisdirectedRefused({ ...alice, path }, `verify optional, with a certificate, ${path}`);
+            await assertMisdirectedRefused({ ...anonymous, path }, `verify optional, without a certificate, ${path}`);
+        }
+        await deployment.stack.removeConfig("mtls-nginx:verifyClient");
+        await deployment.stack.removeConfig("mtls-nginx:locations");
+        await deployment.stack.up({ onOutput: log });
     });
 
     it("3. a second preview shows no changes and a second up changes nothing", async () => {

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 
 import { createStackOnNode, startSwarm, stopSwarm, type SwarmCluster } from "../../testkit/swarm";
-import { probe, type ProbeOptions } from "../../testkit/tls";
+import { misdirectedRequests, probe, type ProbeOptions } from "../../testkit/tls";
 import { startFailoverLoop } from "../../testkit/requestLoop";
 import { outputValue, realChanges, setConfig, type ThrowawayStack } from "../../testkit/stack";
 import type { OutputMap } from "@pulumi/pulumi/automation";
@@ -86,6 +86,11 @@ describe("a Swarm service on 3 nodes", function () {
         }
         assert.deepStrictEqual(await statuses(nodesAs(result.outputs, "alice")), [200, 200, 200]);
         assert.deepStrictEqual(await statuses(nodesAs(result.outputs)), [400, 400, 400]);
+        // A Host or absolute-form target naming another server: 421 on every node, certificate or not.
+        for (const node of [...nodesAs(result.outputs, "alice"), ...nodesAs(result.outputs)]) {
+            const answers = await statuses(misdirectedRequests(node));
+            assert.deepStrictEqual(answers, [421, 421, 421], `misdirected requests to ${node.host}`);
+        }
         const tasks = await runningTasks();
         assert.strictEqual(tasks.length, 3, tasks.join("\n"));
         assert.deepStrictEqual(

@@ -95,7 +95,10 @@ function locationsFor(variant: Variant): NginxLocation[] {
         {
             path: adminPath,
             requireClientCertificate: true,
-            ...(variant.allowlist ? { allowedClients: ["client-1"] } : {}),
+            // Names a map block would read as its own parameters, unless the renderer escapes them.
+            ...(variant.allowlist
+                ? { allowedClients: ["client-1", "default", "include", "hostnames", "volatile"] }
+                : {}),
         },
         { path: protectedPath, requireClientCertificate: true },
     ];
@@ -115,6 +118,8 @@ interface Fixture {
     readonly expired: IssuedCertificate;
     readonly serverAuthOnly: IssuedCertificate;
     readonly revoked?: IssuedCertificate;
+    /** With an allowlist: a client named like a map parameter, on the list. */
+    readonly namedDefault?: IssuedCertificate;
     readonly configTest: CommandResult;
     readonly endpoint: RunningEndpoint;
 }
@@ -144,6 +149,7 @@ async function setUp(variant: Variant): Promise<Fixture> {
         pki.issueLeaf({ name, profile: "client", issuer: issuing, algorithm });
     const client1 = client("client-1");
     const client2 = client("client-2");
+    const namedDefault = variant.allowlist ? client("default") : undefined;
 
     // A CA nobody trusts, and one that copies the real issuing CA's name with its own key.
     const foreignCa = pki.createRootCa("foreign CA", "ECDSA-P256");
@@ -220,6 +226,7 @@ async function setUp(variant: Variant): Promise<Fixture> {
         expired,
         serverAuthOnly,
         revoked,
+        namedDefault,
         configTest,
         endpoint,
     };
@@ -403,6 +410,8 @@ for (const variant of variants) {
                 const allowed = await expectStatus(as(f().client1, adminPath), 200);
                 assert.equal(allowed.body.trim(), greetingFor("client-1"));
                 await expectStatus(as(f().client2, adminPath), 403);
+                const namedDefault = await expectStatus(as(f().namedDefault, adminPath), 200);
+                assert.equal(namedDefault.body.trim(), greetingFor("default"));
                 const elsewhere = await expectStatus(as(f().client2, protectedPath), 200);
                 assert.equal(elsewhere.body.trim(), greetingFor("client-2"));
             });
@@ -444,6 +453,34 @@ for (const variant of variants) {
             const noSni = await expectTlsFailure(as(f().client1, protectedPath, null));
             assert.equal(noSni.handshakeCompleted, false, noSni.message);
             assert.match(noSni.code ?? "", /UNRECOGNIZED_NAME/, noSni.message);
+        });
+
+        it("answers 421, never content, when the Host or an absolute-form target names another server than the SNI", async () => {
+            // Nginx picks the server for a request by its Host after the handshake: a client must not
+            // reach the catch-all server (and the image's pages) by naming another host.
+            const paths = variant.verifyClient === "optional" ? [protectedPath, publicPath] : [protectedPath];
+            for (const client of [undefined, f().client1]) {
+                const who = client ? "with a certificate" : "without a certificate";
+                for (const requestPath of paths) {
+                    for (const misdirected of [
+                        { ...as(client, requestPath), hostHeader: "x" },
+                        { ...as(client, requestPath), hostHeader: "other.test:443" },
+                        { ...as(client, `http://other.test${requestPath}`) },
+                        { ...as(client, `https://x${requestPath}`), hostHeader: serverDnsNames[0] },
+                    ]) {
+                        const response = await tlsRequest(misdirected);
+                        const request = `${who}: GET ${misdirected.path} Host ${misdirected.hostHeader ?? serverDnsNames[0]}`;
+                        assert.equal(response.status, 421, `${request}: ${describeResponse(response)}`);
+                        assert.doesNotMatch(response.body, /welcome|mtls-nginx:/i, request);
+                    }
+                }
+            }
+            // Control: the SNI name in Host (with a port), or in an absolute-form target, is served.
+            const sameName = await expectStatus({ ...as(f().client1), hostHeader: `${serverDnsNames[0]}:443` }, 200);
+            assert.equal(sameName.body.trim(), greetingFor("client-1"));
+            await expectStatus({ ...as(f().client1, `https://${serverDnsNames[0]}/`) }, 200);
+            // Even another of our own names: a server that verifies clients must be asked for the SNI name.
+            await expectStatus({ ...as(f().client1), hostHeader: serverDnsNames[1] }, 421);
         });
 
         for (const version of ["TLSv1.3", "TLSv1.2"] as const) {

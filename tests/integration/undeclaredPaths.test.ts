@@ -54,7 +54,7 @@ function locationsFor(verifyClient: VerifyClientMode): NginxLocation[] {
 /** The rendered config with the catch-all and the root taken out: what Nginx did before they existed. */
 function withoutCatchAll(config: string): string {
     const stripped = config
-        .replace(/^\s*root \/nonexistent;\n/m, "")
+        .replace(/^\s*root \/nonexistent;\n/gm, "")
         .replace(/^ {8}location \/ \{\n(?: {12}.*\n)*? {8}\}\n/m, "");
     assert.notEqual(stripped, config);
     assert.doesNotMatch(stripped, /^\s*(location \/ \{|root )/m);

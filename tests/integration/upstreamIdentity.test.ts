@@ -127,7 +127,18 @@ function received(head: string, name: string): string[] {
 /** Headers that carry the caller's identity when Nginx sets them, listed here apart from the renderer's own list. */
 const identityHeaders = ["X-Client-Verify", "X-Client-DN", "X-Client-Serial", "X-Client-CN", "Client-Cert"];
 /** Identity headers Nginx never sets (no client chain, no SHA-256 in Nginx core): the upstream gets none. */
-const clearedHeaders = ["Client-Cert-Chain", "X-Client-Fingerprint", "X-Forwarded-Client-Cert"];
+const clearedHeaders = [
+    "Client-Cert-Chain",
+    "X-Client-Fingerprint",
+    "X-Forwarded-Client-Cert",
+    // Other proxies' names for the client certificate, and RFC 7239's Forwarded.
+    "X-SSL-Client-Cert",
+    "X-SSL-Client-DN",
+    "X-SSL-Client-Verify",
+    "X-Forwarded-Tls-Client-Cert",
+    "X-Amzn-Mtls-Clientcert",
+    "Forwarded",
+];
 
 /** What a client that lies sends: every identity header, twice, in two letter cases. */
 const spoofedHeaders: HeaderLines = [
@@ -138,6 +149,8 @@ const spoofedHeaders: HeaderLines = [
     ["X-Client-CN", "admin"],
     ["X-Forwarded-For", "203.0.113.9"],
     ["X-Forwarded-Proto", "http"],
+    ["X-Real-IP", "203.0.113.9"],
+    ["Forwarded", "for=203.0.113.9;proto=http"],
 ];
 
 describe("identity headers to a real upstream (RFC 9440 Client-Cert)", function () {
@@ -287,6 +300,10 @@ describe("identity headers to a real upstream (RFC 9440 Client-Cert)", function 
             const [forwardedFor, ...extra] = received(head, "X-Forwarded-For");
             assert.deepEqual(extra, []);
             assert.match(forwardedFor ?? "", /^203\.0\.113\.9, \d+\.\d+\.\d+\.\d+$/);
+            // X-Real-IP is the address Nginx saw, once; Forwarded never reaches the upstream.
+            const seen = forwardedFor!.split(", ")[1];
+            assert.deepEqual(received(head, "X-Real-IP"), [seen]);
+            assert.deepEqual(received(head, "Forwarded"), []);
         }
     });
 

@@ -108,6 +108,35 @@ describe("renderNginxConfig", () => {
         assert.match(text, /server_name localhost mtls\.test;/);
     });
 
+    it("escapes client names that a map block would read as its own parameters", () => {
+        const text = renderNginxConfig({
+            ...base,
+            locations: [
+                {
+                    path: "/admin/",
+                    requireClientCertificate: true,
+                    allowedClients: ["default", "include", "hostnames", "volatile", "alice"],
+                },
+            ],
+        });
+        const map = block(text, "map $mtls_client_cn $mtls_allowed_0 {");
+        for (const name of ["default", "include", "hostnames", "volatile"]) {
+            assert.ok(map.includes(`"\\${name}" 1;`), `${name} escaped:\n${map}`);
+        }
+        assert.ok(map.includes('"alice" 1;'));
+        assert.match(map, /^\s*default 0;$/m, "the map's own default stays");
+    });
+
+    it("answers a request misdirected to the default server by its Host with 421 and no content", () => {
+        const defaultServer = block(renderNginxConfig(base), "server {");
+        // A verifying default server makes Nginx answer 421 itself; the return holds regardless.
+        assert.match(defaultServer, /ssl_verify_client on;/);
+        assert.match(defaultServer, /ssl_client_certificate \S+;/);
+        assert.match(defaultServer, /return 421;/);
+        assert.match(defaultServer, /root \/nonexistent;/);
+        assert.doesNotMatch(defaultServer, /location|proxy_pass/);
+    });
+
     it("logs the client's subject DN, serial and verify result", () => {
         const text = renderNginxConfig(base);
         assert.match(
@@ -178,10 +207,12 @@ describe("renderNginxConfig", () => {
             assert.deepStrictEqual(names, [...new Set(names)], `${opening} sets a header twice`);
             // proxy_set_header drops the client's copies of a header it names; "" sends none at all.
             assert.deepStrictEqual(
-                headers.filter(([name]) => /client|forwarded/i.test(name)),
+                headers.filter(([name]) => /client|forwarded|real-ip/i.test(name)),
                 [
                     ["X-Forwarded-For", "$proxy_add_x_forwarded_for"],
                     ["X-Forwarded-Proto", "https"],
+                    ["X-Real-IP", "$remote_addr"],
+                    ["Forwarded", '""'],
                     ["X-Client-Verify", "$ssl_client_verify"],
                     ["X-Client-DN", "$ssl_client_s_dn"],
                     ["X-Client-Serial", "$ssl_client_serial"],
@@ -190,6 +221,11 @@ describe("renderNginxConfig", () => {
                     ["Client-Cert-Chain", '""'],
                     ["X-Client-Fingerprint", '""'],
                     ["X-Forwarded-Client-Cert", '""'],
+                    ["X-SSL-Client-Cert", '""'],
+                    ["X-SSL-Client-DN", '""'],
+                    ["X-SSL-Client-Verify", '""'],
+                    ["X-Forwarded-Tls-Client-Cert", '""'],
+                    ["X-Amzn-Mtls-Clientcert", '""'],
                 ],
             );
         }
@@ -242,7 +278,11 @@ describe("renderNginxConfig", () => {
                 verifyClient,
                 locations: [{ path: "/app/", requireClientCertificate: true }],
             });
-            assert.deepStrictEqual(text.match(/^\s*root .*$/gm), ["        root /nonexistent;"]);
+            // Both servers: the mTLS one, and the catch-all a misdirected Host lands in.
+            assert.deepStrictEqual(text.match(/^\s*root .*$/gm), [
+                "        root /nonexistent;",
+                "        root /nonexistent;",
+            ]);
             assert.doesNotMatch(text, /\/usr\/share\/nginx|\/var\/www|\b(alias|try_files|autoindex) /);
             const catchAll = block(text, "location / {");
             assert.match(catchAll, /return 404;/);
