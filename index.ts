@@ -12,6 +12,10 @@ const config = readStackConfig(__dirname);
 // which certificates are inside their renewal window, so `pulumi preview` shows them rotating.
 const deployed = deployMtlsEndpoint(config, {
     previousRotationState: readPreviousStackOutput("rotationState") as Promise<Record<string, unknown> | undefined>,
+    // Every certificate each client held that has not expired: revoking a client refuses them all.
+    previousCertificateHistory: readPreviousStackOutput("clientCertificateSerials") as Promise<
+        Record<string, unknown> | undefined
+    >,
     now: new Date(),
 });
 
@@ -33,3 +37,4 @@ export const caStatus = deployed.caStatus;
 export const serverCertificatePem = deployed.serverCertificatePem;
 export const revokedClients = deployed.revokedClients;
 export const certificateRevocationListPem = deployed.certificateRevocationListPem;
+export const clientCertificateSerials = deployed.clientCertificateSerials;

@@ -21,6 +21,14 @@ import { CaSlots, createCaSlots } from "./pki/caSlots";
 import type { CaHierarchy } from "./components/certificateAuthority";
 import { RotationPlanner } from "./rotation/rotationPlanner";
 import { expiryFromNow, RotationRecord } from "./rotation/rotationSchedule";
+import { earliestNextUpdate } from "./domain/x509";
+import {
+    CertificateHistory,
+    issuedSerialsOf,
+    nextCertificateHistory,
+    parseCertificateHistory,
+    revokedSerials,
+} from "./rotation/certificateHistory";
 
 /** What the stack exports: a contract that tools rely on (add to it, never rename). */
 export interface MtlsEndpointOutputs {
@@ -47,12 +55,16 @@ export interface MtlsEndpointOutputs {
     revokedClients: string[];
     /** The CRLs Nginx enforces (public); empty while nobody is revoked. */
     certificateRevocationListPem: pulumi.Output<string>;
+    /** Every unexpired certificate each client name has held (serial and expiry): what revoking it refuses. */
+    clientCertificateSerials: pulumi.Output<CertificateHistory>;
 }
 
 /** Inputs that do not come from stack config. */
 export interface DeployContext {
     /** The previous deployment's `rotationState` output (anything malformed counts as none). */
     readonly previousRotationState: pulumi.Input<Record<string, unknown> | undefined>;
+    /** The previous deployment's `clientCertificateSerials` output (absent or malformed: none). */
+    readonly previousCertificateHistory?: pulumi.Input<Record<string, unknown> | undefined>;
     /** The time rotation decisions are made against. */
     readonly now: Date;
 }
@@ -64,15 +76,18 @@ export interface DeployContext {
 export function deployMtlsEndpoint(config: StackConfig, context: DeployContext): MtlsEndpointOutputs {
     const rotation = new RotationPlanner(context.previousRotationState, context.now, config.rotationLookaheadHours);
     const authorities = createCaSlots(config, rotation, context.now);
+    const previousHistory = pulumi.output(context.previousCertificateHistory).apply(parseCertificateHistory);
     if (!authorities.active) {
         // External root, first up: only the intermediate key and its CSR exist until the root signs it.
-        return waitingForIntermediate(config, authorities, rotation);
+        const history = previousHistory.apply((previous) => nextCertificateHistory(previous, {}, context.now));
+        return waitingForIntermediate(config, authorities, rotation, history);
     }
     const leaves = issueLeaves(config, authorities.active, rotation);
-    const revocation = revoke(config, authorities, leaves, rotation, context.now);
+    const history = recordIssuedCertificates(leaves, previousHistory, context.now);
+    const revocation = revoke(config, authorities, history, rotation, context.now);
     const endpoint = deployEndpoint(config, endpointFilesOf(config, authorities, leaves, revocation));
     const smokeTest = runSmokeTest(config, authorities.trustBundlePem, leaves, endpoint);
-    return outputsOf(config, { authorities, leaves, revocation, endpoint, smokeTest, rotation });
+    return outputsOf(config, { authorities, leaves, history, revocation, endpoint, smokeTest, rotation });
 }
 
 /** Each certificate's one item name: rotation records, `rotationDue` and `certificateExpiries` all use it. */
@@ -133,6 +148,24 @@ function issueLeaves(config: StackConfig, ca: CaHierarchy, rotation: RotationPla
     return { server, clients };
 }
 
+/**
+ * The history step: every unexpired certificate each client name has held, this deployment's
+ * included. A rotation or a rollover replaces a certificate without ending it: revocation must
+ * still name the one replaced, so its serial is carried until it expires.
+ */
+function recordIssuedCertificates(
+    leaves: Leaves,
+    previous: pulumi.Output<CertificateHistory>,
+    now: Date,
+): pulumi.Output<CertificateHistory> {
+    const current = pulumi
+        .all(Object.fromEntries([...leaves.clients].map(([clientName, leaf]) => [clientName, leaf.certificatePem])))
+        .apply((pems) =>
+            Object.fromEntries(Object.entries(pems).map(([clientName, pem]) => [clientName, issuedSerialsOf(pem)])),
+        );
+    return pulumi.all([previous, current]).apply(([recorded, issued]) => nextCertificateHistory(recorded, issued, now));
+}
+
 /** The CRLs Nginx enforces, and when the first of them runs out; absent while nobody is revoked. */
 interface Revocation {
     readonly crlPem: pulumi.Output<string>;
@@ -146,7 +179,7 @@ interface Revocation {
 function revoke(
     config: StackConfig,
     authorities: CaSlots,
-    leaves: Leaves,
+    history: pulumi.Output<CertificateHistory>,
     rotation: RotationPlanner,
     now: Date,
 ): Revocation | undefined {
@@ -154,12 +187,9 @@ function revoke(
         return undefined;
     }
     const caCertificates = authorities.certificates;
-    // Nginx checks a CRL for every CA of a chain, so every trusted CA gets one. Each names every revoked
-    // certificate: a revoked certificate keeps its original issuer through a CA rollover, and a serial
-    // listed by a CA that did not issue it matches nothing.
-    const revokedCertificatePems = config.revokedClients.map(
-        (clientName) => leaves.clients.get(clientName)!.certificatePem,
-    );
+    // Nginx checks a CRL for every CA of a chain, so every trusted CA gets one. Each names every
+    // certificate a revoked client still holds: the current one, and those a rotation or a rollover
+    // replaced, whichever CA issued them.
     const crl = new CertificateRevocationList("crl", {
         // A CA held elsewhere (an external root) signs its own CRL: it comes from config, below.
         authorities: caCertificates
@@ -167,8 +197,8 @@ function revoke(
             .map((authority) => ({
                 certificatePem: authority.certificatePem,
                 privateKeyPem: authority.privateKeyPem!,
-                revokedCertificatePems,
             })),
+        revoked: history.apply((recorded) => revokedSerials(recorded, config.revokedClients)),
         validityHours: config.lifetimes.crl.validityHours,
         rotationTrigger: rotation.schedule(itemName.crl, config.lifetimes.crl.renewBeforeHours),
     });
@@ -180,14 +210,19 @@ function revoke(
             : crl.crlPem.apply((own) =>
                   [own, ...externalCrls.map((external) => external.pem)].map((pem) => `${pem.trim()}\n`).join(""),
               );
-    // The CRL reports no expiry of its own: a new one is valid for validityHours from now.
-    const ownNextUpdate = rotation
+    // The deadline is read from the CRLs themselves: any re-issue (a new revocation, a changed
+    // validity) moves it, and a computed date would drift from what Nginx enforces. Only text without
+    // a CRL in it (the unit tests' mocks) falls back to the planned date.
+    const plannedNextUpdate = rotation
         .decision(itemName.crl)
         .apply((decision) =>
             decision.due || !decision.notAfter
                 ? expiryFromNow(config.lifetimes.crl.validityHours, now)
                 : decision.notAfter,
         );
+    const ownNextUpdate = pulumi
+        .all([crl.crlPem, plannedNextUpdate])
+        .apply(([pem, planned]) => earliestNextUpdate(pem) ?? planned);
     rotation.record(itemName.crl, ownNextUpdate);
     // The live CRLs expire with the first of them (the health check watches it).
     const nextUpdate = ownNextUpdate.apply((own) =>
@@ -265,6 +300,7 @@ function outputsOf(
     deployed: {
         authorities: CaSlots;
         leaves: Leaves;
+        history: pulumi.Output<CertificateHistory>;
         revocation: Revocation | undefined;
         endpoint: DeployedEndpoint;
         smokeTest: pulumi.Output<string>;
@@ -295,6 +331,7 @@ function outputsOf(
         serverCertificatePem: leaves.server.certificatePem,
         revokedClients: [...config.revokedClients],
         certificateRevocationListPem: revocation?.crlPem ?? pulumi.output(""),
+        clientCertificateSerials: deployed.history,
     };
 }
 
@@ -313,6 +350,7 @@ function waitingForIntermediate(
     config: StackConfig,
     authorities: CaSlots,
     rotation: RotationPlanner,
+    history: pulumi.Output<CertificateHistory>,
 ): MtlsEndpointOutputs {
     const nextStep = `not run: ${authorities.status[config.activeCa]}`;
     void pulumi.log.warn(`CA slot ${config.activeCa} is ${authorities.status[config.activeCa]}`);
@@ -335,6 +373,7 @@ function waitingForIntermediate(
         serverCertificatePem: pulumi.output(""),
         revokedClients: [...config.revokedClients],
         certificateRevocationListPem: pulumi.output(""),
+        clientCertificateSerials: history,
     };
 }
 

@@ -2,19 +2,23 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
+import type { IssuedSerial } from "../rotation/certificateHistory";
 
-/** One CA and the certificates it revokes. */
+/** One CA that signs a CRL. */
 export interface RevokingAuthority {
     readonly certificatePem: pulumi.Input<string>;
     /** The CA's private key (secret): a CRL is signed by its issuer. */
     readonly privateKeyPem: pulumi.Input<string>;
-    /** Certificates this CA issued that are revoked (may be empty). */
-    readonly revokedCertificatePems: pulumi.Input<string>[];
 }
 
 export interface CertificateRevocationListArgs {
     /** Every CA in the chain, root first: Nginx checks a CRL for each of them. */
     readonly authorities: RevokingAuthority[];
+    /**
+     * The revoked certificates, by serial: every CA's CRL lists all of them. A certificate keeps its
+     * issuer through a CA rollover, and a serial listed by a CA that did not issue it matches nothing.
+     */
+    readonly revoked: pulumi.Input<IssuedSerial[]>;
     /** Distance to the CRL's next update, in hours. */
     readonly validityHours: number;
     /** Changing this value re-issues the CRLs (refresh ahead of next update). */
@@ -34,23 +38,21 @@ export class CertificateRevocationList extends pulumi.ComponentResource {
 
         // Every CA's certificate, key and revoked certificates, on stdin: no key in the environment
         // or in a file, and no size limit of the environment however many clients are revoked.
+        const revokedLines = pulumi.output(args.revoked).apply((revoked) => revoked.map(revokedLine));
         const issuers = pulumi.secret(
             pulumi
-                .all(
-                    args.authorities.map((authority) =>
-                        pulumi.all([
-                            authority.certificatePem,
-                            authority.privateKeyPem,
-                            pulumi.all(authority.revokedCertificatePems),
-                        ]),
+                .all([
+                    pulumi.all(
+                        args.authorities.map((authority) =>
+                            pulumi.all([authority.certificatePem, authority.privateKeyPem]),
+                        ),
                     ),
-                )
-                .apply((entries) =>
+                    revokedLines,
+                ])
+                .apply(([entries, lines]) =>
                     entries
-                        .map(([certificate, key, revoked]) =>
-                            ["### issuer", certificate.trim(), key.trim(), ...revoked.map((pem) => pem.trim())].join(
-                                "\n",
-                            ),
+                        .map(([certificate, key]) =>
+                            ["### issuer", certificate.trim(), key.trim(), ...lines].join("\n"),
                         )
                         .join("\n"),
                 ),
@@ -66,7 +68,7 @@ export class CertificateRevocationList extends pulumi.ComponentResource {
                 triggers: [
                     args.rotationTrigger ?? "",
                     ...args.authorities.map((authority) => authority.certificatePem),
-                    ...args.authorities.flatMap((authority) => authority.revokedCertificatePems),
+                    revokedLines.apply((lines) => lines.join("\n")),
                 ],
             },
             // The provider echoes inputs back as outputs; the CA keys on stdin must stay secret there too.
@@ -79,3 +81,15 @@ export class CertificateRevocationList extends pulumi.ComponentResource {
 
 /** The shell script, kept as a file of its own so it can be read and run by hand. */
 export const revocationListScript = fs.readFileSync(path.join(__dirname, "revocationListScript.sh"), "utf8");
+
+/** The script's line for a certificate known by serial: its expiry as the CA database writes it. */
+export function revokedLine(entry: IssuedSerial): string {
+    const expiry = new Date(entry.notAfter);
+    if (Number.isNaN(expiry.getTime())) {
+        throw new Error(`revoked certificate ${entry.serial}: notAfter "${entry.notAfter}" is not a date`);
+    }
+    // UTCTime (two-digit year) before 2050, GeneralizedTime from then on (RFC 5280, 4.1.2.5).
+    const digits = expiry.toISOString().replace(/[-:T]|\.\d+Z$/g, "");
+    const time = expiry.getUTCFullYear() < 2050 ? digits.slice(2) : digits;
+    return `### revoked ${entry.serial} ${time}Z`;
+}

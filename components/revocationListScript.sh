@@ -2,9 +2,11 @@
 # Issues one CRL per CA with `openssl ca -gencrl` and prints them, concatenated, on stdout.
 #
 # Input: CRL_HOURS (next-update distance) in the environment, and on stdin, for each CA, a line
-# "### issuer" followed by the CA's certificate, its private key, and the certificates it revokes
-# (PEM, any number). The keys stay in memory and reach openssl through a pipe: the private temp
-# directory holds only public material (certificates and the CA database), and is removed on exit.
+# "### issuer" followed by the CA's certificate, its private key, and what it revokes: certificates
+# (PEM, any number), and lines "### revoked SERIAL EXPIRY" (serial in hex, expiry as the CA database
+# writes it: YYMMDDHHMMSSZ, or YYYYMMDDHHMMSSZ from 2050 on) for certificates known by serial only.
+# The keys stay in memory and reach openssl through a pipe: the private temp directory holds only
+# public material (certificates and the CA database), and is removed on exit.
 # By hand: { echo '### issuer'; cat ca.pem ca.key revoked*.pem; } | CRL_HOURS=720 bash revocationListScript.sh
 #
 # Cost does not grow with one process per revoked certificate: stdin is split by one awk, and the
@@ -19,6 +21,10 @@ revoked_at=$(date -u +%y%m%d%H%M%SZ)
 # (public), and its private key to awk's stdout only, framed by "### key N" lines; then the count.
 keys=$(awk -v work="$work" '
     /^### issuer$/ { n++; certificates = 0; next }
+    /^### revoked [0-9A-Fa-f]+ [0-9]+Z$/ {
+        if (n > 0) { file = work "/" n ".serials"; print toupper($3) "\t" $4 >> file; close(file) }
+        next
+    }
     /^-----BEGIN / { block = $0; inside = 1; next }
     inside { block = block "\n" $0 }
     inside && /^-----END / {
@@ -86,6 +92,14 @@ issue_crl() {
             echo "issuer $n: $expected revoked certificates on stdin, but $listed could be read" >&2
             exit 1
         fi
+    fi
+    # Certificates known by serial only; a serial already listed from a PEM is listed once.
+    if [ -s "$work/$n.serials" ]; then
+        awk -F '\t' -v revoked_at="$revoked_at" '
+            FILENAME == ARGV[1] { listed[$4] = 1; next }
+            !($1 in listed) { listed[$1] = 1; printf "R\t%s\t%s\t%s\tunknown\t/CN=revoked\n", $2, revoked_at, $1 }
+        ' "$dir/index.txt" "$work/$n.serials" >"$dir/by-serial.txt"
+        cat "$dir/by-serial.txt" >>"$dir/index.txt"
     fi
     # A CRL number that only grows: seconds since the epoch, in hex.
     printf '%X\n' "$(date +%s)" >"$dir/crlnumber"

@@ -33,7 +33,9 @@ describe("npm run client (scripts/client.sh)", () => {
         write("caCertificatePem", "CA PEM\n");
         write("clientCertificatePems", { alice: "ALICE CERT\n" });
         write("clientPrivateKeyPems", { alice: "ALICE KEY\n" });
-        write("curlCommands", { alice: "curl --cacert ca.pem --cert alice.crt --key alice.key https://localhost:8443/" });
+        write("curlCommands", {
+            alice: "curl --cacert ca.pem --cert alice.crt --key alice.key https://localhost:8443/",
+        });
         // scripts/env.sh puts the checkout's .pulumi-home/bin first on PATH: the stand-in goes there.
         const pulumiBin = path.join(checkout, ".pulumi-home", "bin");
         fs.mkdirSync(pulumiBin, { recursive: true });

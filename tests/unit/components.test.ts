@@ -253,15 +253,24 @@ describe("components, one by one", () => {
                 {
                     certificatePem: "ROOT CERT",
                     privateKeyPem: pulumi.secret("ROOT KEY"),
-                    revokedCertificatePems: ["BOB CERT"],
                 },
+                { certificatePem: "INTERMEDIATE CERT", privateKeyPem: pulumi.secret("INTERMEDIATE KEY") },
+            ],
+            revoked: [
+                { serial: "0A1B", notAfter: "2027-11-28T00:00:00Z" },
+                { serial: "FF01", notAfter: "2051-01-02T03:04:05Z" },
             ],
             validityHours: 24,
         });
         assert.strictEqual(await promiseOf(crl.crlPem), "stdout of crl-issue");
         await settled();
         const issue = resourcesOfType("command:local:Command")[0];
-        assert.strictEqual(issue.inputs.stdin, "### issuer\nROOT CERT\nROOT KEY\nBOB CERT");
+        // Every CA lists every revoked serial, with its expiry as the CA database writes it.
+        const revoked = "### revoked 0A1B 271128000000Z\n### revoked FF01 20510102030405Z";
+        assert.strictEqual(
+            issue.inputs.stdin,
+            `### issuer\nROOT CERT\nROOT KEY\n${revoked}\n### issuer\nINTERMEDIATE CERT\nINTERMEDIATE KEY\n${revoked}`,
+        );
         assert.deepStrictEqual(issue.inputs.environment, { CRL_HOURS: "24" });
     });
 });

@@ -24,6 +24,8 @@ export interface DeployOptions {
     readonly now: Date;
     /** Default: none, a first up. */
     readonly previousRotationState?: Record<string, unknown>;
+    /** Default: none, a first up. */
+    readonly previousCertificateHistory?: Record<string, unknown>;
     /** The outputs to resolve: resolving an output waits for every registration upstream of it. */
     readonly awaiting: readonly OutputName[];
 }
@@ -33,6 +35,7 @@ export async function deployOnMocks(raw: RawStackConfig, options: DeployOptions)
     resetRecordedResources();
     const outputs = deployMtlsEndpoint(validateStackConfig(raw, context), {
         previousRotationState: options.previousRotationState ?? {},
+        previousCertificateHistory: options.previousCertificateHistory,
         now: options.now,
     });
     await Promise.all(options.awaiting.map((name) => promiseOf(outputs[name] as pulumi.Output<unknown>)));

@@ -44,11 +44,16 @@ describe("decideRotation", () => {
 });
 
 describe("rotation in the resource graph", () => {
-    async function deploy(raw: Record<string, unknown>, previousRotationState: Record<string, unknown>) {
+    async function deploy(
+        raw: Record<string, unknown>,
+        previousRotationState: Record<string, unknown>,
+        previousCertificateHistory?: Record<string, unknown>,
+    ) {
         replacementTriggers.clear();
         const outputs = await deployOnMocks(raw, {
             now,
             previousRotationState,
+            previousCertificateHistory,
             awaiting: ["rotationState", "rotationDue", "containerId"],
         });
         const [state, due] = await Promise.all([promiseOf(outputs.rotationState), promiseOf(outputs.rotationDue)]);
@@ -127,16 +132,18 @@ describe("rotation in the resource graph", () => {
         await deploy({ clients: ["alice", "bob"] }, steady);
         assert.strictEqual(resourcesOfType("command:local:Command").filter((r) => r.name === "crl-issue").length, 0);
 
+        // The mocks' certificates carry no serial: bob's comes from the history of earlier deployments.
         const { state } = await deploy(
             { clients: ["alice", "bob"], revokedClients: ["bob"], intermediateCa: true },
             {},
+            bobsHistory,
         );
         const issue = resourcesOfType("command:local:Command").find((resource) => resource.name === "crl-issue");
         assert.ok(issue, "a CRL command");
         assert.deepStrictEqual(issue.inputs.environment, { CRL_HOURS: "720" });
         assert.deepStrictEqual(crlIssuers(issue.inputs.stdin as string), [
-            ["CERT OF ca-root", "PRIVATE KEY OF ca-root-key", "CERT OF client-bob-cert"],
-            ["CERT OF ca-intermediate", "PRIVATE KEY OF ca-intermediate-key", "CERT OF client-bob-cert"],
+            ["CERT OF ca-root", "PRIVATE KEY OF ca-root-key", bobsRevokedLine],
+            ["CERT OF ca-intermediate", "PRIVATE KEY OF ca-intermediate-key", bobsRevokedLine],
         ]);
         assert.ok(issue.secretInputs.includes("stdin"), "the CA keys are secret");
         assert.strictEqual(state.crl.notAfter, "2026-12-28T12:00:00.000Z");
@@ -158,8 +165,12 @@ describe("rotation in the resource graph", () => {
 });
 
 describe("CA rollover in the resource graph", () => {
-    async function deploy(raw: Record<string, unknown>) {
-        const outputs = await deployOnMocks(raw, { now, awaiting: ["caCertificatePem", "containerId"] });
+    async function deploy(raw: Record<string, unknown>, previousCertificateHistory?: Record<string, unknown>) {
+        const outputs = await deployOnMocks(raw, {
+            now,
+            previousCertificateHistory,
+            awaiting: ["caCertificatePem", "containerId"],
+        });
         const caBundle = await promiseOf(outputs.caCertificatePem);
         const files = deliveredFiles();
         const issuerOf = (name: string) =>
@@ -194,23 +205,34 @@ describe("CA rollover in the resource graph", () => {
     });
 
     it("with intermediates and a revocation, issues a CRL for every CA of both hierarchies", async () => {
-        await deploy({
-            intermediateCa: true,
-            activeCa: "b",
-            trustedCas: ["a", "b"],
-            clients: ["x", "y"],
-            revokedClients: ["y"],
-        });
+        // y's certificate from slot a, before the rollover: known by its serial only.
+        await deploy(
+            {
+                intermediateCa: true,
+                activeCa: "b",
+                trustedCas: ["a", "b"],
+                clients: ["x", "y"],
+                revokedClients: ["y"],
+            },
+            { y: [{ serial: "0A11", notAfter: "2027-06-01T00:00:00Z" }], x: [{ serial: "0A10", notAfter: farAway }] },
+        );
         const issue = resourcesOfType("command:local:Command").find((resource) => resource.name === "crl-issue")!;
         const issuers = crlIssuers(issue.inputs.stdin as string);
         assert.deepStrictEqual(
             issuers.map((issuer) => issuer[0]),
             ["CERT OF ca-b-root", "CERT OF ca-b-intermediate", "CERT OF ca-root", "CERT OF ca-intermediate"],
         );
-        assert.deepStrictEqual(issuers[1].slice(2), ["CERT OF client-y-cert"]);
-        assert.deepStrictEqual(issuers[3].slice(2), ["CERT OF client-y-cert"], "every CA's CRL names it");
+        const yRevoked = "### revoked 0A11 270601000000Z";
+        for (const issuer of issuers) {
+            assert.deepStrictEqual(issuer.slice(2), [yRevoked], `every CA's CRL names it, x's not: ${issuer[0]}`);
+        }
     });
 });
+
+/** Bob's certificate as an earlier deployment recorded it, and the line the CRL command gets for it. */
+const bobsHistory = { bob: [{ serial: "0B0B", notAfter: "2027-11-28T00:00:00Z" }] };
+const bobsRevokedLine = "### revoked 0B0B 271128000000Z";
+const farAway = "2030-01-01T00:00:00Z";
 
 /** The CRL command's stdin, split per CA ("### issuer" sections) into certificate, key and revoked ones. */
 function crlIssuers(stdin: string): string[][] {

@@ -243,6 +243,31 @@ describe("deployMtlsEndpoint (resource graph)", () => {
     });
 });
 
+describe("revocation of every certificate a client held", () => {
+    it("lists the serials carried from earlier deployments in every CA's CRL, and carries them on", async () => {
+        const previousCertificateHistory = {
+            // b's certificate before a rotation (still valid), and one already expired.
+            b: [
+                { serial: "0B01", notAfter: "2027-01-01T00:00:00Z" },
+                { serial: "0B00", notAfter: "2026-11-01T00:00:00Z" },
+            ],
+            a: [{ serial: "0A01", notAfter: "2027-01-01T00:00:00Z" }],
+        };
+        const outputs = await deployOnMocks(
+            { clients: ["a", "b"], revokedClients: ["b"], intermediateCa: true },
+            { now, previousCertificateHistory, awaiting: ["smokeTest", "clientCertificateSerials"] },
+        );
+        const stdin = String(named("command:local:Command", "crl-issue").inputs.stdin);
+        assert.strictEqual(stdin.match(/### issuer/g)?.length, 2, "a CRL per CA of the chain");
+        assert.strictEqual(stdin.match(/### revoked 0B01 270101000000Z/g)?.length, 2, "in every CA's CRL");
+        assert.doesNotMatch(stdin, /0B00|0A01/, "neither the expired one nor another client's");
+        assert.deepStrictEqual(await promiseOf(outputs.clientCertificateSerials), {
+            a: [{ serial: "0A01", notAfter: "2027-01-01T00:00:00Z" }],
+            b: [{ serial: "0B01", notAfter: "2027-01-01T00:00:00Z" }],
+        });
+    });
+});
+
 describe("secrets echoed by providers", () => {
     it("marks every command output that echoes a key secret", async () => {
         await deployOnMocks({ clients: ["a", "b"], revokedClients: ["b"] }, { now, awaiting: ["smokeTest"] });
