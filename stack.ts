@@ -13,6 +13,7 @@ import type { EndpointFileArgs } from "./components/endpointFiles";
 import { NginxEndpoint } from "./components/nginxEndpoint";
 import { SwarmEndpoint } from "./components/swarmEndpoint";
 import { SmokeTest } from "./components/smokeTest";
+import { isTcpEngine } from "./config/endpoint";
 import type { StackConfig } from "./config/stackConfig";
 import type { ContainerHardening } from "./nginx/container";
 import { containerListenPort } from "./nginx/files";
@@ -379,7 +380,7 @@ function waitingForIntermediate(
 
 /** The Docker engine stack config names; its TLS key becomes a secret here, the moment it leaves config. */
 function engineOf(config: StackConfig): DockerEngineArgs {
-    if (!config.dockerHost.startsWith("tcp://")) {
+    if (!isTcpEngine(config.dockerHost)) {
         return { host: config.dockerHost };
     }
     return {

@@ -32,7 +32,8 @@ export const checkDockerHost: Check = (value) => {
     } catch {
         return `${show(value)} is not a URL; allowed: ${dockerHostAllowed}`;
     }
-    const plain = url.search === "" && url.hash === "" && url.password === "";
+    // The scheme as written, lower case: "TCP://" would pass as tcp: here but skip the TLS rules below.
+    const plain = url.search === "" && url.hash === "" && url.password === "" && value.startsWith(url.protocol);
     const wellFormed: Record<string, boolean> = {
         "unix:": url.host === "" && url.pathname.length > 1,
         "tcp:": url.hostname !== "" && url.port !== "" && url.username === "" && ["", "/"].includes(url.pathname),
@@ -51,13 +52,26 @@ export function checkPem(kind: "CERTIFICATE" | "PRIVATE KEY"): Check {
             : `is not a PEM ${kind.toLowerCase()}; allowed: empty, or one "-----BEGIN ... ${kind}-----" block`;
 }
 
-const capabilityPattern = /^[A-Z][A-Z_]{1,31}$/;
+/**
+ * The Linux capabilities (linux/capability.h, through CAP_CHECKPOINT_RESTORE), as Docker names them
+ * without the CAP_ prefix. Docker refuses any other name, but only when it creates the container.
+ */
+// prettier-ignore
+export const linuxCapabilities: readonly string[] = [
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHECKPOINT_RESTORE",
+];
 
 /** A Linux capability name as Docker takes it, without the CAP_ prefix. */
 export const checkCapability: Check = (value) =>
-    capabilityPattern.test(value) && !value.startsWith("CAP_") && value !== "ALL"
+    linuxCapabilities.includes(value)
         ? undefined
-        : `${show(value)} is not a capability name; allowed: names like NET_BIND_SERVICE (no CAP_ prefix, not ALL)`;
+        : `${show(value)} is not a Linux capability; allowed: names like NET_BIND_SERVICE ` +
+          "(no CAP_ prefix, not ALL; capabilities(7) lists them)";
 
 const tlsKeys = ["dockerTlsCaCertificate", "dockerTlsCertificate", "dockerTlsKey"] as const;
 
@@ -67,7 +81,7 @@ export function validateEngine(settings: Partial<ConfigSettings>, problems: Conf
     if (host === undefined) {
         return;
     }
-    const isTcp = host.startsWith("tcp://");
+    const isTcp = isTcpEngine(host);
     for (const key of tlsKeys) {
         const value = settings[key];
         if (value === undefined) {
@@ -79,6 +93,11 @@ export function validateEngine(settings: Partial<ConfigSettings>, problems: Conf
             problems.add(key, `is only used with a tcp:// dockerHost; allowed: empty with dockerHost ${show(host)}`);
         }
     }
+}
+
+/** Whether a dockerHost is a tcp:// engine (which needs TLS), whatever the scheme's letter case. */
+export function isTcpEngine(dockerHost: string): boolean {
+    return /^tcp:\/\//i.test(dockerHost);
 }
 
 /** An address clients connect to (curl --resolve pins the server name to it, so an IP address). */

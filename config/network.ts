@@ -39,6 +39,10 @@ export function dnsNameProblem(name: string, options: { wildcard: boolean }): st
     if (/^[0-9]+$/.test(labels[labels.length - 1])) {
         return "ends in an all-numeric label (no top-level domain is all digits)";
     }
+    if (base !== name && labels.length < 2) {
+        // CA/Browser Forum Baseline Requirements 3.2.2.6: no wildcard right below a top-level domain.
+        return `is a wildcard for a whole top-level domain ("*.${base}"), which no certificate authority issues`;
+    }
     return undefined;
 }
 

@@ -711,6 +711,13 @@ describe("validateStackConfig", () => {
         ["a unix Docker host without a path", { dockerHost: "unix://" }, "dockerHost", /unix:\/\/\/path/],
         ["a Docker host that is not a URL", { dockerHost: "my-docker-host" }, "dockerHost", /is not a URL; allowed/],
         ["an ssh Docker host with a password", { dockerHost: "ssh://u:pw@h" }, "dockerHost", /ssh:\/\/\[user@\]host/],
+        // Docker reads TCP:// as tcp://: an upper-case scheme must not slip past the TLS rules.
+        [
+            "a Docker host with an upper-case scheme",
+            { dockerHost: "TCP://10.0.0.5:2376" },
+            "dockerHost",
+            /tcp:\/\/host:port/,
+        ],
         [
             "a tcp Docker host without its TLS certificate",
             {
@@ -735,6 +742,14 @@ describe("validateStackConfig", () => {
         ],
         ["a capability with the CAP_ prefix", { capabilities: ["CAP_CHOWN"] }, "capabilities", /no CAP_ prefix/],
         ["ALL as a kept capability", { capabilities: ["ALL"] }, "capabilities", /not ALL/],
+        // Shaped like a capability, but Linux has none of that name: Docker refuses it only at up.
+        ["a capability Linux does not have", { capabilities: ["NET_SNIFF"] }, "capabilities", /not a Linux capability/],
+        [
+            "a wildcard for a whole top-level domain",
+            { serverDnsNames: ["*.com"] },
+            "serverDnsNames",
+            /no certificate authority issues/,
+        ],
         ["a capability listed twice", { capabilities: ["CHOWN", "CHOWN"] }, "capabilities", /each capability once/],
         ["a memory limit of 1 MiB", { memoryLimitMb: "1" }, "memoryLimitMb", /integer from 16 to/],
         ["a pids limit of 0", { pidsLimit: "0" }, "pidsLimit", /integer from 8 to/],
