@@ -36,6 +36,12 @@ export interface DeliveryRequest {
     readonly pidsLimit?: number;
 }
 
+/**
+ * A set's directory name as a shell `case` pattern: "gen-" and exactly 16 hex digits. Only names of
+ * this form are file sets of ours; "gen-backup-1" is someone else's, never checked for or removed.
+ */
+export const generationPattern = `gen-${"[0-9a-f]".repeat(16)}`;
+
 /** The set's directory name: a digest of every file, so the same set always lands in the same place. */
 export function generationOf(files: readonly DeliveredFile[]): string {
     const digest = createHash("sha256");
@@ -74,24 +80,31 @@ export function renderSwitchScript(directory: string, generation: string, pidFil
         `if [ -s '${pidFile}' ] && kill -0 "$(cat '${pidFile}')" 2>/dev/null; then`,
         `  nginx -c '${directory}/live/nginx.conf' -s reload`,
         "fi",
-        'for set in gen-*; do [ "$set" = "$new" ] || [ "$set" = "$previous" ] || rm -rf "$set"; done',
+        `for set in ${generationPattern}; do`,
+        '  [ -d "$set" ] && [ ! -L "$set" ] || continue',
+        '  [ "$set" = "$new" ] || [ "$set" = "$previous" ] || rm -rf "$set"',
+        "done",
         'echo "serving $new"',
     ].join("\n");
 }
 
 /**
- * POSIX sh that refuses a files directory holding anything this program did not write (file sets,
- * the `live` link and its staging name): a volume that is someone else's is never written into.
+ * POSIX sh that refuses a files directory holding anything this program did not write (file set
+ * directories, the `live` link and its staging name, each of its own kind): a volume that is someone
+ * else's is never written into. The three globs together match every name, dot names included.
  */
 export function renderOwnershipCheck(directory: string): string {
+    const refuse = (why: string) =>
+        `echo "refusing to write into ${directory}: it holds $entry, ${why} (a volume of someone else's?)" >&2; exit 1`;
     return [
         "set -eu",
         `cd '${directory}'`,
-        "for entry in * .[!.]*; do",
+        "for entry in * .[!.]* ..?*; do",
         '  [ -e "$entry" ] || [ -L "$entry" ] || continue',
-        '  case "$entry" in gen-*|live|live.next) ;; *)',
-        `    echo "refusing to write into ${directory}: it holds $entry, which this stack did not write (a volume of someone else's?)" >&2`,
-        "    exit 1 ;;",
+        '  case "$entry" in',
+        `    ${generationPattern}) [ -d "$entry" ] && [ ! -L "$entry" ] || { ${refuse("which is not a file set directory")}; } ;;`,
+        `    live|live.next) [ -L "$entry" ] || { ${refuse("which is not a link this stack made")}; } ;;`,
+        `    *) ${refuse("which this stack did not write")} ;;`,
         "  esac",
         "done",
     ].join("\n");

@@ -118,16 +118,26 @@ describe("file delivery", () => {
                     },
                 });
             };
-            assert.strictEqual(run("gen-1", "good").status, 0);
-            assert.strictEqual(fs.readlinkSync(path.join(sets, "live")), "gen-1");
-            const rejected = run("gen-2", "broken");
+            const [gen1, gen2, gen3, gen4] = [1, 2, 3, 4].map((n) => `gen-${String(n).padStart(16, "0")}`);
+            assert.strictEqual(run(gen1, "good").status, 0);
+            assert.strictEqual(fs.readlinkSync(path.join(sets, "live")), gen1);
+            const rejected = run(gen2, "broken");
             assert.strictEqual(rejected.status, 1);
-            assert.match(rejected.stderr, /rejected the new file set; the live set \(gen-1\) is unchanged/);
-            assert.strictEqual(fs.readlinkSync(path.join(sets, "live")), "gen-1");
-            assert.strictEqual(fs.existsSync(path.join(sets, "gen-2")), false, "the rejected set is gone");
-            assert.strictEqual(run("gen-3", "good").status, 0);
-            assert.strictEqual(run("gen-4", "good").status, 0);
-            assert.deepStrictEqual(fs.readdirSync(sets).sort(), ["gen-3", "gen-4", "live"], "live and the one before");
+            assert.match(
+                rejected.stderr,
+                new RegExp(`rejected the new file set; the live set \\(${gen1}\\) is unchanged`),
+            );
+            assert.strictEqual(fs.readlinkSync(path.join(sets, "live")), gen1);
+            assert.strictEqual(fs.existsSync(path.join(sets, gen2)), false, "the rejected set is gone");
+            // Someone else's directory that merely starts with "gen-" is never removed.
+            fs.mkdirSync(path.join(sets, "gen-backup-1"));
+            assert.strictEqual(run(gen3, "good").status, 0);
+            assert.strictEqual(run(gen4, "good").status, 0);
+            assert.deepStrictEqual(
+                fs.readdirSync(sets).sort(),
+                ["gen-backup-1", gen3, gen4, "live"].sort(),
+                "live and the one before, and nothing that is not a set of ours",
+            );
             assert.strictEqual(fs.existsSync(path.join(directory, "signals")), false, "no reload without a master");
         } finally {
             fs.rmSync(directory, { recursive: true, force: true });
@@ -142,13 +152,23 @@ describe("file delivery", () => {
             fs.mkdirSync(path.join(directory, "gen-0123456789abcdef"));
             fs.symlinkSync("gen-0123456789abcdef", path.join(directory, "live"));
             assert.strictEqual(check().status, 0, "its own sets and link are fine");
-            fs.writeFileSync(path.join(directory, ".someone-elses"), "data");
-            const refused = check();
-            assert.strictEqual(refused.status, 1);
-            assert.match(
-                refused.stderr,
-                /refusing to write into .*: it holds \.someone-elses, which this stack did not write/,
-            );
+            // Anything else, whatever its name: a dot name, a two-dot name, a look-alike of a set or the link.
+            for (const [name, make, why] of [
+                [".someone-elses", "file", "which this stack did not write"],
+                ["..data", "directory", "which this stack did not write"],
+                ["gen-backup-1", "directory", "which this stack did not write"],
+                ["gen-0123456789abcdee", "file", "which is not a file set directory"],
+                ["live.next", "directory", "which is not a link this stack made"],
+            ] as const) {
+                const foreign = path.join(directory, name);
+                if (make === "file") fs.writeFileSync(foreign, "data");
+                else fs.mkdirSync(foreign);
+                const refused = check();
+                assert.strictEqual(refused.status, 1, `${name} was accepted`);
+                assert.ok(refused.stderr.includes(`it holds ${name}, ${why}`), refused.stderr);
+                fs.rmSync(foreign, { recursive: true });
+            }
+            assert.strictEqual(check().status, 0, "its own again once the others are gone");
         } finally {
             fs.rmSync(directory, { recursive: true, force: true });
         }
