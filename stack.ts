@@ -250,6 +250,7 @@ function endpointFilesOf(
             verifyClient: config.verifyClient,
             verifyDepth: config.verifyDepth,
             workerProcesses: config.workerProcesses,
+            keyExchangeGroups: config.keyExchangeGroups,
             locations: config.locations,
             checkRevocation: revocation !== undefined,
             trustDigest: trustDigest(bundle, crl),

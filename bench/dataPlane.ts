@@ -87,8 +87,9 @@ export interface DataPlaneReport {
 export const guideKeys: KeyTypes = { ca: "RSA-4096", server: "RSA-2048", client: "RSA-2048" };
 
 /** The project's defaults: what a stack with an empty config gets. */
+/** The default stack config for the image the bench runs (its key exchange groups follow the image). */
 export function projectDefaults(): ReturnType<typeof validateStackConfig> {
-    return validateStackConfig({}, { stack: "bench", projectDirectory: repoRoot });
+    return validateStackConfig({ image: testImage }, { stack: "bench", projectDirectory: repoRoot });
 }
 
 export function projectKeys(): KeyTypes {
@@ -105,6 +106,7 @@ export function renderProjectConfig(keys: KeySet): string {
         verifyClient: config.verifyClient,
         verifyDepth: config.verifyDepth,
         workerProcesses: config.workerProcesses,
+        keyExchangeGroups: config.keyExchangeGroups,
         locations: config.locations,
         checkRevocation: false,
         trustDigest: trustDigest(fs.readFileSync(keys.caPath, "utf8"), ""),
@@ -135,8 +137,8 @@ export function withoutSniCheck(config: string): string {
 /** s_server options that match each Nginx config's TLS settings (tickets, groups). */
 function sServerOptions(config: ConfigLabel): string[] {
     // The guide leaves tickets on and the groups at OpenSSL's defaults; the project turns tickets off
-    // (a shared session cache only) and lists X25519:prime256v1:secp384r1.
-    return config === "guide" ? [] : ["-no_ticket", "-groups", "X25519:P-256:P-384"];
+    // (a shared session cache only) and lists its groups (the hybrid first on the trixie image).
+    return config === "guide" ? [] : ["-no_ticket", "-groups", projectDefaults().keyExchangeGroups.join(":")];
 }
 
 const nginxModes: readonly Mode[] = ["full", "resumed13", "keepalive", "full12", "resumed12", "published"];

@@ -10,7 +10,9 @@ import {
     checkPem,
     checkWorkerProcesses,
 } from "./endpoint";
-import { checkImageReference } from "./image";
+import { checkImageReference, imageKeyExchange } from "./image";
+import { keyExchangeGroupList } from "./keyExchange";
+import { classicalDefaultGroups, hybridFirstGroups } from "../domain/keyExchange";
 import { parseLocations } from "./locations";
 import { checkClientName, checkOrganization, clientNameList } from "./names";
 import { checkIpAddress, checkServerName, serverDnsNameList, serverIpAddressList } from "./network";
@@ -212,6 +214,20 @@ export const configTable = {
         description: "Nginx worker_processes (auto = one per core).",
         default: "auto",
         parse: text(checkWorkerProcesses),
+    }),
+    keyExchangeGroups: key({
+        type: "array",
+        items: "string",
+        description:
+            "TLS key exchange groups, most preferred first (ssl_ecdh_curve). Default: X25519MLKEM768 (post-quantum hybrid) first, then X25519, prime256v1, secp384r1, for an image on OpenSSL 3.5 or later (a trixie tag); the classical three otherwise.",
+        computedDefault: {
+            rule: "the hybrid first for an image on OpenSSL 3.5+, else classical",
+            compute: (_context, settings) =>
+                typeof settings.image !== "string"
+                    ? undefined
+                    : [...(imageKeyExchange(settings.image) === "hybrid" ? hybridFirstGroups : classicalDefaultGroups)],
+        },
+        parse: keyExchangeGroupList,
     }),
     smokeTest: key({
         type: "boolean",

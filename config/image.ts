@@ -75,3 +75,28 @@ export const checkImageReference: Check = (reference) => {
         ? undefined
         : `${show(reference)} is not a Docker image reference: it ${problem}; allowed: ${imageAllowed}`;
 };
+
+/**
+ * What an image's OpenSSL is known to offer for key exchange: "hybrid" (3.5 or later, with ML-KEM),
+ * "classical" (older), or undefined when the reference does not say. Known from the tag: a Debian 13
+ * (trixie) base has OpenSSL 3.5; Debian 12 (bookworm) and older have 3.0 or less; the official
+ * nginx images up to 1.27 are built on those (or on Alpine releases before OpenSSL 3.5).
+ */
+export function imageKeyExchange(reference: string): "hybrid" | "classical" | undefined {
+    const withoutDigest = reference.split("@")[0];
+    const colon = withoutDigest.lastIndexOf(":");
+    const tag = colon > withoutDigest.lastIndexOf("/") ? withoutDigest.slice(colon + 1) : "latest";
+    const name = colon > withoutDigest.lastIndexOf("/") ? withoutDigest.slice(0, colon) : withoutDigest;
+    if (/trixie|forky/.test(tag)) {
+        return "hybrid";
+    }
+    if (/bookworm|bullseye|buster|stretch/.test(tag)) {
+        return "classical";
+    }
+    const official = /^(?:(?:docker\.io|registry-1\.docker\.io)\/)?(?:library\/)?nginx$/.test(name);
+    const version = /^1\.(\d+)(?:[.-]|$)/.exec(tag);
+    if (official && version !== null && Number(version[1]) <= 27) {
+        return "classical";
+    }
+    return undefined;
+}

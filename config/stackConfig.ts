@@ -7,6 +7,7 @@ import { CaSourceKey, caSourceKeyNames } from "./caSlotKeys";
 import { caSourcesOf } from "./caSources";
 import { configDefaults, configKeys, configTableEntries, hasComputedDefault, retiredKeys } from "./configTable";
 import { validateEngine, validatePlatform } from "./endpoint";
+import { validateKeyExchange } from "./keyExchange";
 import { validateLocationAccess } from "./locations";
 import { validateClientReferences } from "./names";
 import { lifetimesOf, validateCaSlots, validateLifetimes } from "./pki";
@@ -75,6 +76,8 @@ export interface StackConfig {
     readonly logMaxSizeMb: number;
     readonly logMaxFiles: number;
     readonly workerProcesses: string;
+    /** TLS key exchange groups, most preferred first (a post-quantum hybrid first where the image can). */
+    readonly keyExchangeGroups: string[];
     readonly smokeTest: boolean;
     /** What the smoke test requests; present exactly when smokeTest is true. */
     readonly smokeProbe?: SmokeProbe;
@@ -106,6 +109,7 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
     validateLocationAccess(settings, problems);
     validateEngine(settings, problems);
     validatePlatform(settings, configDefaults, problems);
+    validateKeyExchange(settings, problems);
     const smokeProbe = validateSmokeProbe(settings, problems);
 
     problems.throwIfAny();

@@ -85,6 +85,7 @@ export interface ConfigSettings {
     publishMode: PublishMode;
     endpointAddresses: string[];
     workerProcesses: string;
+    keyExchangeGroups: string[];
     smokeTest: boolean;
     dockerHost: string;
     dockerTlsCaCertificate: string;

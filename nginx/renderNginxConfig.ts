@@ -1,4 +1,5 @@
 import { createHash } from "crypto";
+import { classicalDefaultGroups } from "../domain/keyExchange";
 import { endpointFiles, nginxPidFile } from "./files";
 
 /** One location block, as validated from stack config. */
@@ -33,6 +34,11 @@ export interface NginxConfigSpec {
      * It names the session cache, so a change of trust starts an empty cache.
      */
     readonly trustDigest: string;
+    /**
+     * TLS key exchange groups, most preferred first (OpenSSL names); absent: the classical curves.
+     * A post-quantum hybrid (X25519MLKEM768) needs OpenSSL 3.5 in the image.
+     */
+    readonly keyExchangeGroups?: readonly string[];
     /** Directory the certificate files live in; absent: next to nginx.conf (relative names). */
     readonly fileDirectory?: string;
 }
@@ -138,7 +144,8 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "    # Who called, as the certificate says: subject DN, serial and the verification result.",
         "    log_format mtls '$remote_addr [$time_iso8601] \"$request\" $status $body_bytes_sent '",
         "                    'client_verify=$ssl_client_verify client_dn=\"$ssl_client_s_dn\" '",
-        "                    'client_serial=$ssl_client_serial tls=$ssl_protocol session_reused=$ssl_session_reused';",
+        "                    'client_serial=$ssl_client_serial tls=$ssl_protocol session_reused=$ssl_session_reused '",
+        "                    'group=$ssl_curve';",
         "    # Buffered: an unbuffered line per request costs the Docker log pipeline more CPU than Nginx itself.",
         "    access_log /dev/stdout mtls buffer=64k flush=1s;",
         "",
@@ -153,7 +160,7 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "    ssl_protocols TLSv1.2 TLSv1.3;",
         `    ssl_ciphers ${tls12Ciphers};`,
         "    ssl_prefer_server_ciphers off;",
-        "    ssl_ecdh_curve X25519:prime256v1:secp384r1;",
+        `    ssl_ecdh_curve ${(spec.keyExchangeGroups ?? classicalDefaultGroups).join(":")};`,
         "    # Resumption through a shared cache (stateful, TLS 1.2 and 1.3); no ticket keys to rotate or leak.",
         "    # A resumed session skips certificate verification, and Nginx keeps a cache zone of the same name",
         "    # across reloads. Naming the zone after the trust material means that a revocation or a retired CA",

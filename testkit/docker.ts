@@ -5,8 +5,12 @@
  */
 import { spawnSync } from "child_process";
 
-import { containerConfigDirectory, containerListenPort, nginxConfigArgs } from "../nginx/files";
+import * as fs from "fs";
+import * as path from "path";
+
+import { containerConfigDirectory, containerListenPort, endpointFiles, nginxConfigArgs } from "../nginx/files";
 import { freePort } from "./ports";
+import { tlsRequest } from "./tls";
 
 /** The locally built image (scripts/build-nginx-image.sh); same override as the build script. */
 export const testImage = process.env.MTLS_NGINX_IMAGE ?? "mtls-nginx/nginx:trixie-local";
@@ -114,6 +118,48 @@ export async function startEndpoint(hostDirectory: string, nameHint: string): Pr
             throw new Error(`docker run failed: ${result.stderr.trim()}`);
         }
     }
+}
+
+/** The files one endpoint serves, under the names the rendered nginx.conf uses. */
+export interface TestFileSet {
+    readonly nginxConfig: string;
+    readonly serverChainPem: string;
+    readonly serverKeyPem: string;
+    readonly clientTrustBundlePem: string;
+    /** Written (as crl.pem) only when given. */
+    readonly crlPem?: string;
+}
+
+/**
+ * The integration tier's usual start: writes a file set into `directory` (key mode 0600), checks
+ * it with `nginx -t` (a rejection throws, quoting Nginx and the config), starts Nginx on it and waits
+ * until it completes a handshake for `serverName` verified by `caPem`.
+ */
+export async function serveFileSet(
+    directory: string,
+    nameHint: string,
+    files: TestFileSet,
+    verify: { serverName: string; caPem: string },
+): Promise<RunningEndpoint> {
+    fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
+    const write = (name: string, content: string, mode = 0o644) =>
+        fs.writeFileSync(path.join(directory, name), content, { mode });
+    write(endpointFiles.nginxConfig, files.nginxConfig);
+    write(endpointFiles.serverCertificateChain, files.serverChainPem);
+    write(endpointFiles.serverPrivateKey, files.serverKeyPem, 0o600);
+    write(endpointFiles.clientTrustBundle, files.clientTrustBundlePem);
+    if (files.crlPem !== undefined) {
+        write(endpointFiles.certificateRevocationList, files.crlPem);
+    }
+    const check = nginxConfigTest(directory);
+    if (check.status !== 0) {
+        throw new Error(`nginx -t rejects the config:\n${check.stderr}\n--- nginx.conf ---\n${files.nginxConfig}`);
+    }
+    const endpoint = await startEndpoint(directory, nameHint);
+    await waitUntilServing(endpoint, () =>
+        tlsRequest({ port: endpoint.port, servername: verify.serverName, ca: verify.caPem, timeoutMs: 2000 }),
+    );
+    return endpoint;
 }
 
 export function containerLogs(name: string): string {

@@ -62,6 +62,8 @@ export interface TlsRequestOptions {
     readonly minVersion?: tls.SecureVersion;
     readonly maxVersion?: tls.SecureVersion;
     readonly ciphers?: string;
+    /** Key exchange groups the client offers (OpenSSL names, ':'-separated); default: Node's. */
+    readonly ecdhCurve?: string;
     /** A session from an earlier response, to resume. */
     readonly session?: Buffer;
     readonly timeoutMs?: number;
@@ -107,6 +109,7 @@ export function tlsRequest(options: TlsRequestOptions): Promise<TlsResponse> {
             minVersion: options.minVersion,
             maxVersion: options.maxVersion,
             ciphers: options.ciphers,
+            ecdhCurve: options.ecdhCurve,
             session: options.session,
         });
         const fail = (error: Error & { code?: string }): void => {

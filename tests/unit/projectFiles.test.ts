@@ -36,7 +36,12 @@ describe("project files", () => {
     );
 
     it("knows which keys have computed defaults", () => {
-        assert.deepStrictEqual([...computedDefaultKeys].sort(), ["containerName", "trustedCas", "verifyDepth"]);
+        assert.deepStrictEqual([...computedDefaultKeys].sort(), [
+            "containerName",
+            "keyExchangeGroups",
+            "trustedCas",
+            "verifyDepth",
+        ]);
     });
 
     it("declares in Pulumi.yaml every table key with a static default, and nothing else", () => {

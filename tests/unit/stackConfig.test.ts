@@ -45,6 +45,22 @@ describe("validateStackConfig", () => {
         assert.deepStrictEqual(config.smokeProbe, { clientName: "client-1", path: "/" });
     });
 
+    it("offers the post-quantum hybrid first where the image's OpenSSL can, the classical curves elsewhere", () => {
+        const classical = ["X25519", "prime256v1", "secp384r1"];
+        const groupsFor = (image: string) => validate({ image }).keyExchangeGroups;
+        assert.deepStrictEqual(groupsFor("mtls-nginx/nginx:trixie-local"), ["X25519MLKEM768", ...classical]);
+        assert.deepStrictEqual(groupsFor("nginx:1.29-trixie"), ["X25519MLKEM768", ...classical]);
+        assert.deepStrictEqual(groupsFor("nginx:1.27"), classical, "bookworm-based: OpenSSL 3.0");
+        assert.deepStrictEqual(groupsFor("nginx:1.27.4-bookworm@sha256:" + "a".repeat(64)), classical);
+        assert.deepStrictEqual(groupsFor("registry.example.com/nginx:stable"), classical, "unknown: classical");
+        // Set by hand for an image nobody can tell: accepted (Nginx's own check at up is the backstop).
+        const chosen = ["X25519MLKEM768", "X25519"];
+        assert.deepStrictEqual(
+            validate({ image: "nginx:stable", keyExchangeGroups: chosen }).keyExchangeGroups,
+            chosen,
+        );
+    });
+
     it("derives verify depth 2 from an intermediate CA", () => {
         assert.strictEqual(validate({ intermediateCa: "true" }).verifyDepth, 2);
     });
@@ -751,6 +767,25 @@ describe("validateStackConfig", () => {
             /no certificate authority issues/,
         ],
         ["a capability listed twice", { capabilities: ["CHOWN", "CHOWN"] }, "capabilities", /each capability once/],
+        [
+            "a key exchange group OpenSSL does not have",
+            { keyExchangeGroups: ["X25519Kyber768", "X25519"] },
+            "keyExchangeGroups",
+            /"X25519Kyber768" is not a key exchange group; allowed: X25519MLKEM768, /,
+        ],
+        [
+            "a post-quantum hybrid on an image whose OpenSSL predates it",
+            { image: "nginx:1.27", keyExchangeGroups: ["X25519MLKEM768", "X25519"] },
+            "keyExchangeGroups",
+            /image "nginx:1.27" cannot offer \(its OpenSSL is older than 3.5\); allowed: classical groups/,
+        ],
+        [
+            "only post-quantum hybrids, no classical fallback",
+            { image: "mtls-nginx/nginx:trixie-local", keyExchangeGroups: ["X25519MLKEM768"] },
+            "keyExchangeGroups",
+            /with a classical fallback after them/,
+        ],
+        ["no key exchange group at all", { keyExchangeGroups: [] }, "keyExchangeGroups", /is empty; allowed/],
         ["a memory limit of 1 MiB", { memoryLimitMb: "1" }, "memoryLimitMb", /integer from 16 to/],
         ["a pids limit of 0", { pidsLimit: "0" }, "pidsLimit", /integer from 8 to/],
         ["no log file kept", { logMaxFiles: "0" }, "logMaxFiles", /integer from 1 to 100/],
