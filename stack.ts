@@ -251,6 +251,8 @@ function endpointFilesOf(
             verifyDepth: config.verifyDepth,
             workerProcesses: config.workerProcesses,
             keyExchangeGroups: config.keyExchangeGroups,
+            // Where the bundle admits CAs that are not ours, clients must also be issued by one of ours.
+            clientIssuers: authorities.clientIssuers,
             locations: config.locations,
             checkRevocation: revocation !== undefined,
             trustDigest: trustDigest(bundle, crl),

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { CertificateLifetime, KeyAlgorithm } from "../domain/pki";
+import { rfc2253Name } from "../domain/x509";
 import { certificateProfiles, privateKeyArgs } from "./certificateProfiles";
 
 export interface CertificateAuthorityArgs {
@@ -44,6 +45,8 @@ export interface CaHierarchy {
     readonly issuerCertificatePem: pulumi.Output<string>;
     /** Private key of the CA that signs leaves (secret). */
     readonly issuerPrivateKeyPem: pulumi.Output<string>;
+    /** Subject of the CA that signs leaves, as Nginx prints an issuer ($ssl_client_i_dn, RFC 2253). */
+    readonly issuerSubjectDn: string;
     /** Certificates a server must send after its own leaf (every CA below the root). */
     readonly chainPem: pulumi.Output<string>;
     /** Every CA certificate of this hierarchy, issuer first: what verifiers trust. */
@@ -62,6 +65,7 @@ export class CertificateAuthority extends pulumi.ComponentResource implements Ca
     public readonly rootCertificatePem: pulumi.Output<string>;
     /** Certificate of the CA that signs leaves (the intermediate when there is one). */
     public readonly issuerCertificatePem: pulumi.Output<string>;
+    public readonly issuerSubjectDn: string;
     /** Private key of the CA that signs leaves (secret). */
     public readonly issuerPrivateKeyPem: pulumi.Output<string>;
     /** Certificates a server must send after its own leaf: the intermediate, or nothing. */
@@ -129,6 +133,7 @@ export class CertificateAuthority extends pulumi.ComponentResource implements Ca
                 { parent: this },
             );
             this.issuerCertificatePem = intermediate.certPem;
+            this.issuerSubjectDn = subjectDn(`${args.commonNamePrefix} Intermediate CA`, args.organization);
             this.issuerPrivateKeyPem = pulumi.secret(intermediateKey.privateKeyPem);
             this.chainPem = intermediate.certPem;
             this.trustBundlePem = pulumi.concat(intermediate.certPem, root.certPem);
@@ -140,6 +145,7 @@ export class CertificateAuthority extends pulumi.ComponentResource implements Ca
             });
         } else {
             this.issuerCertificatePem = root.certPem;
+            this.issuerSubjectDn = subjectDn(`${args.commonNamePrefix} Root CA`, args.organization);
             this.issuerPrivateKeyPem = pulumi.secret(rootKey.privateKeyPem);
             this.chainPem = pulumi.output("");
             this.trustBundlePem = root.certPem;
@@ -154,4 +160,12 @@ export class CertificateAuthority extends pulumi.ComponentResource implements Ca
             trustBundlePem: this.trustBundlePem,
         });
     }
+}
+
+/** The subject @pulumi/tls writes for {commonName, organization} (Go puts O before CN), as Nginx prints it. */
+function subjectDn(commonName: string, organization: string): string {
+    return rfc2253Name([
+        ["O", organization],
+        ["CN", commonName],
+    ]);
 }

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { X509Certificate } from "crypto";
 import type { KeyAlgorithm } from "../domain/pki";
-import { earliestNextUpdate, sameKey, validityEnd } from "../domain/x509";
+import { earliestNextUpdate, rfc2253Subject, sameKey, validityEnd } from "../domain/x509";
 import type { AuthorityCertificate, CaHierarchy } from "./certificateAuthority";
 import { privateKeyArgs } from "./certificateProfiles";
 
@@ -36,6 +36,7 @@ export class ExternalRootIntermediate extends pulumi.ComponentResource implement
     public readonly signed: boolean;
     /** The intermediate certificate, once checked to carry the intermediate key. */
     public readonly issuerCertificatePem: pulumi.Output<string>;
+    public readonly issuerSubjectDn: string;
     /** The intermediate key (secret). */
     public readonly issuerPrivateKeyPem: pulumi.Output<string>;
     /** The intermediate: what the server sends after its leaf. */
@@ -63,6 +64,7 @@ export class ExternalRootIntermediate extends pulumi.ComponentResource implement
 
         if (!this.signed) {
             this.issuerCertificatePem = pulumi.output("");
+            this.issuerSubjectDn = "";
             this.chainPem = pulumi.output("");
             this.trustBundlePem = pulumi.output("");
             this.authorities = [];
@@ -74,6 +76,8 @@ export class ExternalRootIntermediate extends pulumi.ComponentResource implement
                 checkIssuedFor(publicKeyPem, args.intermediateCertificatePem, args.certificateSetting),
             );
             this.issuerCertificatePem = verified;
+            // The subject the root signed, which need not be the one the CSR asked for.
+            this.issuerSubjectDn = rfc2253Subject(intermediate);
             this.chainPem = verified;
             this.trustBundlePem = pulumi.concat(verified, args.rootCertificatePem);
             const nextUpdate = earliestNextUpdate(args.rootCrlPem);

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { X509Certificate } from "crypto";
-import { earliestNextUpdate, isSelfSigned, parseCrl, pemBlocks, validityEnd } from "../domain/x509";
+import { earliestNextUpdate, isSelfSigned, parseCrl, pemBlocks, rfc2253Subject, validityEnd } from "../domain/x509";
 import type { AuthorityCertificate, CaHierarchy, ExternalCrl } from "./certificateAuthority";
 
 export interface ImportedAuthorityArgs {
@@ -22,6 +22,7 @@ export interface ImportedAuthorityArgs {
 export class ImportedAuthority extends pulumi.ComponentResource implements CaHierarchy {
     /** The imported CA certificate. */
     public readonly issuerCertificatePem: pulumi.Output<string>;
+    public readonly issuerSubjectDn: string;
     /** Its key (secret). */
     public readonly issuerPrivateKeyPem: pulumi.Output<string>;
     /** What the server sends after its leaf: every CA below the root. */
@@ -39,6 +40,7 @@ export class ImportedAuthority extends pulumi.ComponentResource implements CaHie
         const belowRoot = [args.certificatePem, ...chain].filter((pem) => !isSelfSigned(new X509Certificate(pem)));
 
         this.issuerCertificatePem = pulumi.output(args.certificatePem);
+        this.issuerSubjectDn = rfc2253Subject(imported);
         this.issuerPrivateKeyPem = pulumi.secret(args.privateKeyPem);
         this.chainPem = pulumi.output(belowRoot.join(""));
         this.trustBundlePem = pulumi.output([args.certificatePem, ...chain].join(""));

@@ -48,6 +48,50 @@ export function sameKey(key: string | crypto.KeyObject, certificate: crypto.X509
     return spki(crypto.createPublicKey(key)).equals(spki(certificate.publicKey));
 }
 
+/**
+ * A certificate's subject as OpenSSL prints it with XN_FLAG_RFC2253, which is how Nginx fills
+ * $ssl_client_s_dn and $ssl_client_i_dn: every attribute last to first (within a multi-valued RDN
+ * too), RDNs joined by ",", a multi-valued one's attributes by "+", short attribute names, RFC 2253 escapes, and bytes outside ASCII as \XX. Node prints the same
+ * name one RDN a line, first to last, as UTF-8: reversing and re-escaping that gives Nginx's text.
+ * Throws for an attribute OpenSSL has no short name for (Nginx would print its DER in hex).
+ */
+export function rfc2253Subject(certificate: crypto.X509Certificate): string {
+    const rdns = certificate.subject.split("\n").filter((line) => line !== "");
+    for (const attribute of rdns.flatMap((rdn) => rdn.split(" + "))) {
+        if (!/^[A-Za-z][A-Za-z0-9-]*=/.test(attribute)) {
+            throw new Error(`subject attribute ${JSON.stringify(attribute)} has no short name`);
+        }
+    }
+    return rdns
+        .reverse()
+        .map((rdn) => rdn.split(" + ").reverse().join("+"))
+        .join(",")
+        .replace(/[^\x00-\x7f]/gu, (character) =>
+            [...Buffer.from(character, "utf8")].map((byte) => `\\${byte.toString(16).toUpperCase()}`).join(""),
+        );
+}
+
+/**
+ * A name built from attributes in certificate (DER) order, as OpenSSL prints it with XN_FLAG_RFC2253
+ * (see `rfc2253Subject`): last attribute first, each value escaped as RFC 2253 says, bytes outside
+ * printable ASCII as \XX.
+ */
+export function rfc2253Name(attributes: ReadonlyArray<readonly [string, string]>): string {
+    return [...attributes]
+        .reverse()
+        .map(([type, value]) => `${type}=${rfc2253Value(value)}`)
+        .join(",");
+}
+
+function rfc2253Value(value: string): string {
+    const escaped = value
+        .replace(/[,+"\\<>;]/g, (character) => `\\${character}`)
+        .replace(/[^\x20-\x7e]/gu, (character) =>
+            [...Buffer.from(character, "utf8")].map((byte) => `\\${byte.toString(16).toUpperCase()}`).join(""),
+        );
+    return escaped.replace(/^[# ]/, (character) => `\\${character}`).replace(/ $/, "\\ ");
+}
+
 /** An X.509 validity end as RFC 3339 (what @pulumi/tls reports as validityEndTime). */
 export function validityEnd(certificate: crypto.X509Certificate): string {
     return new Date(certificate.validTo).toISOString().replace(/\.000Z$/, "Z");

@@ -39,6 +39,13 @@ export interface NginxConfigSpec {
      * A post-quantum hybrid (X25519MLKEM768) needs OpenSSL 3.5 in the image.
      */
     readonly keyExchangeGroups?: readonly string[];
+    /**
+     * Subject DNs (RFC 2253, as Nginx prints $ssl_client_i_dn) of the CAs whose clients these are,
+     * when the trusted CAs also vouch for others (an external root, an imported CA's chain): a
+     * certificate that verifies but was issued by any other CA is refused with 400. Absent: every
+     * certificate that verifies is a client.
+     */
+    readonly clientIssuers?: readonly string[];
     /** Directory the certificate files live in; absent: next to nginx.conf (relative names). */
     readonly fileDirectory?: string;
 }
@@ -135,6 +142,8 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "",
         "http {",
         "    server_tokens off;",
+        // Before the first map: the issuer DNs are longer than the default bucket holds.
+        ...(spec.clientIssuers ? [`    map_hash_bucket_size ${mapBucketSizeFor(spec.clientIssuers)};`] : []),
         "    default_type text/plain;",
         "    charset utf-8;",
         "    keepalive_timeout 65s;",
@@ -155,6 +164,7 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         '        "~(^|,)CN=(?<cn>[^,]+)" $cn;',
         "    }",
         ...allowlistMaps,
+        ...(spec.clientIssuers ? renderIssuerMaps(spec.clientIssuers) : []),
         ...(proxies ? ["", ...renderClientCertMaps()] : []),
         "",
         "    ssl_protocols TLSv1.2 TLSv1.3;",
@@ -184,6 +194,12 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "",
         '        add_header Strict-Transport-Security "max-age=63072000" always;',
         '        add_header X-Content-Type-Options "nosniff" always;',
+        ...(spec.clientIssuers
+            ? [
+                  "        # A certificate that verifies, but from a CA the trusted ones vouch for that is not ours.",
+                  "        if ($mtls_foreign_issuer) { return 400; }",
+              ]
+            : []),
         "        # No location serves files. Without this, Nginx's compiled-in root holds the image's own pages.",
         "        root /nonexistent;",
         "",
@@ -235,6 +251,34 @@ function sessionCacheZone(digest: string): string {
         throw new Error(`trustDigest must be 16 lowercase hex digits (from trustDigest()), got "${digest}"`);
     }
     return `mtls_${digest}`;
+}
+
+/**
+ * $mtls_foreign_issuer: 1 for a verified certificate whose issuer is not one of `issuers`. The DNs
+ * are compared as text, as Nginx prints them (and, like every map key, regardless of case).
+ */
+function renderIssuerMaps(issuers: readonly string[]): string[] {
+    if (issuers.length === 0) {
+        throw new Error("clientIssuers is empty: no client could ever be accepted");
+    }
+    const quoted = (text: string) => `"${text.replace(/[\\"]/g, (character) => `\\${character}`)}"`;
+    return [
+        "    # The CAs whose certificates are clients of this endpoint (subject DNs, RFC 2253).",
+        "    map $ssl_client_i_dn $mtls_issuer_ours {",
+        "        default 0;",
+        ...[...new Set(issuers)].map((issuer) => `        ${quoted(issuer)} 1;`),
+        "    }",
+        '    map "$ssl_client_verify:$mtls_issuer_ours" $mtls_foreign_issuer {',
+        "        default 0;",
+        '        "SUCCESS:0" 1;',
+        "    }",
+    ];
+}
+
+/** A map hash bucket that holds the longest key: a power of two, at least Nginx's default of 64. */
+function mapBucketSizeFor(keys: readonly string[]): number {
+    const longest = Math.max(64, ...keys.map((key) => Buffer.byteLength(key) + 32));
+    return 2 ** Math.ceil(Math.log2(longest));
 }
 
 /** Words a map block reads as its own parameters, not as a source value, unless escaped. */

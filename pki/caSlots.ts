@@ -20,6 +20,13 @@ export interface CaSlots {
     readonly certificates: AuthorityCertificate[];
     /** Everything a verifier trusts: the active CA first, then any CA still inside its overlap. */
     readonly trustBundlePem: pulumi.Output<string>;
+    /**
+     * The CAs whose leaves are clients of this stack (each ready slot's issuing CA), when the trust
+     * bundle also admits others: an external root or an imported CA's chain vouches for every CA it
+     * signed, siblings of ours included. Absent while every slot is generated here (then only ours chain
+     * to the bundle).
+     */
+    readonly clientIssuers?: string[];
     /** The CSR waiting for the root's signature, else the active slot's; absent when no slot is external-root. */
     readonly intermediateCsrPem?: pulumi.Output<string>;
     /** Each trusted slot's mode and what it waits for, as operators read it. */
@@ -63,6 +70,9 @@ export function createCaSlots(config: StackConfig, rotation: RotationPlanner, no
         trustBundlePem: pulumi
             .all(ready.map(([, slot]) => slot.authority.trustBundlePem))
             .apply((bundles) => bundles.join("")),
+        clientIssuers: config.trustedCas.every((slot) => config.caSources[slot].mode === "generated")
+            ? undefined
+            : ready.map(([, slot]) => slot.authority.issuerSubjectDn),
         intermediateCsrPem: (waiting ?? activeSlot).csrPem,
         status: Object.fromEntries([...slots].map(([slotName, slot]) => [slotName, slot.status])),
     };

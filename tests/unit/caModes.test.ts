@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { X509Certificate } from "crypto";
 import { checkIssuedFor } from "../../components/externalRootIntermediate";
 import { RawStackConfig, StackConfigError, validateStackConfig } from "../../config/stackConfig";
+import { rfc2253Subject } from "../../domain/x509";
 import { CaFixtures, CaMaterial } from "./caFixtures";
 import {
     deliveredFiles,
@@ -345,6 +346,9 @@ describe("CA modes: resource graph", () => {
         assert.strictEqual(files["client-ca.pem"].content, signed.certificatePem + root.certificatePem);
         assert.strictEqual(files["server-chain.pem"].content, `CERT OF server-cert\n${signed.certificatePem}`);
         assert.match(files["nginx.conf"].content, /ssl_verify_depth 2;/);
+        // The root vouches for other intermediates too: only the stack's own issues its clients.
+        assert.deepStrictEqual(issuersIn(files["nginx.conf"].content), [subjectOf(signed.certificatePem)]);
+        assert.match(files["nginx.conf"].content, /if \(\$mtls_foreign_issuer\) \{ return 400; \}/);
         assert.ok(!JSON.stringify(recordedResources).includes(root.keyPem.split("\n")[1]), "no root key anywhere");
         const expiries = await promiseOf(outputs.certificateExpiries);
         assert.deepStrictEqual(Object.keys(expiries).sort(), [
@@ -498,6 +502,11 @@ describe("CA modes: resource graph", () => {
             `CERT OF ca-root\n${signed.certificatePem}${root.certificatePem}`,
             "b joins the bundle once signed; a still issues",
         );
+        // From the moment b's root is trusted, clients are bound to the stack's own issuers: a's and b's.
+        assert.deepStrictEqual(issuersIn(deliveredFiles()["nginx.conf"].content), [
+            "CN=mtls-nginx Root CA,O=mtls-nginx",
+            subjectOf(signed.certificatePem),
+        ]);
         await deploy({ ...signedB, activeCa: "b", trustedCas: ["a", "b"] });
         assert.strictEqual(
             named("tls:index/locallySignedCert:LocallySignedCert", "client-alice-cert").inputs.caCertPem,
@@ -510,3 +519,14 @@ describe("CA modes: resource graph", () => {
         );
     });
 });
+
+/** The issuer DNs an nginx.conf binds its clients to (none: no binding). */
+function issuersIn(nginxConfig: string): string[] {
+    const map = /map \$ssl_client_i_dn \$mtls_issuer_ours \{\n([\s\S]*?)\n {4}\}/.exec(nginxConfig);
+    return map === null ? [] : [...map[1].matchAll(/^ {8}"(.*)" 1;$/gm)].map((line) => line[1]);
+}
+
+/** A certificate's subject as Nginx prints it. */
+function subjectOf(pem: string): string {
+    return rfc2253Subject(new X509Certificate(pem));
+}

@@ -127,6 +127,21 @@ describe("renderNginxConfig", () => {
         assert.match(map, /^\s*default 0;$/m, "the map's own default stays");
     });
 
+    it("binds clients to the issuers given, quoting their DNs for Nginx, and only when given", () => {
+        assert.doesNotMatch(renderNginxConfig(base), /ssl_client_i_dn|mtls_foreign_issuer|map_hash_bucket_size/);
+        const issuers = ["CN=mtls-nginx Intermediate CA,O=mtls-nginx", 'CN=Zo\\C3\\AB \\"q\\",O=Ex\\, Inc.'];
+        const text = renderNginxConfig({ ...base, clientIssuers: issuers });
+        const map = block(text, "map $ssl_client_i_dn $mtls_issuer_ours {");
+        assert.ok(map.includes('        "CN=mtls-nginx Intermediate CA,O=mtls-nginx" 1;'), map);
+        // Nginx reads \\ as \ and \" as " inside a quoted string: the DN arrives as Nginx prints it.
+        assert.ok(map.includes('        "CN=Zo\\\\C3\\\\AB \\\\\\"q\\\\\\",O=Ex\\\\, Inc." 1;'), map);
+        assert.match(text, /^ {4}map_hash_bucket_size (64|128|256);$/m);
+        assert.ok(text.indexOf("map_hash_bucket_size") < text.indexOf("map "), "set before the first map");
+        const server = block(text, "server {\n        listen 443 ssl;");
+        assert.match(server, /if \(\$mtls_foreign_issuer\) \{ return 400; \}/);
+        assert.throws(() => renderNginxConfig({ ...base, clientIssuers: [] }), /no client could ever be accepted/);
+    });
+
     it("answers a request misdirected to the default server by its Host with 421 and no content", () => {
         const defaultServer = block(renderNginxConfig(base), "server {");
         // A verifying default server makes Nginx answer 421 itself; the return holds regardless.
