@@ -1,12 +1,18 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { createHash } from "crypto";
 import * as path from "path";
 
-import type { DeliveredFile } from "../delivery/deliverFiles";
-import { defaultHardening, renderHealthProbe, writablePaths, type ContainerHardening } from "../nginx/container";
-import { containerConfigDirectory, containerListenPort, endpointFiles } from "../nginx/files";
+import { defaultHardening, type ContainerHardening } from "../nginx/container";
+import { endpointFiles } from "../nginx/files";
+import {
+    configName,
+    fileNamed,
+    keySecretName,
+    publicFileNames,
+    serviceSpec,
+    type MountedSwarmObject,
+} from "../nginx/service";
 import { dockerProvider, engineAddress, type DockerEngineArgs } from "./dockerEngine";
 import { fileSetOf, type EndpointFileArgs } from "./endpointFiles";
 
@@ -34,6 +40,9 @@ const awaitRolloutCommand = "node --require ts-node/register/transpile-only deli
 const checkFileSetCommand = "node --require ts-node/register/transpile-only delivery/checkFileSet.ts";
 const projectDirectory = path.join(__dirname, "..");
 
+/** Where a resource of the endpoint goes: under the component, on the engine, after the check. */
+type OnEngine = pulumi.CustomResourceOptions;
+
 /**
  * Nginx as a Docker Swarm service: the certificates, CA bundle, CRL and nginx.conf as Swarm configs
  * and the server key as a Swarm secret, each named by its content, so a change creates the new ones,
@@ -51,176 +60,19 @@ export class SwarmEndpoint extends pulumi.ComponentResource {
         super("mtls:nginx:SwarmEndpoint", name, {}, opts);
         const hardening = args.hardening ?? defaultHardening;
         const provider = dockerProvider(`${name}-engine`, args.engine, this);
-        const onEngine = { parent: this, provider };
         const address = engineAddress(args.engine);
 
-        const files = fileSetOf(args, { withKey: true });
-
-        const check = new command.local.Command(
-            `${name}-check`,
-            {
-                create: checkFileSetCommand,
-                stdin: pulumi.secret(
-                    pulumi
-                        .all([address, files])
-                        .apply(([engine, set]) => JSON.stringify({ engine, image: args.image, files: set })),
-                ),
-                dir: projectDirectory,
-            },
-            { parent: this, additionalSecretOutputs: ["stdin", "stdout", "stderr"] },
-        );
-
-        // One Swarm object per file, named by content; known file names only (the set is fixed per stack shape).
-        const publicFiles = [
-            endpointFiles.nginxConfig,
-            endpointFiles.serverCertificateChain,
-            endpointFiles.clientTrustBundle,
-            ...(args.certificateRevocationListPem ? [endpointFiles.certificateRevocationList, "crl-next-update"] : []),
-        ];
-        // The same set without the key: not secret, so config names and contents stay readable in state.
-        const publicSet = fileSetOf(args, { withKey: false });
-        const configs = publicFiles.map((fileName) => {
-            const file = publicSet.apply((set) => fileNamed(set, fileName));
-            const config = new docker.ServiceConfig(
-                `${name}-${fileName}`,
-                {
-                    name: pulumi.interpolate`${args.serviceName}-${fileName.replace(/\./g, "-")}-${file.apply(contentId)}`,
-                    data: file.apply((entry) => Buffer.from(entry.content).toString("base64")),
-                },
-                { ...onEngine, dependsOn: [check] },
-            );
-            return { fileName, config };
-        });
-        const key = pulumi.output(args.serverPrivateKeyPem).apply((content) => ({
-            name: endpointFiles.serverPrivateKey,
-            content,
-            mode: 0o400,
-        }));
-        const keySecret = new docker.Secret(
-            `${name}-${endpointFiles.serverPrivateKey}`,
-            {
-                name: pulumi.interpolate`${args.serviceName}-server-key-${key.apply(contentId)}`,
-                data: pulumi.secret(key.apply((entry) => Buffer.from(entry.content).toString("base64"))),
-            },
-            { ...onEngine, dependsOn: [check] },
-        );
-
-        const directory = containerConfigDirectory;
+        const check = checkFileSet(this, name, args, address);
+        const onEngine: OnEngine = { parent: this, provider, dependsOn: [check] };
+        const configs = swarmConfigs(name, args, onEngine);
+        const keySecret = serverKeySecret(name, args, onEngine);
+        // Configs and secrets are replaced by new ones (new names): the service moves first.
         const service = new docker.Service(
             `${name}-service`,
-            {
-                name: args.serviceName,
-                taskSpec: {
-                    containerSpec: {
-                        image: args.image,
-                        commands: ["nginx", "-c", `${directory}/${endpointFiles.nginxConfig}`, "-g", "daemon off;"],
-                        configs: configs.map(({ fileName, config }) => ({
-                            configId: config.id,
-                            configName: config.name,
-                            fileName: `${directory}/${fileName}`,
-                            fileMode: 0o444,
-                        })),
-                        // Readable by root only: the Nginx master, never its workers.
-                        secrets: [
-                            {
-                                secretId: keySecret.id,
-                                secretName: keySecret.name,
-                                fileName: `${directory}/${endpointFiles.serverPrivateKey}`,
-                                fileMode: 0o400,
-                                fileUid: "0",
-                                fileGid: "0",
-                            },
-                        ],
-                        healthcheck: {
-                            tests: ["CMD-SHELL", renderHealthProbe(args.serverName, directory)],
-                            interval: "5s",
-                            timeout: "3s",
-                            retries: 3,
-                            startPeriod: "5s",
-                        },
-                        readOnly: hardening.readOnlyRootFilesystem,
-                        mounts: hardening.readOnlyRootFilesystem
-                            ? writablePaths.map((target) => ({
-                                  target,
-                                  type: "tmpfs",
-                                  tmpfsOptions: { sizeBytes: 64 * 1024 * 1024 },
-                              }))
-                            : [],
-                        capDrops: ["ALL"],
-                        capAdds: [...hardening.capabilities],
-                        stopGracePeriod: "10s",
-                        // Set, even empty: the engine reports them, and an unset map reads as a change every run.
-                        env: {},
-                        sysctl: {},
-                    },
-                    resources: { limits: { memoryBytes: hardening.memoryLimitMb * 1024 * 1024 } },
-                    placement: args.publishMode === "host" ? { maxReplicas: 1 } : undefined,
-                    restartPolicy: { condition: "any", delay: "2s", window: "0s" },
-                    logDriver: {
-                        name: "json-file",
-                        options: {
-                            "max-size": `${hardening.logMaxSizeMb}m`,
-                            "max-file": String(hardening.logMaxFiles),
-                        },
-                    },
-                },
-                mode: { replicated: { replicas: args.replicas } },
-                // One task at a time, health-gated; a task that is not healthy within the monitor window
-                // fails the update and Swarm rolls back by itself. Stop-first: in host mode the port is
-                // the node's own, so the new task can only bind once the old one is gone.
-                updateConfig: {
-                    parallelism: 1,
-                    delay: "2s",
-                    order: "stop-first",
-                    failureAction: "rollback",
-                    monitor: "20s",
-                    maxFailureRatio: "0",
-                },
-                rollbackConfig: { parallelism: 1, order: "stop-first", failureAction: "pause", monitor: "20s" },
-                endpointSpec: {
-                    ports: [
-                        {
-                            targetPort: containerListenPort,
-                            publishedPort: args.publishPort,
-                            publishMode: args.publishMode,
-                            protocol: "tcp",
-                        },
-                    ],
-                },
-            },
-            // Configs and secrets are replaced by new ones (new names): the service moves first.
-            { ...onEngine, dependsOn: [check] },
+            serviceSpec({ ...args, hardening, configs: configs.map(mounted), keySecret: mounted(keySecret) }),
+            onEngine,
         );
-
-        const rollout = new command.local.Command(
-            `${name}-rollout`,
-            {
-                create: awaitRolloutCommand,
-                stdin: pulumi.secret(
-                    pulumi
-                        .all([address, pulumi.all(configs.map(({ config }) => config.name)), keySecret.name])
-                        .apply(([engine, configNames, secretName]) =>
-                            JSON.stringify({
-                                engine,
-                                service: args.serviceName,
-                                timeoutSeconds: args.rolloutTimeoutSeconds ?? 300,
-                                expected: {
-                                    image: args.image,
-                                    configs: configNames,
-                                    secrets: [secretName],
-                                    capabilityAdd: [...hardening.capabilities],
-                                    capabilityDrop: ["ALL"],
-                                    readOnly: hardening.readOnlyRootFilesystem,
-                                },
-                            }),
-                        ),
-                ),
-                dir: projectDirectory,
-                // Every change that makes Swarm roll the service out again: the whole spec, as the engine holds it.
-                triggers: [service.id, service.taskSpec, service.mode, service.endpointSpec],
-            },
-            { parent: this, dependsOn: [service], additionalSecretOutputs: ["stdin", "stderr"] },
-        );
+        const rollout = watchRollout(this, name, { args, hardening, address, configs, keySecret, service });
 
         this.serviceId = service.id;
         this.rolloutReport = rollout.stdout;
@@ -228,15 +80,117 @@ export class SwarmEndpoint extends pulumi.ComponentResource {
     }
 }
 
-function fileNamed(set: readonly DeliveredFile[], name: string): DeliveredFile {
-    const file = set.find((entry) => entry.name === name);
-    if (!file) {
-        throw new Error(`the file set has no ${name}`);
-    }
-    return file;
+/** A Swarm config or secret and the file it becomes in a task. */
+interface NamedFile<T extends docker.ServiceConfig | docker.Secret> {
+    readonly fileName: string;
+    readonly resource: T;
 }
 
-/** A short content digest for an object name (Swarm configs and secrets cannot change in place). */
-function contentId(file: DeliveredFile): string {
-    return createHash("sha256").update(file.content).digest("hex").slice(0, 12);
+function mounted({ fileName, resource }: NamedFile<docker.ServiceConfig | docker.Secret>): MountedSwarmObject {
+    return { fileName, id: resource.id, name: resource.name };
+}
+
+/** `nginx -t` of the whole set (key included) in a throwaway container of the image, on the engine. */
+function checkFileSet(
+    parent: pulumi.Resource,
+    name: string,
+    args: SwarmEndpointArgs,
+    address: pulumi.Output<unknown>,
+): command.local.Command {
+    const files = fileSetOf(args, { withKey: true });
+    return new command.local.Command(
+        `${name}-check`,
+        {
+            create: checkFileSetCommand,
+            stdin: pulumi.secret(
+                pulumi
+                    .all([address, files])
+                    .apply(([engine, set]) => JSON.stringify({ engine, image: args.image, files: set })),
+            ),
+            dir: projectDirectory,
+        },
+        { parent, additionalSecretOutputs: ["stdin", "stdout", "stderr"] },
+    );
+}
+
+/** One Swarm config per public file, named by content. */
+function swarmConfigs(
+    name: string,
+    args: SwarmEndpointArgs,
+    onEngine: OnEngine,
+): Array<NamedFile<docker.ServiceConfig>> {
+    // The set without the key: not secret, so config names and contents stay readable in state.
+    const publicSet = fileSetOf(args, { withKey: false });
+    return publicFileNames(Boolean(args.certificateRevocationListPem)).map((fileName) => {
+        const file = publicSet.apply((set) => fileNamed(set, fileName));
+        const resource = new docker.ServiceConfig(
+            `${name}-${fileName}`,
+            {
+                name: file.apply((entry) => configName(args.serviceName, entry)),
+                data: file.apply((entry) => Buffer.from(entry.content).toString("base64")),
+            },
+            onEngine,
+        );
+        return { fileName, resource };
+    });
+}
+
+/** The server key as a Swarm secret. */
+function serverKeySecret(name: string, args: SwarmEndpointArgs, onEngine: OnEngine): NamedFile<docker.Secret> {
+    const fileName = endpointFiles.serverPrivateKey;
+    const key = pulumi.output(args.serverPrivateKeyPem).apply((content) => ({ name: fileName, content, mode: 0o400 }));
+    const resource = new docker.Secret(
+        `${name}-${fileName}`,
+        {
+            name: key.apply((entry) => keySecretName(args.serviceName, entry)),
+            data: pulumi.secret(key.apply((entry) => Buffer.from(entry.content).toString("base64"))),
+        },
+        onEngine,
+    );
+    return { fileName, resource };
+}
+
+/** What the rollout watch needs to know of the endpoint. */
+interface RolloutInputs {
+    readonly args: SwarmEndpointArgs;
+    readonly hardening: ContainerHardening;
+    readonly address: pulumi.Output<unknown>;
+    readonly configs: ReadonlyArray<NamedFile<docker.ServiceConfig>>;
+    readonly keySecret: NamedFile<docker.Secret>;
+    readonly service: docker.Service;
+}
+
+/** Waits for each rollout of the service and reports how it ended (delivery/awaitRollout.ts). */
+function watchRollout(parent: pulumi.Resource, name: string, inputs: RolloutInputs): command.local.Command {
+    const { args, hardening, service } = inputs;
+    const configNames = pulumi.all(inputs.configs.map(({ resource }) => resource.name));
+    return new command.local.Command(
+        `${name}-rollout`,
+        {
+            create: awaitRolloutCommand,
+            stdin: pulumi.secret(
+                pulumi
+                    .all([inputs.address, configNames, inputs.keySecret.resource.name])
+                    .apply(([engine, configs, secretName]) =>
+                        JSON.stringify({
+                            engine,
+                            service: args.serviceName,
+                            timeoutSeconds: args.rolloutTimeoutSeconds ?? 300,
+                            expected: {
+                                image: args.image,
+                                configs,
+                                secrets: [secretName],
+                                capabilityAdd: [...hardening.capabilities],
+                                capabilityDrop: ["ALL"],
+                                readOnly: hardening.readOnlyRootFilesystem,
+                            },
+                        }),
+                    ),
+            ),
+            dir: projectDirectory,
+            // Every change that makes Swarm roll the service out again: the whole spec, as the engine holds it.
+            triggers: [service.id, service.taskSpec, service.mode, service.endpointSpec],
+        },
+        { parent, dependsOn: [service], additionalSecretOutputs: ["stdin", "stderr"] },
+    );
 }
