@@ -1,4 +1,4 @@
-import { Directive, parseNginxConfig } from "./nginxConfig";
+import { Directive, parseNginxConfig } from "./nginxSyntax";
 
 /**
  * Where the rendered nginx.conf travels, and so where policy can read it:
