@@ -3,6 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 
+import type { CheckLimits } from "../delivery/checkFileSet";
 import { defaultHardening, type ContainerHardening } from "../nginx/container";
 import { endpointFiles } from "../nginx/files";
 import {
@@ -62,7 +63,7 @@ export class SwarmEndpoint extends pulumi.ComponentResource {
         const provider = dockerProvider(`${name}-engine`, args.engine, this);
         const address = engineAddress(args.engine);
 
-        const check = checkFileSet(this, name, args, address);
+        const check = checkFileSet(this, name, { args, hardening, address });
         const onEngine: OnEngine = { parent: this, provider, dependsOn: [check] };
         const configs = swarmConfigs(name, args, onEngine);
         const keySecret = serverKeySecret(name, args, onEngine);
@@ -90,22 +91,33 @@ function mounted({ fileName, resource }: NamedFile<docker.ServiceConfig | docker
     return { fileName, id: resource.id, name: resource.name };
 }
 
-/** `nginx -t` of the whole set (key included) in a throwaway container of the image, on the engine. */
-function checkFileSet(
-    parent: pulumi.Resource,
-    name: string,
-    args: SwarmEndpointArgs,
-    address: pulumi.Output<unknown>,
-): command.local.Command {
+/** What the file-set check needs to know of the endpoint. */
+interface CheckInputs {
+    readonly args: SwarmEndpointArgs;
+    readonly hardening: ContainerHardening;
+    readonly address: pulumi.Output<unknown>;
+}
+
+/**
+ * `nginx -t` of the whole set (key included) in a throwaway container of the image, on the engine,
+ * within the service's limits (delivery/checkFileSet.ts).
+ */
+function checkFileSet(parent: pulumi.Resource, name: string, inputs: CheckInputs): command.local.Command {
+    const { args, hardening } = inputs;
     const files = fileSetOf(args, { withKey: true });
+    const limits: CheckLimits = {
+        capabilities: hardening.capabilities,
+        memoryLimitMb: hardening.memoryLimitMb,
+        pidsLimit: hardening.pidsLimit,
+    };
     return new command.local.Command(
         `${name}-check`,
         {
             create: checkFileSetCommand,
             stdin: pulumi.secret(
                 pulumi
-                    .all([address, files])
-                    .apply(([engine, set]) => JSON.stringify({ engine, image: args.image, files: set })),
+                    .all([inputs.address, files])
+                    .apply(([engine, set]) => JSON.stringify({ engine, image: args.image, files: set, limits })),
             ),
             dir: projectDirectory,
         },
@@ -135,15 +147,17 @@ function swarmConfigs(
     });
 }
 
-/** The server key as a Swarm secret. */
+/** The server key as a Swarm secret, named after the certificate chain it serves. */
 function serverKeySecret(name: string, args: SwarmEndpointArgs, onEngine: OnEngine): NamedFile<docker.Secret> {
     const fileName = endpointFiles.serverPrivateKey;
-    const key = pulumi.output(args.serverPrivateKeyPem).apply((content) => ({ name: fileName, content, mode: 0o400 }));
+    const chain = pulumi.output(args.serverCertificateChainPem);
     const resource = new docker.Secret(
         `${name}-${fileName}`,
         {
-            name: key.apply((entry) => keySecretName(args.serviceName, entry)),
-            data: pulumi.secret(key.apply((entry) => Buffer.from(entry.content).toString("base64"))),
+            name: chain.apply((pem) => keySecretName(args.serviceName, pem)),
+            data: pulumi.secret(
+                pulumi.output(args.serverPrivateKeyPem).apply((key) => Buffer.from(key).toString("base64")),
+            ),
         },
         onEngine,
     );
@@ -183,13 +197,22 @@ function watchRollout(parent: pulumi.Resource, name: string, inputs: RolloutInpu
                                 capabilityAdd: [...hardening.capabilities],
                                 capabilityDrop: ["ALL"],
                                 readOnly: hardening.readOnlyRootFilesystem,
+                                // Set by the watch itself: the provider cannot (delivery/awaitRollout.ts).
+                                pidsLimit: hardening.pidsLimit,
                             },
                         }),
                     ),
             ),
             dir: projectDirectory,
-            // Every change that makes Swarm roll the service out again: the whole spec, as the engine holds it.
-            triggers: [service.id, service.taskSpec, service.mode, service.endpointSpec],
+            // Every update of the service: each rolls it out again, and each drops the pids limit the watch sets.
+            triggers: [
+                service.id,
+                service.taskSpec,
+                service.mode,
+                service.endpointSpec,
+                service.updateConfig,
+                service.rollbackConfig,
+            ],
         },
         { parent, dependsOn: [service], additionalSecretOutputs: ["stdin", "stderr"] },
     );

@@ -95,6 +95,27 @@ export function validateEngine(settings: Partial<ConfigSettings>, problems: Conf
     }
 }
 
+/**
+ * Swarm publishes a service's port on every interface of every node: a service spec has no host
+ * address. An address other than the wildcard cannot be honoured (the default reads as unset).
+ */
+function validateSwarmPublishAddress(
+    settings: Partial<ConfigSettings>,
+    defaults: Readonly<Partial<ConfigSettings>>,
+    problems: ConfigProblems,
+): void {
+    const address = settings.publishAddress;
+    if (address === undefined || address === defaults.publishAddress || ["0.0.0.0", "::"].includes(address)) {
+        return;
+    }
+    problems.add(
+        "publishAddress",
+        `${show(address)} cannot be honoured with platform "swarm": Swarm publishes a service's port on every ` +
+            'interface of every node (a service spec has no host address); allowed: remove it, or "0.0.0.0" / "::", ' +
+            "and limit who reaches the port with a firewall; list client addresses in endpointAddresses",
+    );
+}
+
 /** Whether a dockerHost is a tcp:// engine (which needs TLS), whatever the scheme's letter case. */
 export function isTcpEngine(dockerHost: string): boolean {
     return /^tcp:\/\//i.test(dockerHost);
@@ -118,6 +139,10 @@ export function validatePlatform(
     defaults: Readonly<Partial<ConfigSettings>>,
     problems: ConfigProblems,
 ): void {
+    if (settings.platform === "swarm") {
+        validateSwarmPublishAddress(settings, defaults, problems);
+        return;
+    }
     if (settings.platform !== "container") {
         return;
     }

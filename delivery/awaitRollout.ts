@@ -2,8 +2,9 @@
  * Waits until a Swarm service runs its current spec on every replica, through the Docker API of a
  * manager. Swarm itself rolls an update one task at a time, gated by the health check, and rolls
  * back on failure; this says how it ended. A rollback, a paused update or a timeout fails `up`
- * with the tasks' own errors and any node that is down, quoted. Run with a JSON `RolloutWatch` on
- * stdin (it may hold the engine's TLS key).
+ * with the tasks' own errors and any node that is down, quoted. The tasks' pids limit, which the
+ * Docker provider cannot set, is set here through the API once the provider's version has rolled
+ * out (a second rollout). Run with a JSON `RolloutWatch` on stdin (it may hold the engine's TLS key).
  */
 import { readFileSync } from "fs";
 
@@ -25,14 +26,32 @@ export interface ExpectedSpec {
     readonly capabilityAdd: readonly string[];
     readonly capabilityDrop: readonly string[];
     readonly readOnly: boolean;
+    /** The tasks' process limit (`TaskTemplate.Resources.Limits.Pids`); 0 or absent: none. */
+    readonly pidsLimit?: number;
+}
+
+/** A service's spec as the engine holds it: read whole, and written back whole with one change. */
+export interface ServiceSpec {
+    readonly Mode: { readonly Replicated?: { readonly Replicas: number } };
+    readonly TaskTemplate: TaskSpec;
+    readonly [field: string]: unknown;
+}
+
+interface TaskSpec {
+    readonly ContainerSpec: ContainerSpec;
+    readonly Resources?: Resources;
+    readonly [field: string]: unknown;
+}
+
+interface Resources {
+    readonly Limits?: { readonly Pids?: number; readonly [limit: string]: unknown };
+    readonly [field: string]: unknown;
 }
 
 interface ServiceState {
     readonly ID: string;
-    readonly Spec: {
-        readonly Mode: { readonly Replicated?: { readonly Replicas: number } };
-        readonly TaskTemplate: { readonly ContainerSpec: ContainerSpec };
-    };
+    readonly Version: { readonly Index: number };
+    readonly Spec: ServiceSpec;
     readonly UpdateStatus?: { readonly State: string; readonly Message?: string };
 }
 
@@ -48,7 +67,7 @@ interface ContainerSpec {
 export interface TaskState {
     readonly NodeID?: string;
     readonly DesiredState: string;
-    readonly Spec: { readonly ContainerSpec: ContainerSpec };
+    readonly Spec: { readonly ContainerSpec: ContainerSpec; readonly Resources?: Resources };
     readonly Status: {
         readonly State: string;
         readonly Err?: string;
@@ -64,7 +83,7 @@ export interface NodeState {
 }
 
 /** What identifies a version of the task, as the engine holds it (image without a pinned digest). */
-export function specKey(spec: ContainerSpec): string {
+export function specKey(spec: ContainerSpec, resources?: Resources): string {
     return keyOf({
         image: spec.Image,
         configs: (spec.Configs ?? []).map((config) => config.ConfigName),
@@ -72,6 +91,7 @@ export function specKey(spec: ContainerSpec): string {
         capabilityAdd: spec.CapabilityAdd ?? [],
         capabilityDrop: spec.CapabilityDrop ?? [],
         readOnly: spec.ReadOnly ?? false,
+        pidsLimit: resources?.Limits?.Pids ?? 0,
     });
 }
 
@@ -86,7 +106,25 @@ export function keyOf(spec: ExpectedSpec): string {
         capabilities(spec.capabilityAdd),
         capabilities(spec.capabilityDrop),
         spec.readOnly,
+        spec.pidsLimit ?? 0,
     ]);
+}
+
+/** The tasks' pids limit a service spec sets (0: none). */
+export function pidsLimitOf(spec: ServiceSpec): number {
+    return spec.TaskTemplate.Resources?.Limits?.Pids ?? 0;
+}
+
+/** The same spec with the tasks' pids limit set, everything else as it was. */
+export function withPidsLimit(spec: ServiceSpec, limit: number): ServiceSpec {
+    const resources = spec.TaskTemplate.Resources ?? {};
+    return {
+        ...spec,
+        TaskTemplate: {
+            ...spec.TaskTemplate,
+            Resources: { ...resources, Limits: { ...resources.Limits, Pids: limit } },
+        },
+    };
 }
 
 /** Running tasks of a version. */
@@ -95,7 +133,7 @@ export function runningOf(key: string, tasks: readonly TaskState[]): number {
         (task) =>
             task.DesiredState === "running" &&
             task.Status.State === "running" &&
-            specKey(task.Spec.ContainerSpec) === key,
+            specKey(task.Spec.ContainerSpec, task.Spec.Resources) === key,
     ).length;
 }
 
@@ -135,7 +173,9 @@ export function describeFailure(
             (task) =>
                 task.Status.Err ||
                 ["failed", "rejected"].includes(task.Status.State) ||
-                (tried !== undefined && specKey(task.Spec.ContainerSpec) === tried && task.Status.State !== "running"),
+                (tried !== undefined &&
+                    specKey(task.Spec.ContainerSpec, task.Spec.Resources) === tried &&
+                    task.Status.State !== "running"),
         )
         .sort((a, b) => b.Status.Timestamp.localeCompare(a.Status.Timestamp))
         .slice(0, 5)
@@ -157,18 +197,69 @@ export function describeFailure(
     ].join("\n");
 }
 
+/**
+ * The rollout of what Pulumi applied, then the pids limit. The Docker provider's service spec has no
+ * pids limit, and each provider update writes the whole spec, so the limit is gone after every one:
+ * the provider's version rolls out first (so that it, and not the one before it, is what Swarm rolls
+ * back to if the limit breaks the tasks), then the limit is set through the API, a second rollout.
+ */
 export async function awaitRollout(watch: RolloutWatch): Promise<string> {
     const engine = new DockerEngine(watch.engine);
+    const wanted = watch.expected.pidsLimit ?? 0;
+    const applied = pidsLimitOf((await readService(engine, watch.service)).Spec);
+    if (applied === wanted) {
+        return converge(engine, watch);
+    }
+    await converge(engine, { ...watch, expected: { ...watch.expected, pidsLimit: applied } });
+    try {
+        await setPidsLimit(engine, watch.service, wanted);
+        const report = await converge(engine, watch);
+        return `${report}; pids limit ${wanted} set through the Docker API (a second rollout)`;
+    } catch (error) {
+        throw new Error(`setting the tasks' pids limit to ${wanted}: ${(error as Error).message}`);
+    }
+}
+
+function readService(engine: DockerEngine, service: string): Promise<ServiceState> {
+    return engine.getJson<ServiceState>(`/services/${encodeURIComponent(service)}`);
+}
+
+/**
+ * Writes the service's spec back with the pids limit set, at the version it was read (read again if
+ * Swarm wrote the service in between); an engine that drops the limit is an error.
+ */
+async function setPidsLimit(engine: DockerEngine, name: string, limit: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+        const service = await readService(engine, name);
+        try {
+            await engine.updateService(service.ID, service.Version.Index, withPidsLimit(service.Spec, limit));
+            break;
+        } catch (error) {
+            if (attempt === 3 || !/out of sequence/.test((error as Error).message)) {
+                throw error;
+            }
+        }
+    }
+    if (pidsLimitOf((await readService(engine, name)).Spec) !== limit) {
+        throw new Error(
+            "the engine did not keep TaskTemplate.Resources.Limits.Pids (Docker Engine API 1.41, Docker 20.10, or later)",
+        );
+    }
+}
+
+/** Polls until the tasks run the expected version on every replica, or the rollout failed. */
+async function converge(engine: DockerEngine, watch: RolloutWatch): Promise<string> {
     const deadline = Date.now() + watch.timeoutSeconds * 1000;
     const taskFilter = encodeURIComponent(JSON.stringify({ service: { [watch.service]: true } }));
     let stuckSince: number | undefined;
     for (;;) {
-        const service = await engine.getJson<ServiceState>(`/services/${encodeURIComponent(watch.service)}`);
+        const service = await readService(engine, watch.service);
         const tasks = await engine.getJson<TaskState[]>(`/tasks?filters=${taskFilter}`);
         const replicas = service.Spec.Mode.Replicated?.Replicas ?? 0;
         const state = service.UpdateStatus?.State;
         const expected = keyOf(watch.expected);
-        const applied = specKey(service.Spec.TaskTemplate.ContainerSpec) === expected;
+        const template = service.Spec.TaskTemplate;
+        const applied = specKey(template.ContainerSpec, template.Resources) === expected;
         const running = runningOf(expected, tasks);
         const settled = state === undefined || !["updating", "rollback_started"].includes(state);
         // The UpdateStatus of an earlier rollout stays until the next one: only the spec says what runs now.

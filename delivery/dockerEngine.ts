@@ -67,28 +67,34 @@ export class DockerEngine {
         return `${stdout}${stderr}`;
     }
 
-    /** Creates and starts a container that only waits (for one-off checks); returns its ID. */
-    async startIdleContainer(image: string, name: string): Promise<string> {
+    /** Creates a container from a create request (`POST /containers/create`) and starts it; returns its ID. */
+    async startContainer(name: string, spec: { readonly Image: string }): Promise<string> {
         const created = await this.request("POST", `/containers/create?name=${encodeURIComponent(name)}`, {
-            json: {
-                Image: image,
-                Entrypoint: ["sh", "-c"],
-                Cmd: ["sleep 600"],
-                Labels: { "mtls-nginx.owner": "file-set-check" },
-                HostConfig: { NetworkMode: "none", AutoRemove: false },
-            },
+            json: spec,
         });
-        expectStatus(created, [201], `creating ${name} from ${image}`);
+        expectStatus(created, [201], `creating ${name} from ${spec.Image}`);
         const id = (JSON.parse(created.body.toString("utf8")) as { Id: string }).Id;
         const started = await this.request("POST", `/containers/${id}/start`);
         expectStatus(started, [204, 304], `starting ${name}`);
         return id;
     }
 
-    /** Removes a container, running or not; a missing one is fine. */
+    /**
+     * Removes a container, running or not, with its anonymous volumes; a missing one is fine, and so is
+     * one the engine is removing already (an auto-removed container that has just exited).
+     */
     async removeContainer(container: string): Promise<void> {
-        const response = await this.request("DELETE", `/containers/${encodeURIComponent(container)}?force=true`);
-        expectStatus(response, [204, 404], `removing ${container}`);
+        const response = await this.request("DELETE", `/containers/${encodeURIComponent(container)}?force=true&v=true`);
+        expectStatus(response, [204, 404, 409], `removing ${container}`);
+    }
+
+    /** Writes a service's whole spec (POST /services/{id}/update); `version` is the one it was read at. */
+    async updateService(service: string, version: number, spec: unknown): Promise<void> {
+        const query = new URLSearchParams({ version: String(version) });
+        const response = await this.request("POST", `/services/${encodeURIComponent(service)}/update?${query}`, {
+            json: spec,
+        });
+        expectStatus(response, [200], `updating service ${service}`);
     }
 
     /** Changes resource limits of a container in place (POST /containers/{id}/update). */

@@ -55,7 +55,11 @@ export function fileNamed(set: readonly DeliveredFile[], name: string): Delivere
 
 /** A short content digest for an object name (Swarm configs and secrets cannot change in place). */
 export function contentId(file: DeliveredFile): string {
-    return createHash("sha256").update(file.content).digest("hex").slice(0, 12);
+    return digestOf(file.content);
+}
+
+function digestOf(text: string): string {
+    return createHash("sha256").update(text).digest("hex").slice(0, 12);
 }
 
 /** A config's name: the service's, the file's (dots as dashes) and its content's. */
@@ -63,9 +67,14 @@ export function configName(serviceName: string, file: DeliveredFile): string {
     return `${serviceName}-${file.name.replace(/\./g, "-")}-${contentId(file)}`;
 }
 
-/** The server key secret's name. */
-export function keySecretName(serviceName: string, key: DeliveredFile): string {
-    return `${serviceName}-server-key-${contentId(key)}`;
+/**
+ * The server key secret's name, from the certificate chain it serves and never from the key: the
+ * same digest as the chain's config. A new key always comes with a new certificate, so each key gets
+ * a name of its own (Swarm secrets are immutable); a key that does not match its chain never gets
+ * that far, since `nginx -t` refuses the set before any Swarm object is written.
+ */
+export function keySecretName(serviceName: string, serverCertificateChainPem: string): string {
+    return `${serviceName}-server-key-${digestOf(serverCertificateChainPem)}`;
 }
 
 /**

@@ -105,7 +105,13 @@ describe("a Swarm service on 3 nodes", function () {
             `a second preview changes nothing:\n${preview.stdout}`,
         );
         const secrets = await swarm.dockerOn(swarm.manager, ["secret", "ls", "--format", "{{.Name}}"]);
-        assert.match(secrets.stdout, new RegExp(`${deployment!.containerName}-server-key-[0-9a-f]{12}`));
+        const configs = await swarm.dockerOn(swarm.manager, ["config", "ls", "--format", "{{.Name}}"]);
+        // The key's secret is named after the public chain it serves (the chain config's digest), not the key.
+        const chain = new RegExp(`^${deployment!.containerName}-server-chain-pem-([0-9a-f]{12})$`, "m").exec(
+            configs.stdout,
+        );
+        assert.ok(chain, configs.stdout);
+        assert.match(secrets.stdout, new RegExp(`^${deployment!.containerName}-server-key-${chain[1]}$`, "m"));
     });
 
     it("adds a client that no allowlist mentions without restarting any task", async () => {

@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
 
 import {
     additionalSecretOutputs,
@@ -158,6 +159,27 @@ describe("components, one by one", () => {
             "registry.example.com/nginx:1.30",
         );
         assert.ok(additionalSecretOutputs.get("edge-check")?.includes("stdin"), "the check gets the key: secret");
+        // The secret is named after the public chain (the chain config's digest), never after the key.
+        const digest = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 12);
+        assert.strictEqual(secret.inputs.name, `edge-nginx-server-key-${digest("CHAIN\n")}`);
+        assert.ok(!(secret.inputs.name as string).includes(digest("SERVER KEY")), "no digest of the key in a name");
+        const chainConfig = resourcesOfType("docker:index/serviceConfig:ServiceConfig").find(
+            (config) => config.name === "edge-server-chain.pem",
+        )!;
+        assert.strictEqual(chainConfig.inputs.name, `edge-nginx-server-chain-pem-${digest("CHAIN\n")}`);
+        // The check runs within the service's limits; the watch sets the pids limit the provider cannot.
+        const check = resourcesOfType("command:local:Command").find((command) => command.name === "edge-check")!;
+        assert.deepStrictEqual(JSON.parse(check.inputs.stdin as string).limits, {
+            capabilities: ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"],
+            memoryLimitMb: 128,
+            pidsLimit: 64,
+        });
+        assert.strictEqual(JSON.parse(rollout.inputs.stdin as string).expected.pidsLimit, 64);
+        assert.strictEqual(
+            (rollout.inputs.triggers as unknown[]).length,
+            6,
+            "any update of the service drops the limit",
+        );
     });
 
     it("SmokeTest: one probe command, the client key on stdin only", async () => {

@@ -768,6 +768,12 @@ describe("validateStackConfig", () => {
         ],
         ["a capability listed twice", { capabilities: ["CHOWN", "CHOWN"] }, "capabilities", /each capability once/],
         [
+            "a publish address Swarm cannot honour",
+            { platform: "swarm", publishAddress: "10.0.0.7" },
+            "publishAddress",
+            /cannot be honoured with platform "swarm": Swarm publishes a service's port on every interface/,
+        ],
+        [
             "a key exchange group OpenSSL does not have",
             { keyExchangeGroups: ["X25519Kyber768", "X25519"] },
             "keyExchangeGroups",
