@@ -1,8 +1,9 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import * as path from "path";
 
+import type { VolumeClaim } from "../delivery/claimVolume";
+import { deliveryCommand, projectDirectory } from "../delivery/commands";
 import type { DeliveryRequest } from "../delivery/deliverFiles";
 import {
     defaultHardening,
@@ -53,10 +54,30 @@ export class NginxEndpoint extends pulumi.ComponentResource {
         const provider = dockerProvider(`${name}-engine`, args.engine, this);
         const onEngine = { parent: this, provider };
 
+        const volumeName = `${args.containerName}-files`;
+        // Before the volume exists in state: Docker would hand back someone else's volume of that name.
+        const claim = new command.local.Command(
+            `${name}-files-claim`,
+            {
+                create: deliveryCommand("claimVolume"),
+                stdin: pulumi.secret(
+                    engineAddress(args.engine).apply((engine) =>
+                        JSON.stringify({
+                            engine,
+                            volume: volumeName,
+                            label: ownerLabel,
+                            owner: args.containerName,
+                        } as VolumeClaim),
+                    ),
+                ),
+                dir: projectDirectory,
+            },
+            { parent: this, additionalSecretOutputs: ["stdin"] },
+        );
         const volume = new docker.Volume(
             `${name}-files`,
-            { name: `${args.containerName}-files`, labels: [{ label: "mtls-nginx.owner", value: args.containerName }] },
-            onEngine,
+            { name: volumeName, labels: [{ label: ownerLabel, value: args.containerName }] },
+            { ...onEngine, dependsOn: [claim] },
         );
         // keepLocally: the image belongs to the user (or to the local build), not to this stack.
         const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, onEngine);
@@ -68,7 +89,8 @@ export class NginxEndpoint extends pulumi.ComponentResource {
                 // Nginx starts once the first file set is live; after a restart it is there at once.
                 command: ["sh", "-c", waitForLiveConfig],
                 restart: "unless-stopped",
-                volumes: [{ volumeName: volume.name, containerPath: containerConfigDirectory }],
+                // Read-only: Nginx never writes its files; a writer container does (delivery/deliverFiles.ts).
+                volumes: [{ volumeName: volume.name, containerPath: containerConfigDirectory, readOnly: true }],
                 ports: [{ internal: containerListenPort, external: args.publishPort, ip: args.publishAddress }],
                 healthcheck: {
                     tests: ["CMD-SHELL", renderHealthProbe(args.serverName)],
@@ -94,12 +116,17 @@ export class NginxEndpoint extends pulumi.ComponentResource {
                     files: fileList,
                     pidFile: nginxPidFile,
                     pidsLimit: hardening.pidsLimit,
+                    limits: {
+                        capabilities: hardening.capabilities,
+                        memoryLimitMb: hardening.memoryLimitMb,
+                        pidsLimit: hardening.pidsLimit,
+                    },
                 };
             });
         const delivery = new command.local.Command(
             `${name}-delivery`,
             {
-                create: deliverCommand,
+                create: deliveryCommand("deliverFiles"),
                 // Keys travel on stdin, never in argv, the environment or a file.
                 stdin: pulumi.secret(request.apply((value) => JSON.stringify(value))),
                 dir: projectDirectory,
@@ -114,7 +141,7 @@ export class NginxEndpoint extends pulumi.ComponentResource {
         if (!pulumi.runtime.isDryRun()) {
             const repair = command.local.runOutput(
                 {
-                    command: `${deliverCommand} --restore-if-changed`,
+                    command: deliveryCommand("deliverFiles", "--restore-if-changed"),
                     stdin: pulumi.secret(
                         pulumi
                             .all([request, delivery.stdout])
@@ -138,11 +165,8 @@ export class NginxEndpoint extends pulumi.ComponentResource {
     }
 }
 
-/** The project's root: the delivery program lives there (delivery/deliverFiles.ts). */
-const projectDirectory = path.join(__dirname, "..");
-
-/** Runs the delivery program with the project's ts-node (transpile only: `npm test` type-checks it). */
-const deliverCommand = "node --require ts-node/register/transpile-only delivery/deliverFiles.ts";
+/** The label that marks the files volume as this stack's (its value: the container's name). */
+const ownerLabel = "mtls-nginx.owner";
 
 function containerLockdown(hardening: ContainerHardening): Partial<docker.ContainerArgs> {
     return {

@@ -1,9 +1,9 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import * as path from "path";
 
-import type { CheckLimits } from "../delivery/checkFileSet";
+import { deliveryCommand, projectDirectory } from "../delivery/commands";
+import type { CheckLimits } from "../delivery/fileSetContainer";
 import { defaultHardening, type ContainerHardening } from "../nginx/container";
 import { endpointFiles } from "../nginx/files";
 import {
@@ -37,9 +37,6 @@ export interface SwarmEndpointArgs extends EndpointFileArgs {
 }
 
 /** The program that watches a rollout (see delivery/awaitRollout.ts) and the one that checks a set. */
-const awaitRolloutCommand = "node --require ts-node/register/transpile-only delivery/awaitRollout.ts";
-const checkFileSetCommand = "node --require ts-node/register/transpile-only delivery/checkFileSet.ts";
-const projectDirectory = path.join(__dirname, "..");
 
 /** Where a resource of the endpoint goes: under the component, on the engine, after the check. */
 type OnEngine = pulumi.CustomResourceOptions;
@@ -113,7 +110,7 @@ function checkFileSet(parent: pulumi.Resource, name: string, inputs: CheckInputs
     return new command.local.Command(
         `${name}-check`,
         {
-            create: checkFileSetCommand,
+            create: deliveryCommand("checkFileSet"),
             stdin: pulumi.secret(
                 pulumi
                     .all([inputs.address, files])
@@ -181,7 +178,7 @@ function watchRollout(parent: pulumi.Resource, name: string, inputs: RolloutInpu
     return new command.local.Command(
         `${name}-rollout`,
         {
-            create: awaitRolloutCommand,
+            create: deliveryCommand("awaitRollout"),
             stdin: pulumi.secret(
                 pulumi
                     .all([inputs.address, configNames, inputs.keySecret.resource.name])

@@ -1,19 +1,24 @@
 /**
  * Hands a complete Nginx file set to a running container through the Docker API, then switches
- * to it only once Nginx has accepted it:
+ * to it only once Nginx has accepted it. The serving container mounts its files volume read-only,
+ * so the writing happens in a short-lived writer container of the same image on the same volume
+ * (fileSetContainer.ts: no network, no capabilities but what `nginx -t` uses, removed by the engine):
  *
- *   1. upload `gen-<id>/` (nginx.conf, chain, key 0600, CA bundle, CRL) into the files volume;
- *   2. `nginx -t` on that directory's own nginx.conf (it names its files relative to itself);
- *   3. point the `live` symlink at it in one rename, reload Nginx if it runs, drop older sets.
+ *   1. refuse a volume holding anything this program did not write;
+ *   2. upload `gen-<id>/` (nginx.conf, chain, key 0600, CA bundle, CRL) into the files volume;
+ *   3. `nginx -t` on that directory's own nginx.conf (it names its files relative to itself);
+ *   4. point the `live` symlink at it in one rename, drop older sets;
+ *   5. reload Nginx in the serving container if it runs.
  *
  * A set Nginx rejects is removed and `live` keeps pointing at the last good one, so the running
  * process and a restarted container both serve the old files. Run by the endpoint's command
  * resource with a JSON `DeliveryRequest` on stdin (it holds keys, so never argv or environment).
  */
-import { createHash } from "crypto";
+import { createHash, randomBytes } from "crypto";
 import { readFileSync } from "fs";
 
 import { DockerEngine, type DockerEngineAddress } from "./dockerEngine";
+import { checkContainerSpec, removeAbandonedChecks, type CheckLimits } from "./fileSetContainer";
 import { readTarFiles, tarArchive, type TarEntry } from "./tarArchive";
 
 /** One file of the set: its name inside the set's directory, content and mode. */
@@ -34,6 +39,8 @@ export interface DeliveryRequest {
     readonly pidFile: string;
     /** The container's process limit (the Docker provider cannot set it, the API can). */
     readonly pidsLimit?: number;
+    /** The serving container's own limits: the writer container never has more. */
+    readonly limits: CheckLimits;
 }
 
 /**
@@ -61,10 +68,10 @@ export function archiveOf(generation: string, files: readonly DeliveredFile[]): 
 }
 
 /**
- * POSIX sh run in the container after the upload: check the new set, switch `live` to it in one
- * rename, reload, and keep only the live set and the one before it (for a quick look back).
+ * POSIX sh run in the writer container after the upload: check the new set, switch `live` to it in
+ * one rename, and keep only the live set and the one before it (for a quick look back).
  */
-export function renderSwitchScript(directory: string, generation: string, pidFile: string): string {
+export function renderSwitchScript(directory: string, generation: string): string {
     return [
         "set -eu",
         `cd '${directory}'`,
@@ -77,14 +84,21 @@ export function renderSwitchScript(directory: string, generation: string, pidFil
         "fi",
         'ln -sfn "$new" live.next',
         "mv -Tf live.next live",
-        `if [ -s '${pidFile}' ] && kill -0 "$(cat '${pidFile}')" 2>/dev/null; then`,
-        `  nginx -c '${directory}/live/nginx.conf' -s reload`,
-        "fi",
         `for set in ${generationPattern}; do`,
         '  [ -d "$set" ] && [ ! -L "$set" ] || continue',
         '  [ "$set" = "$new" ] || [ "$set" = "$previous" ] || rm -rf "$set"',
         "done",
         'echo "serving $new"',
+    ].join("\n");
+}
+
+/** POSIX sh run in the serving container after a switch: reload Nginx if its master runs (else it starts on `live`). */
+export function renderReloadScript(directory: string, pidFile: string): string {
+    return [
+        "set -eu",
+        `if [ -s '${pidFile}' ] && kill -0 "$(cat '${pidFile}')" 2>/dev/null; then`,
+        `  nginx -c '${directory}/live/nginx.conf' -s reload`,
+        "fi",
     ].join("\n");
 }
 
@@ -110,23 +124,58 @@ export function renderOwnershipCheck(directory: string): string {
     ].join("\n");
 }
 
+/** What the delivery reads of the serving container (GET /containers/{id}/json). */
+interface ServingContainer {
+    /** The image ID it runs: the writer runs the same one. */
+    readonly Image: string;
+    readonly Mounts: ReadonlyArray<{ readonly Type: string; readonly Name?: string; readonly Destination: string }>;
+}
+
 export async function deliver(request: DeliveryRequest): Promise<string> {
     const engine = new DockerEngine(request.engine);
     const generation = generationOf(request.files);
     if (request.pidsLimit !== undefined) {
+        // Before the first set lands: the container starts Nginx only once a set is live (and the limit is on).
         await engine.updateContainer(request.container, { PidsLimit: request.pidsLimit });
     }
-    // The volume must be this stack's own before anything is written into it.
-    const owned = await engine.exec(request.container, ["sh", "-c", renderOwnershipCheck(request.directory)]);
-    if (owned.exitCode !== 0) {
-        throw new Error(`${owned.stderr.trim() || owned.stdout.trim()} (exit ${owned.exitCode})`);
+    const serving = await engine.getJson<ServingContainer>(`/containers/${encodeURIComponent(request.container)}/json`);
+    const volume = serving.Mounts.find((mount) => mount.Destination === request.directory && mount.Type === "volume");
+    if (volume?.Name === undefined) {
+        throw new Error(`${request.container} mounts no volume at ${request.directory}`);
     }
-    await engine.putArchive(request.container, request.directory, archiveOf(generation, request.files));
-    const result = await engine.exec(request.container, [
-        "sh",
-        "-c",
-        renderSwitchScript(request.directory, generation, request.pidFile),
-    ]);
+    const switched = await inWriter(engine, request, serving.Image, volume.Name, async (writer) => {
+        // The volume must be this stack's own before anything is written into it.
+        await run(engine, writer, renderOwnershipCheck(request.directory));
+        await engine.putArchive(writer, request.directory, archiveOf(generation, request.files));
+        return run(engine, writer, renderSwitchScript(request.directory, generation));
+    });
+    await run(engine, request.container, renderReloadScript(request.directory, request.pidFile));
+    return switched;
+}
+
+/** Runs `write` with a writer container on the files volume, removed afterwards whatever happened. */
+async function inWriter<T>(
+    engine: DockerEngine,
+    request: DeliveryRequest,
+    image: string,
+    volume: string,
+    write: (writer: string) => Promise<T>,
+): Promise<T> {
+    await removeAbandonedChecks(engine);
+    const writer = await engine.startContainer(
+        `${request.container}-writer-${randomBytes(4).toString("hex")}`,
+        checkContainerSpec(image, request.limits, volume),
+    );
+    try {
+        return await write(writer);
+    } finally {
+        await engine.removeContainer(writer);
+    }
+}
+
+/** Runs a POSIX sh script in a container; its stdout, or an error quoting what it said. */
+async function run(engine: DockerEngine, container: string, script: string): Promise<string> {
+    const result = await engine.exec(container, ["sh", "-c", script]);
     if (result.exitCode !== 0) {
         throw new Error(`${result.stderr.trim() || result.stdout.trim()} (exit ${result.exitCode})`);
     }

@@ -88,6 +88,13 @@ export class DockerEngine {
         expectStatus(response, [204, 404, 409], `removing ${container}`);
     }
 
+    /** An existing volume's details (GET /volumes/{name}); undefined when there is none of that name. */
+    async inspectVolume(name: string): Promise<{ Labels?: Record<string, string> | null } | undefined> {
+        const response = await this.request("GET", `/volumes/${encodeURIComponent(name)}`);
+        expectStatus(response, [200, 404], `reading volume ${name}`);
+        return response.status === 404 ? undefined : JSON.parse(response.body.toString("utf8"));
+    }
+
     /** Writes a service's whole spec (POST /services/{id}/update); `version` is the one it was read at. */
     async updateService(service: string, version: number, spec: unknown): Promise<void> {
         const query = new URLSearchParams({ version: String(version) });

@@ -37,9 +37,15 @@ export const writablePaths = ["/run", "/tmp", "/var/lib/nginx", "/var/cache/ngin
 /** Mount options of those tmpfs mounts. */
 export const tmpfsOptions = "rw,nosuid,nodev,size=64m";
 
-/** PID 1 until the first file set is live, then Nginx itself (exec), in the foreground. */
+/**
+ * PID 1 until the first file set is live and the process limit is on, then Nginx itself (exec), in
+ * the foreground. The Docker provider cannot create a container with a pids limit: the delivery sets
+ * it through the API before the first set lands, and Nginx never runs without it (cgroup v2's
+ * pids.max, or v1's; a runtime that shows neither is not waited for).
+ */
 export const waitForLiveConfig = [
-    `until [ -s ${liveConfigPath} ]; do sleep 0.2; done`,
+    "pids_max() { cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || echo none; }",
+    `until [ -s ${liveConfigPath} ] && [ "$(pids_max)" != max ]; do sleep 0.2; done`,
     `exec nginx -c ${liveConfigPath} -g 'daemon off;'`,
 ].join("; ");
 

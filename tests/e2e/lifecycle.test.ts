@@ -42,6 +42,18 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         );
         containerBefore = containerId(deployment.containerName);
         assert.ok(containerBefore, "the container exists");
+        // Nginx reads its files from a read-only mount (a writer container writes them), under a pids limit.
+        const inspected = spawnSync(
+            "docker",
+            [
+                "inspect",
+                "--format",
+                "{{range .Mounts}}{{.Name}} rw={{.RW}}{{end}} pids={{.HostConfig.PidsLimit}}",
+                deployment.containerName,
+            ],
+            { encoding: "utf8" },
+        );
+        assert.strictEqual(inspected.stdout.trim(), `${deployment.filesVolume} rw=false pids=256`, inspected.stderr);
         assert.strictEqual(outputValue<string>(result.outputs, "containerId"), containerBefore);
     });
 

@@ -18,7 +18,14 @@ import {
 } from "../../nginx/container";
 import { containerConfigDirectory, containerListenPort, endpointFiles, liveFileSet } from "../../nginx/files";
 import { greetingFor, renderNginxConfig, trustDigest } from "../../nginx/renderNginxConfig";
-import { assertDockerReady, docker, removeContainer, testImage } from "../../testkit/docker";
+import {
+    assertDockerReady,
+    docker,
+    removeContainer,
+    testImage,
+    waitUntilServing,
+    writeFileSet,
+} from "../../testkit/docker";
 import { TestPki, type CertificateAuthority, type IssuedCertificate } from "../../testkit/pki";
 import { freePort } from "../../testkit/ports";
 import { tlsRequest } from "../../testkit/tls";
@@ -43,31 +50,25 @@ describe("the hardened endpoint container", function () {
         assertDockerReady();
         directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-nginx-hardened-"));
         live = path.join(directory, liveFileSet);
-        fs.mkdirSync(live);
         const pki = new TestPki(path.join(directory, "pki"));
         ca = pki.createRootCa("hardened CA", "ECDSA-P256");
-        const server = pki.issueLeaf({
-            name: serverName,
-            profile: "server",
-            issuer: ca,
-            algorithm: "ECDSA-P256",
-            dnsNames: [serverName],
-        });
+        const server = pki.issueServer(serverName, ca);
         client = pki.issueLeaf({ name: "client-1", profile: "client", issuer: ca, algorithm: "ECDSA-P256" });
-        const config = renderNginxConfig({
-            serverNames: [serverName],
-            listenPort: containerListenPort,
-            verifyClient: "on",
-            verifyDepth: 1,
-            workerProcesses: "1",
-            locations: [{ path: "/", requireClientCertificate: true }],
-            checkRevocation: false,
-            trustDigest: trustDigest(ca.certificatePem, ""),
+        writeFileSet(live, {
+            nginxConfig: renderNginxConfig({
+                serverNames: [serverName],
+                listenPort: containerListenPort,
+                verifyClient: "on",
+                verifyDepth: 1,
+                workerProcesses: "1",
+                locations: [{ path: "/", requireClientCertificate: true }],
+                checkRevocation: false,
+                trustDigest: trustDigest(ca.certificatePem, ""),
+            }),
+            serverChainPem: server.chainPem,
+            serverKeyPem: server.keyPem,
+            clientTrustBundlePem: ca.certificatePem,
         });
-        fs.writeFileSync(path.join(live, endpointFiles.nginxConfig), config);
-        fs.writeFileSync(path.join(live, endpointFiles.serverCertificateChain), server.chainPem);
-        fs.writeFileSync(path.join(live, endpointFiles.serverPrivateKey), server.keyPem, { mode: 0o600 });
-        fs.writeFileSync(path.join(live, endpointFiles.clientTrustBundle), ca.certificatePem);
 
         port = await freePort();
         name = `mtls-nginx-it-${process.pid}-hardened`;
@@ -82,24 +83,15 @@ describe("the hardened endpoint container", function () {
             "--pids-limit", String(hardening.pidsLimit),
             "--log-driver", "json-file", "--log-opt", `max-size=${hardening.logMaxSizeMb}m`,
             "--log-opt", `max-file=${hardening.logMaxFiles}`,
-            // The live set, as the files volume holds it after a delivery (here a bind mount of it).
-            "-v", `${live}:${containerConfigDirectory}/${liveFileSet}`,
+            // The live set, as the files volume holds it after a delivery (here a bind mount of it), read-only.
+            "-v", `${live}:${containerConfigDirectory}/${liveFileSet}:ro`,
             "-p", `127.0.0.1:${port}:${containerListenPort}`,
             testImage, "sh", "-c", waitForLiveConfig,
         ]);
         assert.equal(started.status, 0, started.stderr);
-        const deadline = Date.now() + 20_000;
-        for (;;) {
-            try {
-                await tlsRequest({ port, servername: serverName, ca: ca.certificatePem, timeoutMs: 2000 });
-                return;
-            } catch (error) {
-                if (Date.now() > deadline) {
-                    throw new Error(`not serving: ${String(error)}\n${docker(["logs", name]).stderr}`);
-                }
-                await new Promise((resolve) => setTimeout(resolve, 200));
-            }
-        }
+        await waitUntilServing({ name, port }, () =>
+            tlsRequest({ port, servername: serverName, ca: ca.certificatePem, timeoutMs: 2000 }),
+        );
     });
 
     after(() => {
@@ -141,10 +133,12 @@ describe("the hardened endpoint container", function () {
         );
     });
 
-    it("has a read-only root, writable tmpfs where Nginx writes, and the limits set", () => {
-        const write = exec(["sh", "-c", "echo x > /etc/nginx/evil.conf"]);
-        assert.notEqual(write.status, 0);
-        assert.match(write.stderr, /Read-only file system/);
+    it("has a read-only root and read-only files, writable tmpfs where Nginx writes, and the limits set", () => {
+        for (const target of ["/etc/nginx/evil.conf", `${containerConfigDirectory}/${liveFileSet}/nginx.conf`]) {
+            const write = exec(["sh", "-c", `echo x > ${target}`]);
+            assert.notEqual(write.status, 0, target);
+            assert.match(write.stderr, /Read-only file system/, target);
+        }
         for (const writable of writablePaths) {
             assert.equal(exec(["sh", "-c", `touch ${writable}/.probe && rm ${writable}/.probe`]).status, 0, writable);
         }
@@ -161,6 +155,41 @@ describe("the hardened endpoint container", function () {
             0,
             "a worker's user cannot read the key",
         );
+    });
+
+    it("starts Nginx only once a process limit is set (the provider creates the container without one)", async () => {
+        const unlimited = `${name}-unlimited`;
+        const unlimitedPort = await freePort();
+        // prettier-ignore
+        const started = docker([
+            "run", "-d", "--name", unlimited, "--label", `${ownerLabel}=${process.pid}`, "--cap-drop", "ALL",
+            ...defaultHardening.capabilities.flatMap((capability) => ["--cap-add", capability]),
+            "-v", `${live}:${containerConfigDirectory}/${liveFileSet}:ro`,
+            "-p", `127.0.0.1:${unlimitedPort}:${containerListenPort}`,
+            testImage, "sh", "-c", waitForLiveConfig,
+        ]);
+        assert.equal(started.status, 0, started.stderr);
+        try {
+            const probe = () =>
+                tlsRequest({ port: unlimitedPort, servername: serverName, ca: ca.certificatePem, timeoutMs: 1000 });
+            await new Promise((resolve) => setTimeout(resolve, 2000));
+            await assert.rejects(probe, /./, "Nginx answered before any process limit was set");
+            assert.equal(docker(["exec", unlimited, "cat", "/proc/1/comm"]).stdout.trim(), "sh", "PID 1 still waits");
+            assert.equal(docker(["update", "--pids-limit", "64", unlimited]).status, 0);
+            const deadline = Date.now() + 10_000;
+            for (;;) {
+                try {
+                    await probe();
+                    break;
+                } catch (error) {
+                    if (Date.now() > deadline) throw error;
+                    await new Promise((resolve) => setTimeout(resolve, 200));
+                }
+            }
+            assert.match(docker(["exec", unlimited, "cat", "/proc/1/cmdline"]).stdout, /^nginx: master process/);
+        } finally {
+            removeContainer(unlimited);
+        }
     });
 
     it("is healthy while valid clients get in, and unhealthy once the CRLs expire or the chain breaks", () => {

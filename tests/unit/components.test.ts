@@ -73,6 +73,7 @@ describe("components, one by one", () => {
         await settled();
         assert.deepStrictEqual(childrenOf(), [
             "command:local:Command edge-delivery",
+            "command:local:Command edge-files-claim",
             "docker:index/container:Container edge-container",
             "docker:index/remoteImage:RemoteImage edge-image",
             "docker:index/volume:Volume edge-files",
@@ -84,7 +85,8 @@ describe("components, one by one", () => {
         const container = resourcesOfType("docker:index/container:Container")[0];
         assert.strictEqual(container.inputs.memory, 128);
         assert.deepStrictEqual(container.inputs.logOpts, { "max-size": "5m", "max-file": "2" });
-        const delivery = resourcesOfType("command:local:Command")[0];
+        const commands = resourcesOfType("command:local:Command");
+        const delivery = commands.find((command) => command.name === "edge-delivery")!;
         assert.ok(delivery.secretInputs.includes("stdin"));
         const request = JSON.parse(delivery.inputs.stdin as string);
         assert.strictEqual(
@@ -93,6 +95,21 @@ describe("components, one by one", () => {
             "the delivery reaches the same engine, key on stdin",
         );
         assert.strictEqual(request.pidsLimit, 64);
+        assert.deepStrictEqual(request.limits, {
+            capabilities: ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"],
+            memoryLimitMb: 128,
+            pidsLimit: 64,
+        });
+        // The volume is claimed first: one of that name without this stack's label stops up before it is created.
+        const claim = commands.find((command) => command.name === "edge-files-claim")!;
+        assert.ok(claim.secretInputs.includes("stdin"), "the claim reaches the engine with its key, on stdin");
+        const claimed = JSON.parse(claim.inputs.stdin as string);
+        assert.deepStrictEqual(
+            { volume: claimed.volume, label: claimed.label, owner: claimed.owner },
+            { volume: "edge-nginx-files", label: "mtls-nginx.owner", owner: "edge-nginx" },
+        );
+        assert.strictEqual(claimed.engine.tls.keyPem, "ENGINE KEY");
+        assert.match(String(claim.inputs.create), /delivery\/claimVolume\.ts$/);
     });
 
     it("SwarmEndpoint: content-named configs, the key as a 0400 secret, a health-gated rolling update, the checks around it", async () => {

@@ -11,10 +11,12 @@ import {
     differingFiles,
     generationOf,
     renderOwnershipCheck,
+    renderReloadScript,
     renderSwitchScript,
     type DeliveredFile,
 } from "../../delivery/deliverFiles";
 import { readTarFiles } from "../../delivery/tarArchive";
+import { claimVerdict } from "../../delivery/claimVolume";
 import { demultiplex } from "../../delivery/dockerEngine";
 
 const files: DeliveredFile[] = [
@@ -84,12 +86,17 @@ describe("file delivery", () => {
     });
 
     it("switches only after nginx -t accepts the set, in one rename, and keeps the set before it", () => {
-        const script = renderSwitchScript("/etc/nginx/mtls", "gen-abc", "/run/nginx.pid");
+        const script = renderSwitchScript("/etc/nginx/mtls", "gen-abc");
         const lines = script.split("\n");
         const check = lines.findIndex((line) => line.includes('nginx -t -q -c "$PWD/$new/nginx.conf"'));
         const rename = lines.findIndex((line) => line === "mv -Tf live.next live");
-        const reload = lines.findIndex((line) => line.includes("-s reload"));
-        assert.ok(check >= 0 && rename > check && reload > rename, script);
+        assert.ok(check >= 0 && rename > check, script);
+        // The reload is the serving container's, after the writer switched (its mount is read-only).
+        assert.doesNotMatch(script, /-s reload/);
+        assert.match(
+            renderReloadScript("/etc/nginx/mtls", "/run/nginx.pid"),
+            /nginx -c '\/etc\/nginx\/mtls\/live\/nginx.conf' -s reload/,
+        );
         assert.match(script, /rm -rf "\$new"/, "a rejected set is removed");
         assert.match(script, /\[ "\$set" = "\$previous" \]/, "the previous set is kept");
     });
@@ -109,7 +116,7 @@ describe("file delivery", () => {
             const run = (generation: string, config: string) => {
                 fs.mkdirSync(path.join(sets, generation), { recursive: true });
                 fs.writeFileSync(path.join(sets, generation, "nginx.conf"), config);
-                return spawnSync("sh", ["-c", renderSwitchScript(sets, generation, path.join(directory, "pid"))], {
+                return spawnSync("sh", ["-c", renderSwitchScript(sets, generation)], {
                     encoding: "utf8",
                     env: {
                         ...process.env,
@@ -138,7 +145,20 @@ describe("file delivery", () => {
                 ["gen-backup-1", gen3, gen4, "live"].sort(),
                 "live and the one before, and nothing that is not a set of ours",
             );
+            const reload = () =>
+                spawnSync("sh", ["-c", renderReloadScript(sets, path.join(directory, "pid"))], {
+                    encoding: "utf8",
+                    env: {
+                        ...process.env,
+                        PATH: `${bin}:${process.env.PATH}`,
+                        SIGNALS: path.join(directory, "signals"),
+                    },
+                });
+            assert.strictEqual(reload().status, 0);
             assert.strictEqual(fs.existsSync(path.join(directory, "signals")), false, "no reload without a master");
+            fs.writeFileSync(path.join(directory, "pid"), `${process.pid}\n`);
+            assert.strictEqual(reload().status, 0);
+            assert.match(fs.readFileSync(path.join(directory, "signals"), "utf8"), /-s reload/, "a reload with one");
         } finally {
             fs.rmSync(directory, { recursive: true, force: true });
         }
@@ -184,6 +204,31 @@ describe("file delivery", () => {
         };
         const stream = Buffer.concat([frame(1, "out 1\n"), frame(2, "err\n"), frame(1, "out 2\n")]);
         assert.deepStrictEqual(demultiplex(stream), { stdout: "out 1\nout 2\n", stderr: "err\n" });
+    });
+});
+
+describe("claiming the files volume", () => {
+    const claim = { volume: "mtls-nginx-dev-files", label: "mtls-nginx.owner", owner: "mtls-nginx-dev" };
+
+    it("takes a volume that does not exist, or one that carries this stack's label", () => {
+        assert.match(claimVerdict(claim, undefined), /is free/);
+        assert.match(claimVerdict(claim, { Labels: { "mtls-nginx.owner": "mtls-nginx-dev", x: "y" } }), /this stack's/);
+    });
+
+    it("refuses one someone else made, whatever its labels, naming the volume and what to do", () => {
+        for (const [labels, found] of [
+            [null, "no mtls-nginx.owner label"],
+            [{}, "no mtls-nginx.owner label"],
+            [{ "mtls-nginx.owner": "mtls-nginx-prod" }, "mtls-nginx.owner=mtls-nginx-prod"],
+        ] as const) {
+            assert.throws(
+                () => claimVerdict(claim, { Labels: labels }),
+                new RegExp(
+                    `volume mtls-nginx-dev-files already exists on the engine and is not this stack's \\(${found};.*` +
+                        "refusing to take it over, since destroy would delete it with its data",
+                ),
+            );
+        }
     });
 });
 

@@ -148,7 +148,7 @@ describe("deployMtlsEndpoint (resource graph)", () => {
         assert.strictEqual(files["nginx.conf"].mode, 0o644);
         const container = named("docker:index/container:Container", "endpoint-container");
         assert.deepStrictEqual(container.inputs.volumes, [
-            { volumeName: "mtls-nginx-unit-files", containerPath: "/etc/nginx/mtls" },
+            { volumeName: "mtls-nginx-unit-files", containerPath: "/etc/nginx/mtls", readOnly: true },
         ]);
         assert.match(
             (container.inputs.command as string[]).join(" "),
@@ -225,7 +225,7 @@ describe("deployMtlsEndpoint (resource graph)", () => {
         const outputs = await deploy({ smokeTest: false });
         assert.deepStrictEqual(
             resourcesOfType("command:local:Command").map((command) => command.name),
-            ["endpoint-delivery"],
+            ["endpoint-files-claim", "endpoint-delivery"],
         );
         assert.match(await promiseOf(outputs.smokeTest), /disabled/);
     });

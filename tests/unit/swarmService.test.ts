@@ -12,12 +12,8 @@ import {
     withPidsLimit,
     type ServiceSpec,
 } from "../../delivery/awaitRollout";
-import {
-    checkContainerSpec,
-    checkFileSet,
-    checkLifetimeSeconds,
-    nginxTestCapabilities,
-} from "../../delivery/checkFileSet";
+import { checkFileSet } from "../../delivery/checkFileSet";
+import { checkContainerSpec, checkLifetimeSeconds, nginxTestCapabilities } from "../../delivery/fileSetContainer";
 import { generationOf } from "../../delivery/deliverFiles";
 import { defaultHardening, renderHealthProbe, writablePaths } from "../../nginx/container";
 import {

@@ -1,0 +1,20 @@
+/**
+ * How a component runs one of the delivery programs on the deploying machine: the command line and
+ * the directory to run it in. One place, so the programs' names and the way they start cannot drift
+ * apart between the container and the Swarm platforms.
+ */
+import * as path from "path";
+
+/** The programs of delivery/, by file name. */
+export type DeliveryProgram = "deliverFiles" | "checkFileSet" | "awaitRollout" | "claimVolume";
+
+/** The project's root: commands run there, so the project's ts-node and node_modules are found. */
+export const projectDirectory = path.join(__dirname, "..");
+
+/**
+ * The command that runs a delivery program with the project's ts-node (transpile only: `npm test`
+ * type-checks it). Its input comes on stdin, never in argv: it may hold keys.
+ */
+export function deliveryCommand(program: DeliveryProgram, ...flags: string[]): string {
+    return ["node", "--require", "ts-node/register/transpile-only", `delivery/${program}.ts`, ...flags].join(" ");
+}
