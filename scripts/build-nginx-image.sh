@@ -20,11 +20,9 @@ image_tag="${MTLS_NGINX_IMAGE:-${MTLS_NGINX_DEFAULT_IMAGE}}"
 suite="${MTLS_NGINX_SUITE}"
 packages="${MTLS_NGINX_PACKAGES}"
 
-log() { printf '[build-local-image] %s\n' "$*" >&2; }
-die() {
-    log "ERROR: $*"
-    exit 1
-}
+log_tag="build-local-image"
+# shellcheck source=SCRIPTDIR/lib.sh
+source "${image_dir}/lib.sh"
 
 command -v docker >/dev/null 2>&1 || die "docker CLI not found; run: npm run setup"
 timeout 10 docker info >/dev/null 2>&1 || die "Docker daemon does not answer; run: npm run setup"
@@ -53,34 +51,13 @@ log "building ${image_tag}: debootstrap ${suite} from ${mirror}"
 started_at=$(date +%s)
 work_dir="$(mktemp -d /var/tmp/mtls-nginx-rootfs.XXXXXX)"
 rootfs="${work_dir}/rootfs"
+# debootstrap may leave proc/sys mounted inside the target after a failure: remove_work_dir unmounts them.
+trap 'remove_work_dir "${work_dir}"' EXIT
 
-cleanup() {
-    # debootstrap may leave proc/sys mounted inside the target after a failure: unmount those
-    # before deleting, and never cross into another filesystem while deleting.
-    local mount_point
-    awk -v prefix="${work_dir}/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r |
-        while read -r mount_point; do
-            umount -l "${mount_point}" 2>/dev/null || true
-        done
-    rm -rf --one-file-system "${work_dir}"
-}
-trap cleanup EXIT
-
-debootstrap_log="${work_dir}/debootstrap.log"
-if ! debootstrap --variant=minbase --include="${packages}" "${suite}" "${rootfs}" "${mirror}" \
-    >"${debootstrap_log}" 2>&1; then
-    tail -n 30 "${debootstrap_log}" >&2 || true
-    [[ -f "${rootfs}/debootstrap/debootstrap.log" ]] && tail -n 30 "${rootfs}/debootstrap/debootstrap.log" >&2
-    die "debootstrap failed"
-fi
+debootstrap_rootfs "${suite}" "${packages}" "${mirror}" "${rootfs}" "${work_dir}/debootstrap.log"
 
 # --- slim down: apt caches and lists, docs, man pages --------------------------------------
-rm -rf "${rootfs}"/var/cache/apt/archives/*.deb "${rootfs}"/var/cache/apt/archives/partial/* \
-    "${rootfs}"/var/cache/apt/*.bin "${rootfs}"/var/lib/apt/lists/* "${rootfs}"/var/log/apt/* \
-    "${rootfs}"/var/cache/debconf/*-old "${rootfs}"/var/log/dpkg.log "${rootfs}"/var/log/bootstrap.log \
-    "${rootfs}"/usr/share/man/* "${rootfs}"/usr/share/info/* "${rootfs}"/usr/share/locale/*
-find "${rootfs}/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete 2>/dev/null || true
-find "${rootfs}/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+slim_rootfs "${rootfs}"
 
 # --- what `nginx -c /etc/nginx/mtls/nginx.conf` needs at run time -------------------------
 mkdir -p "${rootfs}/run" "${rootfs}/etc/nginx/mtls" "${rootfs}/var/log/nginx"

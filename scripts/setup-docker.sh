@@ -15,11 +15,9 @@ dockerd_log="/var/log/dockerd-mtls.log"
 docker_socket="/var/run/docker.sock"
 start_timeout_seconds=60
 
-log() { printf '[setup-docker] %s\n' "$*" >&2; }
-die() {
-    log "ERROR: $*"
-    exit 1
-}
+log_tag="setup-docker"
+# shellcheck source=SCRIPTDIR/lib.sh
+source "${script_dir}/lib.sh"
 
 as_root() {
     if [[ "$(id -u)" -eq 0 ]]; then

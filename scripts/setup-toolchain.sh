@@ -41,24 +41,16 @@ FORCE_BUILD="${MTLS_TOOLCHAIN_FORCE_BUILD:-0}"
 # Versions the wrapper modules build. The CLI and language host share one pulumi release.
 PULUMI_VERSION="3.274.1"
 
-log() { printf '[setup-toolchain] %s\n' "$*" >&2; }
-die() {
-    printf '[setup-toolchain] ERROR: %s\n' "$*" >&2
-    exit 1
-}
+log_tag="setup-toolchain"
+# shellcheck source=scripts/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 t_start=$(date +%s)
 mkdir -p "$BIN_DIR" "$CACHE_ROOT"
 export PULUMI_HOME="$PULUMI_HOME_DIR"
 
 # One setup at a time per cache (two concurrent cold builds would double the CPU load).
-if command -v flock >/dev/null 2>&1; then
-    exec 9>"$CACHE_ROOT/.lock"
-    if ! flock -n 9; then
-        log "another setup is running on $CACHE_ROOT; waiting for it"
-        flock 9
-    fi
-fi
+cache_lock "$CACHE_ROOT/.lock"
 
 # --- helpers -------------------------------------------------------------------------
 

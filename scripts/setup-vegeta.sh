@@ -10,16 +10,13 @@ set -euo pipefail
 
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+log_tag="setup-vegeta"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 version="v12.13.0"
 cache_root="${MTLS_VEGETA_CACHE:-${MTLS_CACHE_ROOT}}"
 dir="${cache_root}/vegeta-${version}"
 binary="${dir}/vegeta"
-
-log() { printf '[setup-vegeta] %s\n' "$*" >&2; }
-die() {
-    log "ERROR: $*"
-    exit 1
-}
 
 if [[ -x "${binary}" ]] && "${binary}" -version >/dev/null 2>&1; then
     log "vegeta ${version}: cached (${binary})"
@@ -28,28 +25,23 @@ if [[ -x "${binary}" ]] && "${binary}" -version >/dev/null 2>&1; then
 fi
 
 command -v go >/dev/null 2>&1 || die "vegeta ${version} is missing and Go is not on PATH to build it"
-mkdir -p "${dir}"
 # One build at a time (a concurrent setup waits, then finds the binary).
-if command -v flock >/dev/null 2>&1; then
-    exec 9>"${dir}/.lock"
-    flock 9
-    if [[ -x "${binary}" ]]; then
-        printf '%s\n' "${binary}"
-        exit 0
-    fi
+cache_lock "${dir}/.lock"
+if [[ -x "${binary}" ]] && "${binary}" -version >/dev/null 2>&1; then
+    printf '%s\n' "${binary}"
+    exit 0
 fi
 
 log "vegeta ${version}: go install into ${dir} (about 40 s)"
 started=$(date +%s)
-build_dir="$(mktemp -d "${dir}/build.XXXXXX")"
-trap 'rm -rf "${build_dir}"' EXIT
-if ! GOBIN="${build_dir}" CGO_ENABLED=0 GOFLAGS="-trimpath" \
+stage_beside "${binary}"
+if ! GOBIN="${staging_dir}" CGO_ENABLED=0 GOFLAGS="-trimpath" \
     go install -ldflags "-s -w -X main.Version=${version}" "github.com/tsenart/vegeta/v12@${version}" \
     >"${dir}/build.log" 2>&1; then
     tail -n 20 "${dir}/build.log" >&2 || true
     die "go install github.com/tsenart/vegeta/v12@${version} failed (log: ${dir}/build.log)"
 fi
-mv -f "${build_dir}/vegeta" "${binary}"
+move_into_place "${staging_dir}/vegeta" "${binary}"
 "${binary}" -version >/dev/null 2>&1 || die "the built ${binary} does not run"
 log "vegeta ${version}: built in $(($(date +%s) - started)) s"
 printf '%s\n' "${binary}"

@@ -18,11 +18,9 @@ packages="docker.io,iptables,iproute2,ca-certificates,procps"
 # shellcheck source=SCRIPTDIR/debian-mirror.sh
 source "${script_dir}/debian-mirror.sh"
 
-log() { printf '[swarm-node-image] %s\n' "$*" >&2; }
-die() {
-    log "ERROR: $*"
-    exit 1
-}
+log_tag="swarm-node-image"
+# shellcheck source=SCRIPTDIR/lib.sh
+source "${script_dir}/lib.sh"
 
 image_present() {
     docker image inspect "${image_tag}" >/dev/null 2>&1
@@ -36,40 +34,6 @@ check_prerequisites() {
 check_build_prerequisites() {
     [[ "$(id -u)" -eq 0 ]] || die "debootstrap needs root"
     command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found; run: npm run setup"
-}
-
-# debootstrap may leave proc/sys mounted inside the target after a failure: unmount those before
-# deleting, and never cross into another filesystem while deleting.
-remove_work_dir() {
-    [[ -n "${work_dir:-}" && -d "${work_dir}" ]] || return 0
-    local mount_point
-    awk -v prefix="${work_dir}/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r |
-        while read -r mount_point; do
-            umount -l "${mount_point}" 2>/dev/null || true
-        done
-    rm -rf --one-file-system "${work_dir}"
-}
-
-bootstrap_rootfs() {
-    local mirror="$1" rootfs="$2"
-    local debootstrap_log="${work_dir}/debootstrap.log"
-    if ! debootstrap --variant=minbase --include="${packages}" "${suite}" "${rootfs}" "${mirror}" \
-        >"${debootstrap_log}" 2>&1; then
-        tail -n 30 "${debootstrap_log}" >&2 || true
-        [[ -f "${rootfs}/debootstrap/debootstrap.log" ]] && tail -n 30 "${rootfs}/debootstrap/debootstrap.log" >&2
-        die "debootstrap failed"
-    fi
-}
-
-# Apt caches and lists, docs, man pages: nothing a node engine needs.
-slim_rootfs() {
-    local rootfs="$1"
-    rm -rf "${rootfs}"/var/cache/apt/archives/*.deb "${rootfs}"/var/cache/apt/archives/partial/* \
-        "${rootfs}"/var/cache/apt/*.bin "${rootfs}"/var/lib/apt/lists/* "${rootfs}"/var/log/apt/* \
-        "${rootfs}"/var/cache/debconf/*-old "${rootfs}"/var/log/dpkg.log "${rootfs}"/var/log/bootstrap.log \
-        "${rootfs}"/usr/share/man/* "${rootfs}"/usr/share/info/* "${rootfs}"/usr/share/locale/*
-    find "${rootfs}/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete 2>/dev/null || true
-    find "${rootfs}/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
 }
 
 # The package's postinst may have left engine state or a daemon config behind: every node must
@@ -139,12 +103,13 @@ main() {
     started_at=$(date +%s)
     previous_id="$(docker image inspect --format '{{.Id}}' "${image_tag}" 2>/dev/null || true)"
     work_dir="$(mktemp -d /var/tmp/mtls-dind-rootfs.XXXXXX)"
-    trap remove_work_dir EXIT
+    # debootstrap may leave proc/sys mounted inside the target after a failure: remove_work_dir unmounts them.
+    trap 'remove_work_dir "${work_dir}"' EXIT
     trap 'exit 130' INT TERM
     local rootfs="${work_dir}/rootfs"
 
-    bootstrap_rootfs "${mirror}" "${rootfs}"
-    slim_rootfs "${rootfs}"
+    debootstrap_rootfs "${suite}" "${packages}" "${mirror}" "${rootfs}" "${work_dir}/debootstrap.log"
+    slim_rootfs "${rootfs}" # apt caches and lists, docs, man pages: nothing a node engine needs
     prepare_rootfs "${rootfs}"
     local docker_version
     docker_version="$(chroot "${rootfs}" /usr/sbin/dockerd --version | sed -E 's/^Docker version ([^,]+),.*/\1/')"

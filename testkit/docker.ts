@@ -130,36 +130,59 @@ export interface TestFileSet {
     readonly crlPem?: string;
 }
 
-/**
- * The integration tier's usual start: writes a file set into `directory` (key mode 0600), checks
- * it with `nginx -t` (a rejection throws, quoting Nginx and the config), starts Nginx on it and waits
- * until it completes a handshake for `serverName` verified by `caPem`.
- */
-export async function serveFileSet(
-    directory: string,
-    nameHint: string,
-    files: TestFileSet,
-    verify: { serverName: string; caPem: string },
-): Promise<RunningEndpoint> {
+/** Writes a file set into `directory` (made when missing): the key mode 0600, nginx.conf last, as a delivery writes it. */
+export function writeFileSet(directory: string, files: TestFileSet): void {
     fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
     const write = (name: string, content: string, mode = 0o644) =>
         fs.writeFileSync(path.join(directory, name), content, { mode });
-    write(endpointFiles.nginxConfig, files.nginxConfig);
     write(endpointFiles.serverCertificateChain, files.serverChainPem);
     write(endpointFiles.serverPrivateKey, files.serverKeyPem, 0o600);
     write(endpointFiles.clientTrustBundle, files.clientTrustBundlePem);
     if (files.crlPem !== undefined) {
         write(endpointFiles.certificateRevocationList, files.crlPem);
     }
+    write(endpointFiles.nginxConfig, files.nginxConfig);
+}
+
+/** writeFileSet, then `nginx -t` on it: a rejection throws, quoting Nginx and the config. */
+export function writeCheckedFileSet(directory: string, files: TestFileSet): CommandResult {
+    writeFileSet(directory, files);
     const check = nginxConfigTest(directory);
     if (check.status !== 0) {
-        throw new Error(`nginx -t rejects the config:\n${check.stderr}\n--- nginx.conf ---\n${files.nginxConfig}`);
+        throw new Error(
+            `nginx -t rejects the file set in ${directory}:\n${check.stderr}\n--- nginx.conf ---\n${files.nginxConfig}`,
+        );
     }
+    return check;
+}
+
+/** An endpoint serveFileSet started, with what `nginx -t` said of its file set before. */
+export interface ServedFileSet extends RunningEndpoint {
+    readonly configTest: CommandResult;
+}
+
+/**
+ * The integration tier's usual start: writes a file set into `directory` and checks it with
+ * `nginx -t` (writeCheckedFileSet), starts Nginx on it and waits until it completes a handshake for
+ * `serverName` verified by `caPem`. A container that does not serve is removed, its log quoted in the error.
+ */
+export async function serveFileSet(
+    directory: string,
+    nameHint: string,
+    files: TestFileSet,
+    verify: { serverName: string; caPem: string },
+): Promise<ServedFileSet> {
+    const configTest = writeCheckedFileSet(directory, files);
     const endpoint = await startEndpoint(directory, nameHint);
-    await waitUntilServing(endpoint, () =>
-        tlsRequest({ port: endpoint.port, servername: verify.serverName, ca: verify.caPem, timeoutMs: 2000 }),
-    );
-    return endpoint;
+    try {
+        await waitUntilServing(endpoint, () =>
+            tlsRequest({ port: endpoint.port, servername: verify.serverName, ca: verify.caPem, timeoutMs: 2000 }),
+        );
+    } catch (error) {
+        removeContainer(endpoint.name);
+        throw error;
+    }
+    return { ...endpoint, configTest };
 }
 
 export function containerLogs(name: string): string {

@@ -194,6 +194,15 @@ export class TestPki {
         return this.issued(options.name, subject, keyPath, certificatePath, options.issuer);
     }
 
+    /** A test endpoint's usual server certificate: one DNS name, which is also its CN. */
+    issueServer(
+        dnsName: string,
+        issuer: CertificateAuthority,
+        algorithm: KeyAlgorithm = "ECDSA-P256",
+    ): IssuedCertificate {
+        return this.issueLeaf({ name: dnsName, profile: "server", issuer, algorithm, dnsNames: [dnsName] });
+    }
+
     /** A self-signed leaf carrying a legitimate client's name: nothing vouches for it. */
     selfSignedClient(name: string, algorithm: KeyAlgorithm): IssuedCertificate {
         const profile = certificateProfiles.client;

@@ -193,11 +193,28 @@ export function realChanges(summary: Record<string, number> | undefined): Array<
 export interface StackFixture {
     /** The stack (set once the suite's first before hook ran). */
     readonly current: ThrowawayStack;
-    /** Pass as onOutput: collected, and printed with the container log when a test fails. */
+    /** Pass as onOutput: collected, and printed (with the container log, when there is one here) when a test fails. */
     readonly log: (text: string) => void;
 }
 
-export function useThrowawayStack(label: string, config: Record<string, unknown> = {}): StackFixture {
+export interface StackFixtureOptions {
+    /** Makes the stack in the before hook; default createThrowawayStack (this machine's engine). */
+    readonly create?: (label: string, config: Record<string, unknown>) => Promise<ThrowawayStack>;
+    /**
+     * The suite's own teardown (stopping a swarm, say): runs in the after hook once the stack is
+     * destroyed and disposed, also when that failed or the stack was never made.
+     */
+    readonly afterDispose?: () => Promise<void>;
+    /** Whether a failed test also prints `docker logs` of the container from this machine's engine (default true). */
+    readonly localContainerLog?: boolean;
+}
+
+export function useThrowawayStack(
+    label: string,
+    config: Record<string, unknown> = {},
+    options: StackFixtureOptions = {},
+): StackFixture {
+    const { create = createThrowawayStack, afterDispose, localContainerLog = true } = options;
     let current: ThrowawayStack | undefined;
     let engineOutput = "";
     const fixture: StackFixture = {
@@ -210,20 +227,25 @@ export function useThrowawayStack(label: string, config: Record<string, unknown>
         },
     };
     before(async () => {
-        current = await createThrowawayStack(label, config);
+        current = await create(label, config);
     });
     afterEach(function () {
         if (this.currentTest?.state === "failed" && current) {
-            console.error(
-                `--- engine output ---\n${engineOutput}\n--- container log ---\n${dockerLogs(current.containerName)}`,
-            );
+            const containerLog = localContainerLog
+                ? `\n--- container log ---\n${dockerLogs(current.containerName)}`
+                : "";
+            console.error(`--- engine output ---\n${engineOutput}${containerLog}`);
         }
         engineOutput = "";
     });
     after(async () => {
-        if (current) {
-            await current.stack.destroy({ onOutput: fixture.log }).catch((error) => console.error(String(error)));
-            await current.dispose();
+        try {
+            if (current) {
+                await current.stack.destroy({ onOutput: fixture.log }).catch((error) => console.error(String(error)));
+                await current.dispose();
+            }
+        } finally {
+            await afterDispose?.();
         }
     });
     return fixture;

@@ -4,7 +4,7 @@ import { spawnSync } from "child_process";
 import { createStackOnNode, startSwarm, stopSwarm, type SwarmCluster, type SwarmNode } from "../../testkit/swarm";
 import { probe } from "../../testkit/tls";
 import { startRequestLoop } from "../../testkit/requestLoop";
-import { outputValue, setConfig, type ThrowawayStack } from "../../testkit/stack";
+import { outputValue, setConfig, useThrowawayStack, type ThrowawayStack } from "../../testkit/stack";
 
 /**
  * A remote Docker engine that shares no filesystem with this machine: one node of the test swarm,
@@ -14,55 +14,45 @@ import { outputValue, setConfig, type ThrowawayStack } from "../../testkit/stack
 describe("a remote Docker engine over tcp:// with TLS", function () {
     let swarm: SwarmCluster;
     let engine: SwarmNode;
-    let deployment: ThrowawayStack | undefined;
-    let engineOutput = "";
-    const log = (text: string) => {
-        engineOutput += text;
-    };
+    const fixture = useThrowawayStack(
+        "remote",
+        { publishAddress: "0.0.0.0" },
+        {
+            create: async (label, config) => {
+                swarm = await startSwarm();
+                // A worker: the plain container needs no swarm role, only an engine.
+                engine = swarm.nodes[1];
+                return createStackOnNode(label, engine, { ...config, publishPort: String(swarm.servicePort) });
+            },
+            afterDispose: stopSwarm,
+            localContainerLog: false,
+        },
+    );
+    const log = fixture.log;
+    let deployment: ThrowawayStack;
     const on = async (args: readonly string[]) =>
         (await swarm.dockerOn(engine, args, { allowFailure: true })).stdout.trim();
 
-    before(async () => {
-        swarm = await startSwarm();
-        // A worker: the plain container needs no swarm role, only an engine.
-        engine = swarm.nodes[1];
-        deployment = await createStackOnNode("remote", engine, {
-            publishAddress: "0.0.0.0",
-            publishPort: String(swarm.servicePort),
-        });
-    });
-
-    afterEach(function () {
-        if (this.currentTest?.state === "failed") {
-            console.error(`--- engine output ---\n${engineOutput}`);
-        }
-        engineOutput = "";
-    });
-
-    after(async () => {
-        if (deployment) {
-            await deployment.stack.destroy({ onOutput: log }).catch((error) => console.error(String(error)));
-            await deployment.dispose();
-        }
-        await stopSwarm();
+    before(() => {
+        deployment = fixture.current;
     });
 
     const endpoint = () => ({ host: engine.loopbackAddress, port: swarm.servicePort, serverName: "localhost" });
 
     it("deploys with the smoke test passing, on the remote engine only", async () => {
-        const result = await deployment!.stack.up({ onOutput: log });
+        const result = await deployment.stack.up({ onOutput: log });
         assert.strictEqual(result.summary.result, "succeeded");
         assert.match(
             outputValue<string>(result.outputs, "smokeTest"),
             new RegExp(`smoke test passed: https://localhost:${swarm.servicePort}/`),
         );
         const containerId = outputValue<string>(result.outputs, "containerId");
-        assert.strictEqual(await on(["inspect", "--format", "{{.Id}}", deployment!.containerName]), containerId);
-        const local = spawnSync("docker", ["inspect", deployment!.containerName], { stdio: "ignore" });
+        assert.strictEqual(await on(["inspect", "--format", "{{.Id}}", deployment.containerName]), containerId);
+        const local = spawnSync("docker", ["inspect", deployment.containerName], { stdio: "ignore" });
         assert.notStrictEqual(local.status, 0, "nothing runs on the deploying machine's engine");
         assert.strictEqual(
             outputValue<string>(result.outputs, "hostDirectory"),
-            `docker volume ${deployment!.filesVolume}`,
+            `docker volume ${deployment.filesVolume}`,
         );
 
         const outputs = result.outputs;
@@ -79,7 +69,7 @@ describe("a remote Docker engine over tcp:// with TLS", function () {
     });
 
     it("rotates by reload under load with zero failed requests, keeping the container", async () => {
-        const before = await deployment!.stack.outputs();
+        const before = await deployment.stack.outputs();
         const containerBefore = outputValue<string>(before, "containerId");
         const credentials = {
             ...endpoint(),
@@ -87,13 +77,13 @@ describe("a remote Docker engine over tcp:// with TLS", function () {
             clientCertificatePem: outputValue<Record<string, string>>(before, "clientCertificatePems").alice,
             clientPrivateKeyPem: outputValue<Record<string, string>>(before, "clientPrivateKeyPems").alice,
         };
-        await setConfig(deployment!.stack, { rotationLookaheadHours: "8760" });
+        await setConfig(deployment.stack, { rotationLookaheadHours: "8760" });
         const limits = { maxRequests: 100000, maxSeconds: 300 };
         const loops = [
             startRequestLoop(credentials, limits),
             startRequestLoop(credentials, { ...limits, keepAlive: true }),
         ];
-        const update = await deployment!.stack.up({ onOutput: log });
+        const update = await deployment.stack.up({ onOutput: log });
         const [fresh, kept] = await Promise.all(loops.map((loop) => loop.stop()));
         console.log(
             `      remote rotation: ${fresh.requests} requests on new connections, ${fresh.failures} failed; ` +
@@ -108,12 +98,12 @@ describe("a remote Docker engine over tcp:// with TLS", function () {
             "server",
         ]);
         assert.strictEqual(outputValue<string>(update.outputs, "containerId"), containerBefore, "reloaded in place");
-        await setConfig(deployment!.stack, { rotationLookaheadHours: "0" });
+        await setConfig(deployment.stack, { rotationLookaheadHours: "0" });
     });
 
     it("destroy leaves the remote engine clean", async () => {
-        await deployment!.stack.destroy({ onOutput: log });
-        assert.strictEqual(await on(["ps", "-aq", "--filter", `name=^${deployment!.containerName}$`]), "");
-        assert.strictEqual(await on(["volume", "ls", "-q", "--filter", `name=^${deployment!.filesVolume}$`]), "");
+        await deployment.stack.destroy({ onOutput: log });
+        assert.strictEqual(await on(["ps", "-aq", "--filter", `name=^${deployment.containerName}$`]), "");
+        assert.strictEqual(await on(["volume", "ls", "-q", "--filter", `name=^${deployment.filesVolume}$`]), "");
     });
 });

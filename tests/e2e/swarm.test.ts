@@ -3,7 +3,7 @@ import * as assert from "assert";
 import { createStackOnNode, startSwarm, stopSwarm, type SwarmCluster } from "../../testkit/swarm";
 import { misdirectedRequests, probe, type ProbeOptions } from "../../testkit/tls";
 import { startFailoverLoop } from "../../testkit/requestLoop";
-import { outputValue, realChanges, setConfig, type ThrowawayStack } from "../../testkit/stack";
+import { outputValue, realChanges, setConfig, useThrowawayStack, type ThrowawayStack } from "../../testkit/stack";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 
 /**
@@ -12,11 +12,24 @@ import type { OutputMap } from "@pulumi/pulumi/automation";
  */
 describe("a Swarm service on 3 nodes", function () {
     let swarm: SwarmCluster;
-    let deployment: ThrowawayStack | undefined;
-    let engineOutput = "";
-    const log = (text: string) => {
-        engineOutput += text;
-    };
+    const fixture = useThrowawayStack(
+        "swarm",
+        { platform: "swarm", replicas: "3", publishMode: "host" },
+        {
+            create: async (label, config) => {
+                swarm = await startSwarm();
+                return createStackOnNode(label, swarm.manager, {
+                    ...config,
+                    publishPort: String(swarm.servicePort),
+                    endpointAddresses: swarm.nodes.map((node) => node.loopbackAddress),
+                });
+            },
+            afterDispose: stopSwarm,
+            localContainerLog: false,
+        },
+    );
+    const log = fixture.log;
+    let deployment: ThrowawayStack;
 
     /** Probe options for every node, as a client holding `client`'s credentials. */
     const nodesAs = (outputs: OutputMap, client?: string): ProbeOptions[] =>
@@ -39,7 +52,7 @@ describe("a Swarm service on 3 nodes", function () {
         const listed = await swarm.dockerOn(swarm.manager, [
             "service",
             "ps",
-            deployment!.containerName,
+            deployment.containerName,
             "--filter",
             "desired-state=running",
             "--format",
@@ -48,36 +61,13 @@ describe("a Swarm service on 3 nodes", function () {
         return listed.stdout.trim().split("\n").filter(Boolean).sort();
     };
 
-    before(async () => {
-        swarm = await startSwarm();
-        const manager = swarm.manager;
-        deployment = await createStackOnNode("swarm", manager, {
-            platform: "swarm",
-            replicas: "3",
-            publishMode: "host",
-            publishPort: String(swarm.servicePort),
-            endpointAddresses: swarm.nodes.map((node) => node.loopbackAddress),
-        });
-    });
-
-    afterEach(function () {
-        if (this.currentTest?.state === "failed") {
-            console.error(`--- engine output ---\n${engineOutput}`);
-        }
-        engineOutput = "";
-    });
-
-    after(async () => {
-        if (deployment) {
-            await deployment.stack.destroy({ onOutput: log }).catch((error) => console.error(String(error)));
-            await deployment.dispose();
-        }
-        await stopSwarm();
+    before(() => {
+        deployment = fixture.current;
     });
 
     it("deploys 3 tasks on 3 nodes: every node answers 200 with a certificate and 400 without", async () => {
         const started = Date.now();
-        const result = await deployment!.stack.up({ onOutput: log });
+        const result = await deployment.stack.up({ onOutput: log });
         console.log(`      swarm up from empty: ${((Date.now() - started) / 1000).toFixed(1)} s`);
         const smoke = outputValue<string>(result.outputs, "smokeTest");
         assert.match(smoke, /^smoke test passed: /);
@@ -98,7 +88,7 @@ describe("a Swarm service on 3 nodes", function () {
             swarm.nodes.map((node) => node.name).sort(),
             "one task per node",
         );
-        const preview = await deployment!.stack.preview({ onOutput: log, diff: true });
+        const preview = await deployment.stack.preview({ onOutput: log, diff: true });
         assert.deepStrictEqual(
             realChanges(preview.changeSummary),
             [],
@@ -107,28 +97,28 @@ describe("a Swarm service on 3 nodes", function () {
         const secrets = await swarm.dockerOn(swarm.manager, ["secret", "ls", "--format", "{{.Name}}"]);
         const configs = await swarm.dockerOn(swarm.manager, ["config", "ls", "--format", "{{.Name}}"]);
         // The key's secret is named after the public chain it serves (the chain config's digest), not the key.
-        const chain = new RegExp(`^${deployment!.containerName}-server-chain-pem-([0-9a-f]{12})$`, "m").exec(
+        const chain = new RegExp(`^${deployment.containerName}-server-chain-pem-([0-9a-f]{12})$`, "m").exec(
             configs.stdout,
         );
         assert.ok(chain, configs.stdout);
-        assert.match(secrets.stdout, new RegExp(`^${deployment!.containerName}-server-key-${chain[1]}$`, "m"));
+        assert.match(secrets.stdout, new RegExp(`^${deployment.containerName}-server-key-${chain[1]}$`, "m"));
     });
 
     it("adds a client that no allowlist mentions without restarting any task", async () => {
         const before = await runningTasks();
-        await setConfig(deployment!.stack, { clients: ["alice", "bob", "carol"] });
-        const result = await deployment!.stack.up({ onOutput: log });
+        await setConfig(deployment.stack, { clients: ["alice", "bob", "carol"] });
+        const result = await deployment.stack.up({ onOutput: log });
         assert.deepStrictEqual(await runningTasks(), before, "the same tasks still run");
         assert.deepStrictEqual(await statuses(nodesAs(result.outputs, "carol")), [200, 200, 200]);
     });
 
     it("rotates the server certificate one task at a time, with at least two nodes serving throughout", async () => {
-        const outputs = await deployment!.stack.outputs();
+        const outputs = await deployment.stack.outputs();
         const before = await runningTasks();
-        await setConfig(deployment!.stack, { rotationLookaheadHours: "8760" });
+        await setConfig(deployment.stack, { rotationLookaheadHours: "8760" });
         const loop = startFailoverLoop(nodesAs(outputs, "alice"), { maxRequests: 100000, maxSeconds: 400 });
         const started = Date.now();
-        const update = await deployment!.stack.up({ onOutput: log });
+        const update = await deployment.stack.up({ onOutput: log });
         const seconds = (Date.now() - started) / 1000;
         const report = await loop.stop();
         console.log(
@@ -146,24 +136,24 @@ describe("a Swarm service on 3 nodes", function () {
             assert.ok(!before.includes(task), `task ${task} was not replaced`);
         }
         assert.deepStrictEqual(await statuses(nodesAs(update.outputs, "alice")), [200, 200, 200]);
-        await setConfig(deployment!.stack, { rotationLookaheadHours: "0" });
+        await setConfig(deployment.stack, { rotationLookaheadHours: "0" });
     });
 
     it("refuses a revoked client on every node", async () => {
-        const before = await deployment!.stack.outputs();
-        await setConfig(deployment!.stack, { revokedClients: ["bob"] });
-        const result = await deployment!.stack.up({ onOutput: log });
+        const before = await deployment.stack.outputs();
+        await setConfig(deployment.stack, { revokedClients: ["bob"] });
+        const result = await deployment.stack.up({ onOutput: log });
         assert.deepStrictEqual(await statuses(nodesAs(before, "bob")), [400, 400, 400]);
         assert.deepStrictEqual(await statuses(nodesAs(result.outputs, "alice")), [200, 200, 200]);
     });
 
     it("rolls back an update that cannot become healthy: up fails naming the cause, the old version answers", async () => {
-        const outputs = await deployment!.stack.outputs();
+        const outputs = await deployment.stack.outputs();
         // Without SETUID/SETGID the master cannot start its workers as nobody: nginx -t passes, no worker serves,
         // the health check fails, and Swarm must roll back.
-        await setConfig(deployment!.stack, { capabilities: ["CHOWN", "NET_BIND_SERVICE"] });
+        await setConfig(deployment.stack, { capabilities: ["CHOWN", "NET_BIND_SERVICE"] });
         const loop = startFailoverLoop(nodesAs(outputs, "alice"), { maxRequests: 100000, maxSeconds: 400 });
-        await assert.rejects(deployment!.stack.up({ onOutput: log }), (error: Error) => {
+        await assert.rejects(deployment.stack.up({ onOutput: log }), (error: Error) => {
             assert.match(error.message, /did not become healthy and Swarm rolled it back/);
             // The cause, quoted: Nginx's own complaint, or the failed tasks' errors.
             assert.match(
@@ -193,21 +183,21 @@ describe("a Swarm service on 3 nodes", function () {
             answers = await statuses(nodesAs(outputs, "alice"));
         }
         assert.deepStrictEqual(answers, [200, 200, 200], "the old version serves on every node");
-        await deployment!.stack.removeConfig("mtls-nginx:capabilities");
-        const fixed = await deployment!.stack.up({ onOutput: log, refresh: true });
+        await deployment.stack.removeConfig("mtls-nginx:capabilities");
+        const fixed = await deployment.stack.up({ onOutput: log, refresh: true });
         assert.strictEqual(fixed.summary.result, "succeeded");
     });
 
     it("keeps serving with one node's engine stopped, and up reports the lost node", async () => {
-        const outputs = await deployment!.stack.outputs();
+        const outputs = await deployment.stack.outputs();
         const lost = swarm.nodes[2];
         await swarm.stopNodeEngine(lost);
         try {
             const answers = await statuses(nodesAs(outputs, "alice"));
             assert.deepStrictEqual(answers.slice(0, 2), [200, 200], "the other nodes keep serving");
             // A change that rolls the service out again: the third task has nowhere to go.
-            await setConfig(deployment!.stack, { workerProcesses: "2" });
-            await assert.rejects(deployment!.stack.up({ onOutput: log }), (error: Error) => {
+            await setConfig(deployment.stack, { workerProcesses: "2" });
+            await assert.rejects(deployment.stack.up({ onOutput: log }), (error: Error) => {
                 assert.match(error.message, new RegExp(`${lost.name}`));
                 console.log(
                     `      up with a node down said: ${error.message
@@ -224,14 +214,14 @@ describe("a Swarm service on 3 nodes", function () {
             await swarm.startNodeEngine(lost);
         }
         // Forward, not back: the file set of before is still a config pending deletion (see the README's known limits).
-        await setConfig(deployment!.stack, { workerProcesses: "1" });
-        const healed = await deployment!.stack.up({ onOutput: log, refresh: true });
+        await setConfig(deployment.stack, { workerProcesses: "1" });
+        const healed = await deployment.stack.up({ onOutput: log, refresh: true });
         assert.strictEqual(healed.summary.result, "succeeded");
     });
 
     it("destroy removes the service, its configs and its secrets", async () => {
-        await deployment!.stack.destroy({ onOutput: log });
-        const name = deployment!.containerName;
+        await deployment.stack.destroy({ onOutput: log });
+        const name = deployment.containerName;
         const left = await Promise.all(
             [
                 ["service", "ls"],

@@ -13,18 +13,16 @@ import * as tls from "tls";
 
 import type { VerifyClientMode } from "../../domain/endpoint";
 import type { KeyAlgorithm } from "../../domain/pki";
-import { containerListenPort, endpointFiles } from "../../nginx/files";
+import { containerListenPort } from "../../nginx/files";
 import { greetingFor, renderNginxConfig, trustDigest, type NginxLocation } from "../../nginx/renderNginxConfig";
 import {
     assertDockerReady,
     containerLogs,
     isRunning,
-    nginxConfigTest,
     removeAllCreatedNetworks,
     removeAllStartedContainers,
     removeContainer,
-    startEndpoint,
-    waitUntilServing,
+    serveFileSet,
     type CommandResult,
     type RunningEndpoint,
 } from "../../testkit/docker";
@@ -175,42 +173,29 @@ async function setUp(variant: Variant): Promise<Fixture> {
     }
 
     // The mounted directory, under the names the renderer refers to.
-    const mounted = path.join(directory, "mtls");
-    fs.mkdirSync(mounted, { mode: 0o755 });
     const authorities = variant.intermediateCa ? [issuing, root] : [root];
-    const config = renderNginxConfig({
-        serverNames: serverDnsNames,
-        listenPort: containerListenPort,
-        verifyClient: variant.verifyClient,
-        verifyDepth: variant.intermediateCa ? 2 : 1,
-        workerProcesses: "auto",
-        locations: locationsFor(variant),
-        checkRevocation: variant.checkRevocation,
-        trustDigest: trustDigest(authorities.map((ca) => ca.certificatePem).join(""), ""),
-    });
-    fs.writeFileSync(path.join(mounted, endpointFiles.nginxConfig), config);
-    fs.writeFileSync(path.join(mounted, endpointFiles.serverCertificateChain), server.chainPem);
-    fs.writeFileSync(path.join(mounted, endpointFiles.serverPrivateKey), server.keyPem, { mode: 0o600 });
-    fs.writeFileSync(
-        path.join(mounted, endpointFiles.clientTrustBundle),
-        authorities.map((ca) => ca.certificatePem).join(""),
-    );
-    if (variant.checkRevocation) {
-        // Nginx checks the CRL of every CA in the chain, so the file holds one per CA.
-        fs.writeFileSync(
-            path.join(mounted, endpointFiles.certificateRevocationList),
-            authorities.map((ca) => pki.crl(ca)).join(""),
-        );
-    }
-
-    const configTest = nginxConfigTest(mounted);
-    if (configTest.status !== 0) {
-        throw new Error(`nginx -t rejects the rendered config:\n${configTest.stderr}\n--- nginx.conf ---\n${config}`);
-    }
-
-    const endpoint = await startEndpoint(mounted, variant.name.replace(/[^a-z0-9]+/gi, "-").toLowerCase());
-    await waitUntilServing(endpoint, () =>
-        tlsRequest({ port: endpoint.port, servername: serverDnsNames[0], ca: root.certificatePem, timeoutMs: 2000 }),
+    const trustBundle = authorities.map((ca) => ca.certificatePem).join("");
+    const { configTest, ...endpoint } = await serveFileSet(
+        path.join(directory, "mtls"),
+        variant.name.replace(/[^a-z0-9]+/gi, "-").toLowerCase(),
+        {
+            nginxConfig: renderNginxConfig({
+                serverNames: serverDnsNames,
+                listenPort: containerListenPort,
+                verifyClient: variant.verifyClient,
+                verifyDepth: variant.intermediateCa ? 2 : 1,
+                workerProcesses: "auto",
+                locations: locationsFor(variant),
+                checkRevocation: variant.checkRevocation,
+                trustDigest: trustDigest(trustBundle, ""),
+            }),
+            serverChainPem: server.chainPem,
+            serverKeyPem: server.keyPem,
+            clientTrustBundlePem: trustBundle,
+            // Nginx checks the CRL of every CA in the chain, so the file holds one per CA.
+            crlPem: variant.checkRevocation ? authorities.map((ca) => pki.crl(ca)).join("") : undefined,
+        },
+        { serverName: serverDnsNames[0], caPem: root.certificatePem },
     );
     return {
         directory,

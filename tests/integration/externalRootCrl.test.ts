@@ -10,15 +10,13 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-import { containerListenPort, endpointFiles } from "../../nginx/files";
+import { containerListenPort } from "../../nginx/files";
 import { renderNginxConfig, trustDigest } from "../../nginx/renderNginxConfig";
 import {
     assertDockerReady,
     containerLogs,
-    nginxConfigTest,
     removeContainer,
-    startEndpoint,
-    waitUntilServing,
+    serveFileSet,
     type RunningEndpoint,
 } from "../../testkit/docker";
 import { TestPki, type CertificateAuthority, type IssuedCertificate } from "../../testkit/pki";
@@ -43,13 +41,7 @@ describe("external root: the CRLs Nginx needs for a chain whose root key is else
         const pki = new TestPki(path.join(directory, "pki"));
         root = pki.createRootCa("offline root", "ECDSA-P256");
         intermediate = pki.createIntermediateCa("stack intermediate", root, "ECDSA-P256");
-        server = pki.issueLeaf({
-            name: serverName,
-            profile: "server",
-            issuer: intermediate,
-            algorithm: "ECDSA-P256",
-            dnsNames: [serverName],
-        });
+        server = pki.issueServer(serverName, intermediate);
         alice = pki.issueLeaf({ name: "alice", profile: "client", issuer: intermediate, algorithm: "ECDSA-P256" });
         bob = pki.issueLeaf({ name: "bob", profile: "client", issuer: intermediate, algorithm: "ECDSA-P256" });
         pki.revoke(bob, intermediate);
@@ -65,35 +57,30 @@ describe("external root: the CRLs Nginx needs for a chain whose root key is else
 
     /** Nginx with the chain's trust bundle and the given CRL file, as the stack deploys it. */
     async function serve(name: string, crlPem: string): Promise<RunningEndpoint> {
-        const mounted = path.join(directory, name);
-        fs.mkdirSync(mounted);
         const bundle = intermediate.certificatePem + root.certificatePem;
-        const write = (file: string, text: string, mode = 0o644) =>
-            fs.writeFileSync(path.join(mounted, file), text, { mode });
-        write(
-            endpointFiles.nginxConfig,
-            renderNginxConfig({
-                serverNames: [serverName],
-                listenPort: containerListenPort,
-                verifyClient: "on",
-                verifyDepth: 2,
-                workerProcesses: "1",
-                locations: [{ path: "/", requireClientCertificate: true }],
-                checkRevocation: true,
-                trustDigest: trustDigest(bundle, crlPem),
-            }),
+        const nginxConfig = renderNginxConfig({
+            serverNames: [serverName],
+            listenPort: containerListenPort,
+            verifyClient: "on",
+            verifyDepth: 2,
+            workerProcesses: "1",
+            locations: [{ path: "/", requireClientCertificate: true }],
+            checkRevocation: true,
+            trustDigest: trustDigest(bundle, crlPem),
+        });
+        const endpoint = await serveFileSet(
+            path.join(directory, name),
+            name,
+            {
+                nginxConfig,
+                serverChainPem: server.chainPem,
+                serverKeyPem: server.keyPem,
+                clientTrustBundlePem: bundle,
+                crlPem,
+            },
+            { serverName, caPem: root.certificatePem },
         );
-        write(endpointFiles.serverCertificateChain, server.chainPem);
-        write(endpointFiles.serverPrivateKey, server.keyPem, 0o600);
-        write(endpointFiles.clientTrustBundle, bundle);
-        write(endpointFiles.certificateRevocationList, crlPem);
-        const check = nginxConfigTest(mounted);
-        assert.equal(check.status, 0, check.stderr);
-        const endpoint = await startEndpoint(mounted, name);
         endpoints.push(endpoint);
-        await waitUntilServing(endpoint, () =>
-            tlsRequest({ port: endpoint.port, servername: serverName, ca: root.certificatePem, timeoutMs: 2000 }),
-        );
         return endpoint;
     }
 

@@ -9,16 +9,16 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-import { containerListenPort, endpointFiles, nginxConfigArgs } from "../../nginx/files";
+import { containerListenPort, nginxConfigArgs } from "../../nginx/files";
 import { greetingFor, renderNginxConfig, trustDigest } from "../../nginx/renderNginxConfig";
 import {
     assertDockerReady,
     docker,
-    nginxConfigTest,
     removeContainer,
-    startEndpoint,
-    waitUntilServing,
+    serveFileSet,
+    writeCheckedFileSet,
     type RunningEndpoint,
+    type TestFileSet,
 } from "../../testkit/docker";
 import { TestPki, type CertificateAuthority, type IssuedCertificate } from "../../testkit/pki";
 import { tlsRequest, type TlsRequestOptions, type TlsResponse } from "../../testkit/tls";
@@ -44,9 +44,9 @@ describe("revocation and de-trust against TLS session resumption", function () {
     let server: IssuedCertificate;
     let endpoint: RunningEndpoint | undefined;
 
-    /** Writes the files for a trust state (config last, as the endpoint does) and checks them with nginx -t. */
-    const writeFiles = (state: TrustState): void => {
-        const config = renderNginxConfig({
+    /** The files for a trust state (a CRL file always, empty when nothing is revoked). */
+    const fileSet = (state: TrustState): TestFileSet => ({
+        nginxConfig: renderNginxConfig({
             serverNames: [serverName],
             listenPort: containerListenPort,
             verifyClient: "on",
@@ -55,20 +55,18 @@ describe("revocation and de-trust against TLS session resumption", function () {
             locations: [{ path: "/", requireClientCertificate: true }],
             checkRevocation: state.crlPem !== "",
             trustDigest: trustDigest(bundleOf(state.trusted), state.crlPem),
-        });
-        fs.writeFileSync(path.join(mounted, endpointFiles.serverCertificateChain), server.chainPem);
-        fs.writeFileSync(path.join(mounted, endpointFiles.serverPrivateKey), server.keyPem, { mode: 0o600 });
-        fs.writeFileSync(path.join(mounted, endpointFiles.clientTrustBundle), bundleOf(state.trusted));
-        fs.writeFileSync(path.join(mounted, endpointFiles.certificateRevocationList), state.crlPem);
-        fs.writeFileSync(path.join(mounted, endpointFiles.nginxConfig), config);
-        const check = nginxConfigTest(mounted);
-        assert.equal(check.status, 0, `nginx -t: ${check.stderr}`);
-    };
+        }),
+        serverChainPem: server.chainPem,
+        serverKeyPem: server.keyPem,
+        clientTrustBundlePem: bundleOf(state.trusted),
+        crlPem: state.crlPem,
+    });
 
     /** Reloads Nginx and waits until every worker is a new one (old workers may still hold the old config). */
     const reload = async (state: TrustState): Promise<void> => {
         const running = endpoint!;
-        writeFiles(state);
+        // Config last, as the endpoint writes it; checked with nginx -t before the reload.
+        writeCheckedFileSet(mounted, fileSet(state));
         const before = workerPids(running.name);
         const result = docker(["exec", running.name, "nginx", ...nginxConfigArgs, "-s", "reload"]);
         assert.equal(result.status, 0, `nginx -s reload: ${result.stderr}`);
@@ -108,21 +106,15 @@ describe("revocation and de-trust against TLS session resumption", function () {
         assertDockerReady();
         directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-nginx-resumption-"));
         mounted = path.join(directory, "mtls");
-        fs.mkdirSync(mounted, { mode: 0o755 });
         pki = new TestPki(path.join(directory, "pki"));
         caA = pki.createRootCa("CA A", "ECDSA-P256");
         caB = pki.createRootCa("CA B", "ECDSA-P256");
-        server = pki.issueLeaf({
-            name: serverName,
-            profile: "server",
-            issuer: caA,
-            algorithm: "ECDSA-P256",
-            dnsNames: [serverName],
-        });
-        writeFiles({ trusted: [caA, caB], crlPem: "", workerProcesses: "1" });
-        endpoint = await startEndpoint(mounted, "resumption");
-        await waitUntilServing(endpoint, () =>
-            tlsRequest({ port: endpoint!.port, servername: serverName, ca: caA.certificatePem, timeoutMs: 2000 }),
+        server = pki.issueServer(serverName, caA);
+        endpoint = await serveFileSet(
+            mounted,
+            "resumption",
+            fileSet({ trusted: [caA, caB], crlPem: "", workerProcesses: "1" }),
+            { serverName, caPem: caA.certificatePem },
         );
     });
 

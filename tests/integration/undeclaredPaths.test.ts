@@ -10,15 +10,13 @@ import * as os from "os";
 import * as path from "path";
 
 import type { VerifyClientMode } from "../../domain/endpoint";
-import { containerListenPort, endpointFiles } from "../../nginx/files";
+import { containerListenPort } from "../../nginx/files";
 import { greetingFor, renderNginxConfig, trustDigest, type NginxLocation } from "../../nginx/renderNginxConfig";
 import {
     assertDockerReady,
     containerLogs,
-    nginxConfigTest,
     removeContainer,
-    startEndpoint,
-    waitUntilServing,
+    serveFileSet,
     type RunningEndpoint,
 } from "../../testkit/docker";
 import { TestPki, type CertificateAuthority, type IssuedCertificate } from "../../testkit/pki";
@@ -72,19 +70,18 @@ describe("paths no location declares", function () {
 
     /** Writes a file set for a config, checks it with `nginx -t`, starts Nginx on it. */
     const start = async (name: string, config: string): Promise<RunningEndpoint> => {
-        const mounted = path.join(directory, name);
-        fs.mkdirSync(mounted, { mode: 0o755 });
-        fs.writeFileSync(path.join(mounted, endpointFiles.nginxConfig), config);
-        fs.writeFileSync(path.join(mounted, endpointFiles.serverCertificateChain), server.chainPem);
-        fs.writeFileSync(path.join(mounted, endpointFiles.serverPrivateKey), server.keyPem, { mode: 0o600 });
-        fs.writeFileSync(path.join(mounted, endpointFiles.clientTrustBundle), root.certificatePem);
-        const check = nginxConfigTest(mounted);
-        assert.equal(check.status, 0, `nginx -t: ${check.stderr}\n--- nginx.conf ---\n${config}`);
-        const endpoint = await startEndpoint(mounted, name);
-        endpoints.push(endpoint);
-        await waitUntilServing(endpoint, () =>
-            tlsRequest({ port: endpoint.port, servername: serverName, ca: root.certificatePem, timeoutMs: 2000 }),
+        const endpoint = await serveFileSet(
+            path.join(directory, name),
+            name,
+            {
+                nginxConfig: config,
+                serverChainPem: server.chainPem,
+                serverKeyPem: server.keyPem,
+                clientTrustBundlePem: root.certificatePem,
+            },
+            { serverName, caPem: root.certificatePem },
         );
+        endpoints.push(endpoint);
         return endpoint;
     };
 
@@ -119,13 +116,7 @@ describe("paths no location declares", function () {
         directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-nginx-undeclared-"));
         pki = new TestPki(path.join(directory, "pki"));
         root = pki.createRootCa("mtls-nginx root CA", "ECDSA-P256");
-        server = pki.issueLeaf({
-            name: serverName,
-            profile: "server",
-            issuer: root,
-            algorithm: "ECDSA-P256",
-            dnsNames: [serverName],
-        });
+        server = pki.issueServer(serverName, root);
         client = pki.issueLeaf({ name: "client-1", profile: "client", issuer: root, algorithm: "ECDSA-P256" });
     });
 

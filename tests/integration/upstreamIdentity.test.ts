@@ -12,25 +12,23 @@ import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
 
-import { containerListenPort, endpointFiles } from "../../nginx/files";
+import { containerListenPort } from "../../nginx/files";
 import { clientCertMaxPemLines, renderNginxConfig, trustDigest } from "../../nginx/renderNginxConfig";
 import {
     assertDockerReady,
     connectToNetwork,
     containerLogs,
     createNetwork,
-    nginxConfigTest,
     removeContainer,
     removeNetwork,
     removeOrphanedNetworks,
-    startEndpoint,
+    serveFileSet,
     startHeaderEcho,
-    waitUntilServing,
     type HeaderEcho,
     type RunningEndpoint,
 } from "../../testkit/docker";
 import { TestPki, type CertificateAuthority, type IssuedCertificate } from "../../testkit/pki";
-import { loopback, tlsRequest } from "../../testkit/tls";
+import { loopback } from "../../testkit/tls";
 
 const serverName = "localhost";
 const protectedPath = "/app/";
@@ -206,17 +204,9 @@ describe("identity headers to a real upstream (RFC 9440 Client-Cert)", function 
         assertDockerReady();
         removeOrphanedNetworks();
         directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-nginx-identity-"));
-        const mounted = path.join(directory, "mtls");
-        fs.mkdirSync(mounted, { mode: 0o755 });
         const pki = new TestPki(path.join(directory, "pki"));
         root = pki.createRootCa("mtls-nginx root CA", "RSA-4096");
-        const server = pki.issueLeaf({
-            name: serverName,
-            profile: "server",
-            issuer: root,
-            algorithm: "ECDSA-P256",
-            dnsNames: [serverName],
-        });
+        const server = pki.issueServer(serverName, root);
         // A small certificate and one of the largest a stack can issue (RSA-4096 key and signature).
         clients = [
             pki.issueLeaf({ name: "client-ecdsa", profile: "client", issuer: root, algorithm: "ECDSA-P256" }),
@@ -236,7 +226,7 @@ describe("identity headers to a real upstream (RFC 9440 Client-Cert)", function 
         network = createNetwork("identity");
         upstream = await startHeaderEcho(network, "identity-upstream");
         const upstreamUrl = `http://${upstream.address}:${upstream.port}`;
-        const config = renderNginxConfig({
+        const nginxConfig = renderNginxConfig({
             serverNames: [serverName],
             listenPort: containerListenPort,
             verifyClient: "optional",
@@ -249,18 +239,18 @@ describe("identity headers to a real upstream (RFC 9440 Client-Cert)", function 
             checkRevocation: false,
             trustDigest: trustDigest(root.certificatePem, ""),
         });
-        fs.writeFileSync(path.join(mounted, endpointFiles.nginxConfig), config);
-        fs.writeFileSync(path.join(mounted, endpointFiles.serverCertificateChain), server.chainPem);
-        fs.writeFileSync(path.join(mounted, endpointFiles.serverPrivateKey), server.keyPem, { mode: 0o600 });
-        fs.writeFileSync(path.join(mounted, endpointFiles.clientTrustBundle), root.certificatePem);
-        const check = nginxConfigTest(mounted);
-        assert.equal(check.status, 0, `nginx -t: ${check.stderr}`);
-
-        endpoint = await startEndpoint(mounted, "identity");
-        connectToNetwork(network, endpoint.name);
-        await waitUntilServing(endpoint, () =>
-            tlsRequest({ port: endpoint!.port, servername: serverName, ca: root.certificatePem, timeoutMs: 2000 }),
+        endpoint = await serveFileSet(
+            path.join(directory, "mtls"),
+            "identity",
+            {
+                nginxConfig,
+                serverChainPem: server.chainPem,
+                serverKeyPem: server.keyPem,
+                clientTrustBundlePem: root.certificatePem,
+            },
+            { serverName, caPem: root.certificatePem },
         );
+        connectToNetwork(network, endpoint.name);
     });
 
     afterEach(function () {
