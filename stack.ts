@@ -253,6 +253,7 @@ function endpointFilesOf(
             keyExchangeGroups: config.keyExchangeGroups,
             // Where the bundle admits CAs that are not ours, clients must also be issued by one of ours.
             clientIssuers: authorities.clientIssuers,
+            upstreamTrust: config.upstreamCaCertificates ? "bundle" : "system",
             locations: config.locations,
             checkRevocation: revocation !== undefined,
             trustDigest: trustDigest(bundle, crl),
@@ -265,6 +266,7 @@ function endpointFilesOf(
         clientTrustBundlePem: trustBundlePem,
         certificateRevocationListPem: revocation?.crlPem,
         certificateRevocationListNextUpdate: revocation?.nextUpdate,
+        upstreamTrustBundlePem: config.upstreamCaCertificates || undefined,
     };
 }
 

@@ -17,6 +17,8 @@ export interface EndpointFileArgs {
     readonly certificateRevocationListPem?: pulumi.Input<string>;
     /** When the CRLs must be replaced (ISO time); the health check turns red after it. */
     readonly certificateRevocationListNextUpdate?: pulumi.Input<string>;
+    /** CA certificates https upstreams must chain to; absent: the image's system bundle (none is written). */
+    readonly upstreamTrustBundlePem?: pulumi.Input<string>;
 }
 
 /**
@@ -32,8 +34,17 @@ export function fileSetOf(args: EndpointFileArgs, options: { withKey: boolean })
             args.clientTrustBundlePem,
             args.certificateRevocationListPem ?? "",
             args.certificateRevocationListNextUpdate ?? "",
+            args.upstreamTrustBundlePem ?? "",
         ])
-        .apply(([config, chain, key, bundle, crl, crlNextUpdate]) =>
-            fileSet(config, chain, key, bundle, crl, crlNextUpdate),
+        .apply(([nginxConfig, serverChainPem, serverKeyPem, trustBundlePem, crlPem, crlNextUpdate, upstream]) =>
+            fileSet({
+                nginxConfig,
+                serverChainPem,
+                serverKeyPem,
+                trustBundlePem,
+                crlPem,
+                crlNextUpdate,
+                upstreamTrustBundlePem: upstream,
+            }),
         );
 }

@@ -130,18 +130,20 @@ function swarmConfigs(
 ): Array<NamedFile<docker.ServiceConfig>> {
     // The set without the key: not secret, so config names and contents stay readable in state.
     const publicSet = fileSetOf(args, { withKey: false });
-    return publicFileNames(Boolean(args.certificateRevocationListPem)).map((fileName) => {
-        const file = publicSet.apply((set) => fileNamed(set, fileName));
-        const resource = new docker.ServiceConfig(
-            `${name}-${fileName}`,
-            {
-                name: file.apply((entry) => configName(args.serviceName, entry)),
-                data: file.apply((entry) => Buffer.from(entry.content).toString("base64")),
-            },
-            onEngine,
-        );
-        return { fileName, resource };
-    });
+    return publicFileNames(Boolean(args.certificateRevocationListPem), Boolean(args.upstreamTrustBundlePem)).map(
+        (fileName) => {
+            const file = publicSet.apply((set) => fileNamed(set, fileName));
+            const resource = new docker.ServiceConfig(
+                `${name}-${fileName}`,
+                {
+                    name: file.apply((entry) => configName(args.serviceName, entry)),
+                    data: file.apply((entry) => Buffer.from(entry.content).toString("base64")),
+                },
+                onEngine,
+            );
+            return { fileName, resource };
+        },
+    );
 }
 
 /** The server key as a Swarm secret, named after the certificate chain it serves. */

@@ -152,6 +152,13 @@ export const configTable = {
         default: [{ path: "/", requireClientCertificate: true }],
         parse: parseLocations,
     }),
+    upstreamCaCertificates: key({
+        type: "string",
+        description:
+            "PEM CA certificates an https proxyPass upstream's certificate must chain to (it must also name the proxyPass host); empty: the image's system CA bundle.",
+        default: "",
+        parse: text(checkPem("CERTIFICATE")),
+    }),
     organization: key({
         type: "string",
         description: "Organization (O) in every certificate subject.",

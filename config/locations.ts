@@ -121,6 +121,21 @@ function parseLocation(entry: unknown, key: string, problems: ConfigProblems): L
     return location;
 }
 
+/** Upstream concern, across keys: CAs for https upstreams mean nothing without one; say so instead of ignoring them. */
+export function validateUpstreamTrust(settings: Partial<ConfigSettings>, problems: ConfigProblems): void {
+    const { upstreamCaCertificates, locations } = settings;
+    if (!upstreamCaCertificates || locations === undefined) {
+        return;
+    }
+    if (!locations.some((location) => location.proxyPass?.startsWith("https://"))) {
+        problems.add(
+            "upstreamCaCertificates",
+            "is only used with an https:// proxyPass, and no location has one; allowed: empty, or a location " +
+                'with "proxyPass": "https://..."',
+        );
+    }
+}
+
 /** Locations concern, across keys: allowlists name clients; public locations need verifyClient "optional". */
 export function validateLocationAccess(settings: Partial<ConfigSettings>, problems: ConfigProblems): void {
     const { locations, clients, verifyClient } = settings;

@@ -156,6 +156,13 @@ export function upstreamUrlProblem(url: string): string | undefined {
     if (hostProblem !== undefined) {
         return `has host ${show(host)}, which ${hostProblem}`;
     }
+    if (/^https$/i.test(scheme) && (host.startsWith("[") || /^[0-9.]+$/.test(host))) {
+        // Nginx checks an upstream's certificate against a host name only (X509_check_host): never an IP SAN.
+        return (
+            `has the IP address ${show(host)} with https, and Nginx verifies an https upstream by its DNS name ` +
+            "only (every request would get 502)"
+        );
+    }
     if (port !== undefined && (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)) {
         return `has port ${show(port)}`;
     }

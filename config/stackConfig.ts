@@ -8,7 +8,7 @@ import { caSourcesOf } from "./caSources";
 import { configDefaults, configKeys, configTableEntries, hasComputedDefault, retiredKeys } from "./configTable";
 import { validateEngine, validatePlatform } from "./endpoint";
 import { validateKeyExchange } from "./keyExchange";
-import { validateLocationAccess } from "./locations";
+import { validateLocationAccess, validateUpstreamTrust } from "./locations";
 import { validateClientReferences } from "./names";
 import { lifetimesOf, validateCaSlots, validateLifetimes } from "./pki";
 import { ConfigProblems } from "./problems";
@@ -53,6 +53,8 @@ export interface StackConfig {
     readonly verifyDepth: number;
     readonly verifyClient: VerifyClientMode;
     readonly locations: LocationConfig[];
+    /** PEM CAs https upstreams must chain to; empty: the image's system bundle. */
+    readonly upstreamCaCertificates: string;
     readonly organization: string;
     readonly image: string;
     readonly containerName: string;
@@ -107,6 +109,7 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
     validateCaDepth(settings, problems);
     validateLifetimes(settings, problems);
     validateLocationAccess(settings, problems);
+    validateUpstreamTrust(settings, problems);
     validateEngine(settings, problems);
     validatePlatform(settings, configDefaults, problems);
     validateKeyExchange(settings, problems);

@@ -75,6 +75,7 @@ export interface ConfigSettings {
     importedCaChainB: string;
     verifyClient: VerifyClientMode;
     locations: LocationConfig[];
+    upstreamCaCertificates: string;
     organization: string;
     image: string;
     containerName: string;

@@ -49,23 +49,31 @@ export const waitForLiveConfig = [
     `exec nginx -c ${liveConfigPath} -g 'daemon off;'`,
 ].join("; ");
 
+/** The contents of one file set; an empty optional file is left out. */
+export interface FileSetContents {
+    readonly nginxConfig: string;
+    readonly serverChainPem: string;
+    readonly serverKeyPem: string;
+    readonly trustBundlePem: string;
+    readonly crlPem: string;
+    readonly crlNextUpdate: string;
+    readonly upstreamTrustBundlePem: string;
+}
+
 /** The files of one set, with the modes Nginx needs: the key readable by the master (root) only. */
-export function fileSet(
-    nginxConfig: string,
-    serverChainPem: string,
-    serverKeyPem: string,
-    trustBundlePem: string,
-    crlPem: string,
-    crlNextUpdate: string,
-): DeliveredFile[] {
+export function fileSet(contents: FileSetContents): DeliveredFile[] {
+    const { crlPem, crlNextUpdate, upstreamTrustBundlePem } = contents;
     const files: DeliveredFile[] = [
-        { name: endpointFiles.nginxConfig, content: nginxConfig, mode: 0o644 },
-        { name: endpointFiles.serverCertificateChain, content: serverChainPem, mode: 0o644 },
-        { name: endpointFiles.serverPrivateKey, content: serverKeyPem, mode: 0o600 },
-        { name: endpointFiles.clientTrustBundle, content: trustBundlePem, mode: 0o644 },
+        { name: endpointFiles.nginxConfig, content: contents.nginxConfig, mode: 0o644 },
+        { name: endpointFiles.serverCertificateChain, content: contents.serverChainPem, mode: 0o644 },
+        { name: endpointFiles.serverPrivateKey, content: contents.serverKeyPem, mode: 0o600 },
+        { name: endpointFiles.clientTrustBundle, content: contents.trustBundlePem, mode: 0o644 },
     ];
     if (crlPem) {
         files.push({ name: endpointFiles.certificateRevocationList, content: crlPem, mode: 0o644 });
+    }
+    if (upstreamTrustBundlePem) {
+        files.push({ name: endpointFiles.upstreamTrustBundle, content: upstreamTrustBundlePem, mode: 0o644 });
     }
     if (crlNextUpdate) {
         const seconds = Math.floor(Date.parse(crlNextUpdate) / 1000);

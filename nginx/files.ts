@@ -5,7 +5,12 @@ export const endpointFiles = {
     serverPrivateKey: "server-key.pem",
     clientTrustBundle: "client-ca.pem",
     certificateRevocationList: "crl.pem",
+    /** CA certificates an https upstream's certificate must chain to (only when stack config gives them). */
+    upstreamTrustBundle: "upstream-ca.pem",
 } as const;
+
+/** Where Debian-based images (the official nginx ones, the local one) keep the system's CA bundle. */
+export const systemTrustBundle = "/etc/ssl/certs/ca-certificates.crt";
 
 /** Where the endpoint's files volume is mounted inside the container. */
 export const containerConfigDirectory = "/etc/nginx/mtls";

@@ -1,6 +1,6 @@
 import { createHash } from "crypto";
 import { classicalDefaultGroups } from "../domain/keyExchange";
-import { endpointFiles, nginxPidFile } from "./files";
+import { endpointFiles, nginxPidFile, systemTrustBundle } from "./files";
 
 /** One location block, as validated from stack config. */
 export interface NginxLocation {
@@ -46,6 +46,11 @@ export interface NginxConfigSpec {
      * certificate that verifies is a client.
      */
     readonly clientIssuers?: readonly string[];
+    /**
+     * What an https upstream's certificate must chain to: "bundle", the set's own upstream-ca.pem
+     * (stack config gave CAs), or "system" (default), the image's CA bundle.
+     */
+    readonly upstreamTrust?: "bundle" | "system";
     /** Directory the certificate files live in; absent: next to nginx.conf (relative names). */
     readonly fileDirectory?: string;
 }
@@ -203,7 +208,9 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "        # No location serves files. Without this, Nginx's compiled-in root holds the image's own pages.",
         "        root /nonexistent;",
         "",
-        ...spec.locations.flatMap((location, index) => renderLocation(location, index, spec.verifyClient)),
+        ...spec.locations.flatMap((location, index) =>
+            renderLocation(location, index, spec.verifyClient, upstreamTrustOf(spec, file)),
+        ),
         ...(spec.locations.some((location) => location.path === "/") ? [] : renderUndeclaredPaths(spec.verifyClient)),
         "    }",
         "}",
@@ -333,7 +340,32 @@ function renderUndeclaredPaths(verifyClient: "on" | "optional"): string[] {
     ];
 }
 
-function renderLocation(location: NginxLocation, index: number, verifyClient: "on" | "optional"): string[] {
+/** The CA file an https upstream is verified against. */
+function upstreamTrustOf(spec: NginxConfigSpec, file: (name: string) => string): string {
+    return spec.upstreamTrust === "bundle" ? file(endpointFiles.upstreamTrustBundle) : systemTrustBundle;
+}
+
+/**
+ * An https upstream is verified as a browser would: its chain against `trustedCertificate`, its name
+ * against the proxyPass host (sent as SNI too), TLS 1.2 or 1.3 only. Nginx's default verifies nothing.
+ */
+function renderUpstreamTls(trustedCertificate: string): string[] {
+    return [
+        "            proxy_ssl_verify on;",
+        "            proxy_ssl_verify_depth 4;",
+        `            proxy_ssl_trusted_certificate ${trustedCertificate};`,
+        "            proxy_ssl_server_name on;",
+        "            proxy_ssl_name $proxy_host;",
+        "            proxy_ssl_protocols TLSv1.2 TLSv1.3;",
+    ];
+}
+
+function renderLocation(
+    location: NginxLocation,
+    index: number,
+    verifyClient: "on" | "optional",
+    upstreamTrust: string,
+): string[] {
     const guards: string[] = [];
     if (verifyClient === "optional" && location.requireClientCertificate) {
         // "optional" lets a request without a certificate through the handshake; refuse it here.
@@ -349,6 +381,7 @@ function renderLocation(location: NginxLocation, index: number, verifyClient: "o
     const answer = location.proxyPass
         ? [
               `            proxy_pass ${location.proxyPass};`,
+              ...(location.proxyPass.startsWith("https://") ? renderUpstreamTls(upstreamTrust) : []),
               ...Object.entries({ ...upstreamForwardingHeaders, ...upstreamIdentityHeaders }).map(
                   ([name, value]) => `            proxy_set_header ${name} ${value === "" ? '""' : value};`,
               ),

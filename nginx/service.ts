@@ -36,12 +36,13 @@ export interface ServiceSpecArgs {
 }
 
 /** The files that become Swarm configs (the key aside), in a fixed order: the set is fixed per stack shape. */
-export function publicFileNames(withRevocationList: boolean): string[] {
+export function publicFileNames(withRevocationList: boolean, withUpstreamTrustBundle = false): string[] {
     return [
         endpointFiles.nginxConfig,
         endpointFiles.serverCertificateChain,
         endpointFiles.clientTrustBundle,
         ...(withRevocationList ? [endpointFiles.certificateRevocationList, crlNextUpdateFile] : []),
+        ...(withUpstreamTrustBundle ? [endpointFiles.upstreamTrustBundle] : []),
     ];
 }
 

@@ -80,11 +80,17 @@ function isProcessAlive(pid: number): boolean {
     }
 }
 
+/** Names the container resolves through its /etc/hosts (upstreams named by DNS, with no DNS server here). */
+export type ExtraHosts = Readonly<Record<string, string>>;
+
+const hostArgs = (hosts: ExtraHosts = {}): string[] =>
+    Object.entries(hosts).flatMap(([name, address]) => ["--add-host", `${name}:${address}`]);
+
 /** `nginx -t` on the mounted config, in a throwaway container of the image. */
-export function nginxConfigTest(hostDirectory: string): CommandResult {
+export function nginxConfigTest(hostDirectory: string, hosts?: ExtraHosts): CommandResult {
     // prettier-ignore
     return docker([
-        "run", "--rm", "--network", "none", "--label", `${ownerLabel}=${process.pid}`,
+        "run", "--rm", "--network", "none", "--label", `${ownerLabel}=${process.pid}`, ...hostArgs(hosts),
         "-v", `${hostDirectory}:${containerConfigDirectory}:ro`,
         testImage, "nginx", "-t", ...nginxConfigArgs,
     ]);
@@ -98,14 +104,18 @@ export interface RunningEndpoint {
 const started = new Set<string>();
 
 /** Starts Nginx on the mounted directory, published on 127.0.0.1:<free port>. */
-export async function startEndpoint(hostDirectory: string, nameHint: string): Promise<RunningEndpoint> {
+export async function startEndpoint(
+    hostDirectory: string,
+    nameHint: string,
+    hosts?: ExtraHosts,
+): Promise<RunningEndpoint> {
     for (let attempt = 1; ; attempt++) {
         const port = await freePort();
         const name = `mtls-nginx-it-${process.pid}-${nameHint}-${Math.random().toString(36).slice(2, 8)}`;
         started.add(name);
         // prettier-ignore
         const result = docker([
-            "run", "-d", "--name", name, "--label", `${ownerLabel}=${process.pid}`,
+            "run", "-d", "--name", name, "--label", `${ownerLabel}=${process.pid}`, ...hostArgs(hosts),
             "-v", `${hostDirectory}:${containerConfigDirectory}:ro`,
             "-p", `127.0.0.1:${port}:${containerListenPort}`,
             testImage, "nginx", ...nginxConfigArgs, "-g", "daemon off;",
@@ -145,9 +155,9 @@ export function writeFileSet(directory: string, files: TestFileSet): void {
 }
 
 /** writeFileSet, then `nginx -t` on it: a rejection throws, quoting Nginx and the config. */
-export function writeCheckedFileSet(directory: string, files: TestFileSet): CommandResult {
+export function writeCheckedFileSet(directory: string, files: TestFileSet, hosts?: ExtraHosts): CommandResult {
     writeFileSet(directory, files);
-    const check = nginxConfigTest(directory);
+    const check = nginxConfigTest(directory, hosts);
     if (check.status !== 0) {
         throw new Error(
             `nginx -t rejects the file set in ${directory}:\n${check.stderr}\n--- nginx.conf ---\n${files.nginxConfig}`,
@@ -171,9 +181,10 @@ export async function serveFileSet(
     nameHint: string,
     files: TestFileSet,
     verify: { serverName: string; caPem: string },
+    hosts?: ExtraHosts,
 ): Promise<ServedFileSet> {
-    const configTest = writeCheckedFileSet(directory, files);
-    const endpoint = await startEndpoint(directory, nameHint);
+    const configTest = writeCheckedFileSet(directory, files, hosts);
+    const endpoint = await startEndpoint(directory, nameHint, hosts);
     try {
         await waitUntilServing(endpoint, () =>
             tlsRequest({ port: endpoint.port, servername: verify.serverName, ca: verify.caPem, timeoutMs: 2000 }),

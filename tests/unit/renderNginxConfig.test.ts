@@ -142,6 +142,31 @@ describe("renderNginxConfig", () => {
         assert.throws(() => renderNginxConfig({ ...base, clientIssuers: [] }), /no client could ever be accepted/);
     });
 
+    it("verifies an https upstream's chain and name, against the set's CAs or the image's bundle", () => {
+        const locations = [
+            { path: "/secure/", requireClientCertificate: true, proxyPass: "https://api.internal:8443" },
+            { path: "/plain/", requireClientCertificate: true, proxyPass: "http://app:8080" },
+        ];
+        for (const [upstreamTrust, bundle] of [
+            [undefined, "/etc/ssl/certs/ca-certificates.crt"],
+            ["system", "/etc/ssl/certs/ca-certificates.crt"],
+            ["bundle", "upstream-ca.pem"],
+        ] as const) {
+            const text = renderNginxConfig({ ...base, locations, upstreamTrust });
+            const secure = block(text, "location /secure/ {");
+            for (const line of [
+                "proxy_ssl_verify on;",
+                `proxy_ssl_trusted_certificate ${bundle};`,
+                "proxy_ssl_server_name on;",
+                "proxy_ssl_name $proxy_host;",
+                "proxy_ssl_protocols TLSv1.2 TLSv1.3;",
+            ]) {
+                assert.ok(secure.includes(line), `${upstreamTrust}: ${line}\n${secure}`);
+            }
+            assert.doesNotMatch(block(text, "location /plain/ {"), /proxy_ssl_/, "plain http has no TLS to verify");
+        }
+    });
+
     it("answers a request misdirected to the default server by its Host with 421 and no content", () => {
         const defaultServer = block(renderNginxConfig(base), "server {");
         // A verifying default server makes Nginx answer 421 itself; the return holds regardless.

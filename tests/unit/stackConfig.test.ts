@@ -111,7 +111,8 @@ describe("validateStackConfig", () => {
             trustedCas: ["a", "b"],
             locations: [
                 { path: "/.well-known/" },
-                { path: "/api/", proxyPass: "https://[2001:db8::1]:8443/v1/" },
+                { path: "/api/", proxyPass: "https://api.internal:8443/v1/" },
+                { path: "/v6/", proxyPass: "http://[2001:db8::1]:8080/" },
                 { path: "/app", proxyPass: "http://backend.internal:8080", allowedClients: ["Alice"] },
                 { path: "/~user/a-b_c.d" },
             ],
@@ -119,7 +120,7 @@ describe("validateStackConfig", () => {
             serverName: `${label63}.example.com`,
         });
         assert.deepStrictEqual(config.trustedCas, ["b", "a"]);
-        assert.strictEqual(config.locations[1].proxyPass, "https://[2001:db8::1]:8443/v1/");
+        assert.strictEqual(config.locations[1].proxyPass, "https://api.internal:8443/v1/");
         assert.deepStrictEqual(config.smokeProbe, { clientName: "Alice", path: "/.well-known/" });
     });
 
@@ -655,6 +656,12 @@ describe("validateStackConfig", () => {
                 ["an upstream with a variable", "http://backend/$uri", /characters Nginx would misread/],
                 ["an upstream with a trailing dot", "http://backend./", /ends with a dot/],
                 ["an upstream with a bad escape", "http://backend/%zz", /not a %XX escape/],
+                [
+                    "an https upstream named by its address",
+                    "https://10.0.0.5:8443/",
+                    /verifies an https upstream by its DNS name only/,
+                ],
+                ["an https upstream named by its IPv6 address", "https://[2001:db8::1]/", /by its DNS name only/],
             ] as Array<[string, string, RegExp]>
         ).map(([description, proxyPass, reason]): [string, RawStackConfig, string, RegExp] => [
             description,
@@ -767,6 +774,22 @@ describe("validateStackConfig", () => {
             /no certificate authority issues/,
         ],
         ["a capability listed twice", { capabilities: ["CHOWN", "CHOWN"] }, "capabilities", /each capability once/],
+        [
+            "upstream CAs without an https upstream",
+            {
+                smokeTest: false,
+                upstreamCaCertificates: pem("CERTIFICATE"),
+                locations: [{ path: "/", proxyPass: "http://app:8080" }],
+            },
+            "upstreamCaCertificates",
+            /only used with an https:\/\/ proxyPass, and no location has one/,
+        ],
+        [
+            "upstream CAs that are not a certificate",
+            { upstreamCaCertificates: "hunter2" },
+            "upstreamCaCertificates",
+            /is not a PEM certificate/,
+        ],
         [
             "a publish address Swarm cannot honour",
             { platform: "swarm", publishAddress: "10.0.0.7" },
