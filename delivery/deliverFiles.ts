@@ -164,7 +164,7 @@ async function inWriter<T>(
     await removeAbandonedChecks(engine);
     const writer = await engine.startContainer(
         `${request.container}-writer-${randomBytes(4).toString("hex")}`,
-        checkContainerSpec(image, request.limits, volume),
+        checkContainerSpec(image, request.limits, { filesVolume: volume, servingContainer: request.container }),
     );
     try {
         return await write(writer);

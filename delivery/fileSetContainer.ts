@@ -28,11 +28,18 @@ const fileSetTmpfsOptions = "size=64m,mode=0755,nosuid,nodev,noexec";
 /** The label of check containers (`docker ps --filter label=mtls-nginx.owner=file-set-check`). */
 const checkLabel = { "mtls-nginx.owner": "file-set-check" };
 
+/** The container platform's writer: the endpoint's files volume, and the container that serves it. */
+export interface FileSetWriter {
+    readonly filesVolume: string;
+    readonly servingContainer: string;
+}
+
 /**
  * The create request of a check container (`POST /containers/create`). Pure. The file set goes on a
  * tmpfs volume of its own, or, for the container platform's writer, into the endpoint's files volume.
  */
-export function checkContainerSpec(image: string, limits: CheckLimits, filesVolume?: string) {
+export function checkContainerSpec(image: string, limits: CheckLimits, writer?: FileSetWriter) {
+    const filesVolume = writer?.filesVolume;
     const kept = limits.capabilities.map((name) => name.toUpperCase().replace(/^CAP_/, ""));
     return {
         Image: image,
@@ -43,7 +50,9 @@ export function checkContainerSpec(image: string, limits: CheckLimits, filesVolu
         HostConfig: {
             // Set at creation: the engine removes the container (and its anonymous volume) once it exits.
             AutoRemove: true,
-            NetworkMode: "none",
+            // The writer joins the serving container's network namespace: `nginx -t` resolves upstream
+            // names as the serving Nginx does (it resolves them at load). A check has no network at all.
+            NetworkMode: writer ? `container:${writer.servingContainer}` : "none",
             CapDrop: ["ALL"],
             CapAdd: nginxTestCapabilities.filter((name) => kept.includes(name)),
             SecurityOpt: ["no-new-privileges:true"],

@@ -17,6 +17,7 @@ import {
 } from "../../delivery/deliverFiles";
 import { readTarFiles } from "../../delivery/tarArchive";
 import { claimVerdict } from "../../delivery/claimVolume";
+import { checkContainerSpec } from "../../delivery/fileSetContainer";
 import { demultiplex } from "../../delivery/dockerEngine";
 
 const files: DeliveredFile[] = [
@@ -109,7 +110,7 @@ describe("file delivery", () => {
             fs.mkdirSync(bin);
             fs.writeFileSync(
                 path.join(bin, "nginx"),
-                '#!/bin/sh\nfor a; do last="$a"; done\ncase "$*" in *-t*) ! grep -q broken "$4";; *) echo "$*" >> "$SIGNALS";; esac\n',
+                '#!/bin/sh\nfor a; do last="$a"; done\ncase " $* " in *" -t "*) ! grep -q broken "$4";; *) echo "$*" >> "$SIGNALS";; esac\n',
                 { mode: 0o755 },
             );
             const sets = path.join(directory, "mtls");
@@ -204,6 +205,27 @@ describe("file delivery", () => {
         };
         const stream = Buffer.concat([frame(1, "out 1\n"), frame(2, "err\n"), frame(1, "out 2\n")]);
         assert.deepStrictEqual(demultiplex(stream), { stdout: "out 1\nout 2\n", stderr: "err\n" });
+    });
+});
+
+describe("the writer container (container platform)", () => {
+    it("writes into the files volume, shares the serving container's network, and is no stronger than it", () => {
+        const limits = {
+            capabilities: ["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"],
+            memoryLimitMb: 128,
+            pidsLimit: 64,
+        };
+        const writer = { filesVolume: "mtls-nginx-dev-files", servingContainer: "mtls-nginx-dev" };
+        const host = checkContainerSpec("sha256:abc", limits, writer).HostConfig;
+        assert.deepStrictEqual(host.Mounts, [
+            { Type: "volume", Source: "mtls-nginx-dev-files", Target: "/etc/nginx/mtls" },
+        ]);
+        // nginx -t resolves upstream names at load, as the serving Nginx does.
+        assert.strictEqual(host.NetworkMode, "container:mtls-nginx-dev");
+        assert.deepStrictEqual([host.AutoRemove, host.ReadonlyRootfs, host.CapDrop], [true, true, ["ALL"]]);
+        assert.deepStrictEqual(host.CapAdd, ["CHOWN", "NET_BIND_SERVICE"]);
+        assert.deepStrictEqual([host.Memory, host.PidsLimit], [128 * 1024 * 1024, 64]);
+        assert.strictEqual(checkContainerSpec("sha256:abc", limits).HostConfig.NetworkMode, "none", "a check: none");
     });
 });
 
