@@ -7,7 +7,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 
-import { certificateProfiles, leafAllowedUses } from "../components/certificateProfiles";
+import { certificateProfiles, leafAllowedUses } from "../domain/certificateProfiles";
 import type { KeyAlgorithm } from "../domain/pki";
 import { openssl, renderExtensions } from "../testkit/pki";
 

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { CertificateLifetime, KeyAlgorithm } from "../domain/pki";
 import { rfc2253Name } from "../domain/x509";
-import { certificateProfiles, privateKeyArgs } from "./certificateProfiles";
+import { certificateProfiles, privateKeyArgs } from "../domain/certificateProfiles";
 
 export interface CertificateAuthorityArgs {
     /** Organization (O) written into every subject. */

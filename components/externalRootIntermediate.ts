@@ -4,7 +4,7 @@ import { X509Certificate } from "crypto";
 import type { KeyAlgorithm } from "../domain/pki";
 import { earliestNextUpdate, rfc2253Subject, sameKey, validityEnd } from "../domain/x509";
 import type { AuthorityCertificate, CaHierarchy } from "./certificateAuthority";
-import { privateKeyArgs } from "./certificateProfiles";
+import { privateKeyArgs } from "../domain/certificateProfiles";
 
 export interface ExternalRootIntermediateArgs {
     /** Organization (O) of the intermediate's subject. */

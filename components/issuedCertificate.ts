@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { CertificateLifetime, KeyAlgorithm } from "../domain/pki";
-import { certificateProfiles, LeafProfileName, leafAllowedUses, privateKeyArgs } from "./certificateProfiles";
+import { certificateProfiles, LeafProfileName, leafAllowedUses, privateKeyArgs } from "../domain/certificateProfiles";
 
 export interface IssuedCertificateArgs {
     /** "server" (server-auth usage only) or "client" (client-auth usage only). */

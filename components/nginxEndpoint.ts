@@ -14,8 +14,8 @@ import {
     type ContainerHardening,
 } from "../nginx/container";
 import { containerConfigDirectory, containerListenPort, nginxPidFile } from "../nginx/files";
-import { dockerProvider, engineAddress, type DockerEngineArgs } from "./dockerEngine";
-import { fileSetOf, type EndpointFileArgs } from "./endpointFiles";
+import { dockerProvider, engineAddress, type DockerEngineArgs } from "./shared/engineProvider";
+import { fileSetOf, type EndpointFileArgs } from "./shared/endpointFiles";
 
 export interface NginxEndpointArgs extends EndpointFileArgs {
     /** The Docker engine to run on. */

@@ -14,8 +14,8 @@ import {
     serviceSpec,
     type MountedSwarmObject,
 } from "../nginx/service";
-import { dockerProvider, engineAddress, type DockerEngineArgs } from "./dockerEngine";
-import { fileSetOf, type EndpointFileArgs } from "./endpointFiles";
+import { dockerProvider, engineAddress, type DockerEngineArgs } from "./shared/engineProvider";
+import { fileSetOf, type EndpointFileArgs } from "./shared/endpointFiles";
 
 export interface SwarmEndpointArgs extends EndpointFileArgs {
     /** A Swarm manager's engine. */

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from "fs";
 
-import { DockerEngine, type DockerEngineAddress } from "./dockerEngine";
+import { DockerEngine, type DockerEngineAddress } from "./dockerApi";
 
 export interface RolloutWatch {
     readonly engine: DockerEngineAddress;

@@ -13,7 +13,7 @@ import { readFileSync } from "fs";
 
 import { containerConfigDirectory } from "../nginx/files";
 import { archiveOf, generationOf, type DeliveredFile } from "./deliverFiles";
-import { DockerEngine, type DockerEngineAddress } from "./dockerEngine";
+import { DockerEngine, type DockerEngineAddress } from "./dockerApi";
 import { checkContainerSpec, removeAbandonedChecks, type CheckLimits } from "./fileSetContainer";
 
 export interface FileSetCheck {

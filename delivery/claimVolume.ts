@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "fs";
 
-import { DockerEngine, type DockerEngineAddress } from "./dockerEngine";
+import { DockerEngine, type DockerEngineAddress } from "./dockerApi";
 
 export interface VolumeClaim {
     readonly engine: DockerEngineAddress;

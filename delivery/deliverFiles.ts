@@ -17,7 +17,7 @@
 import { createHash, randomBytes } from "crypto";
 import { readFileSync } from "fs";
 
-import { DockerEngine, type DockerEngineAddress } from "./dockerEngine";
+import { DockerEngine, type DockerEngineAddress } from "./dockerApi";
 import { checkContainerSpec, removeAbandonedChecks, type CheckLimits } from "./fileSetContainer";
 import { readTarFiles, tarArchive, type TarEntry } from "./tarArchive";
 

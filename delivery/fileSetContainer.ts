@@ -7,7 +7,7 @@
  */
 import { tmpfsOptions, writablePaths } from "../nginx/container";
 import { containerConfigDirectory } from "../nginx/files";
-import type { DockerEngine } from "./dockerEngine";
+import type { DockerEngine } from "./dockerApi";
 
 export interface CheckLimits {
     /** The capabilities the service keeps; the check keeps those of them `nginx -t` uses. */

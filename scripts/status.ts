@@ -25,7 +25,7 @@ import {
     revokedClientNames,
     StatusOutputs,
     statusExitCode,
-} from "../rotation/expiryReport";
+} from "./expiryReport";
 
 const repoRoot = path.join(__dirname, "..");
 const usageText = "usage: npm run status -- [STACK] [--warn-days N] [--json] [--skip-endpoint]";

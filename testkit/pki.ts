@@ -1,6 +1,6 @@
 /**
  * Test PKI for the tests and the bench: issues keys, CAs, leaves and CRLs with the `openssl` CLI,
- * following the same X.509 profiles (components/certificateProfiles.ts) the Pulumi components
+ * following the same X.509 profiles (domain/certificateProfiles.ts) the Pulumi components
  * hand to @pulumi/tls, so the certificates Nginx sees here have the flags and usages it sees in
  * a real stack.
  */
@@ -15,7 +15,7 @@ import {
     privateKeyArgs,
     type CertificateProfile,
     type LeafProfileName,
-} from "../components/certificateProfiles";
+} from "../domain/certificateProfiles";
 import type { KeyAlgorithm } from "../domain/pki";
 
 interface OpensslUsage {

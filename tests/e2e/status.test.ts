@@ -3,7 +3,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { EndpointCheck, ExpiryRow } from "../../rotation/expiryReport";
+import type { EndpointCheck, ExpiryRow } from "../../scripts/expiryReport";
 import { repoRoot, ThrowawayStack, useThrowawayStack } from "../../testkit/stack";
 
 /** What `npm run status -- STACK --json` prints. */

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-import { connectAddress } from "../../components/clientAccess";
+import { connectAddress } from "../../domain/clientAccess";
 import { describeFailure, keyOf, specKey, unplaceable } from "../../delivery/awaitRollout";
 import {
     archiveOf,
@@ -18,7 +18,7 @@ import {
 import { readTarFiles } from "../../delivery/tarArchive";
 import { claimVerdict } from "../../delivery/claimVolume";
 import { checkContainerSpec } from "../../delivery/fileSetContainer";
-import { demultiplex } from "../../delivery/dockerEngine";
+import { demultiplex } from "../../delivery/dockerApi";
 
 const files: DeliveredFile[] = [
     { name: "nginx.conf", content: "events {}\n", mode: 0o644 },

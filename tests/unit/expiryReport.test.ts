@@ -19,7 +19,7 @@ import {
     rolloverStages,
     StatusOutputs,
     statusExitCode,
-} from "../../rotation/expiryReport";
+} from "../../scripts/expiryReport";
 import { fetchServedCertificate, parseStatusArguments } from "../../scripts/status";
 import { CertificateAuthority, openssl, TestPki } from "../../testkit/pki";
 

@@ -12,7 +12,7 @@ const productFolders = [
     "delivery",
     "domain",
     "nginx",
-    "pki",
+    "steps",
     "policy",
     "program",
     "rotation",

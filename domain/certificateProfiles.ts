@@ -1,4 +1,4 @@
-import type { KeyAlgorithm } from "../domain/pki";
+import type { KeyAlgorithm } from "./pki";
 
 /**
  * X.509 profiles, as plain data: the components pass them to @pulumi/tls, and the integration

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 
-import type { DeliveredFile } from "../delivery/deliverFiles";
-import { fileSet } from "../nginx/container";
+import type { DeliveredFile } from "../../delivery/deliverFiles";
+import { fileSet } from "../../nginx/container";
 
 /** The files every platform serves; NginxEndpoint and SwarmEndpoint take them alike. */
 export interface EndpointFileArgs {

@@ -3,7 +3,7 @@
  * the deployment), rows and an exit decision out. No I/O here; X509 parsing is pure computation.
  */
 import { X509Certificate } from "crypto";
-import { parseRotationState } from "./rotationSchedule";
+import { parseRotationState } from "../rotation/rotationSchedule";
 
 const dayMs = 24 * 3600 * 1000;
 /** Certificates carry whole seconds; an RFC 3339 expiry and an X509 notAfter within this are the same. */

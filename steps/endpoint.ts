@@ -1,0 +1,145 @@
+/**
+ * The endpoint step: the file set (nginx.conf rendered from config and the trust material, the chain,
+ * the key, the CAs, the CRLs) served by one hardened container or a Swarm service on the configured
+ * engine, and the addresses clients reach it at.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+import type { EndpointAddress } from "../domain/clientAccess";
+import type { DockerEngineArgs } from "../components/shared/engineProvider";
+import type { EndpointFileArgs } from "../components/shared/endpointFiles";
+import { NginxEndpoint } from "../components/nginxEndpoint";
+import { SwarmEndpoint } from "../components/swarmEndpoint";
+import { isTcpEngine } from "../config/endpoint";
+import type { StackConfig } from "../config/stackConfig";
+import type { ContainerHardening } from "../nginx/container";
+import { containerListenPort } from "../nginx/files";
+import { renderNginxConfig, trustDigest } from "../nginx/renderNginxConfig";
+import type { CaSlots } from "./authorities";
+import type { Leaves } from "./leaves";
+import type { Revocation } from "./revocation";
+
+/** The file set the endpoint serves: nginx.conf (rendered from config and the trust material), chain, key, CAs, CRLs. */
+export function endpointFilesOf(
+    config: StackConfig,
+    authorities: CaSlots,
+    leaves: Leaves,
+    revocation: Revocation | undefined,
+): EndpointFileArgs {
+    const trustBundlePem = authorities.trustBundlePem;
+    // Rendered from the trust material too: its digest names the TLS session cache (see renderNginxConfig).
+    const nginxConfig = pulumi.all([trustBundlePem, revocation?.crlPem ?? ""]).apply(([bundle, crl]) =>
+        renderNginxConfig({
+            serverNames: config.serverDnsNames,
+            listenPort: containerListenPort,
+            verifyClient: config.verifyClient,
+            verifyDepth: config.verifyDepth,
+            workerProcesses: config.workerProcesses,
+            keyExchangeGroups: config.keyExchangeGroups,
+            // Where the bundle admits CAs that are not ours, clients must also be issued by one of ours.
+            clientIssuers: authorities.clientIssuers,
+            upstreamTrust: config.upstreamCaCertificates ? "bundle" : "system",
+            locations: config.locations,
+            checkRevocation: revocation !== undefined,
+            trustDigest: trustDigest(bundle, crl),
+        }),
+    );
+    return {
+        nginxConfig,
+        serverCertificateChainPem: pulumi.concat(leaves.server.certificatePem, authorities.active!.chainPem),
+        serverPrivateKeyPem: leaves.server.privateKeyPem,
+        clientTrustBundlePem: trustBundlePem,
+        certificateRevocationListPem: revocation?.crlPem,
+        certificateRevocationListNextUpdate: revocation?.nextUpdate,
+        upstreamTrustBundlePem: config.upstreamCaCertificates || undefined,
+    };
+}
+
+/** The Docker engine stack config names; its TLS key becomes a secret here, the moment it leaves config. */
+function engineOf(config: StackConfig): DockerEngineArgs {
+    if (!isTcpEngine(config.dockerHost)) {
+        return { host: config.dockerHost };
+    }
+    return {
+        host: config.dockerHost,
+        tls: {
+            caPem: config.dockerTlsCaCertificate,
+            certificatePem: config.dockerTlsCertificate,
+            keyPem: pulumi.secret(config.dockerTlsKey),
+        },
+    };
+}
+
+/** What the rest of the stack needs of a running endpoint, whatever the platform. */
+export interface DeployedEndpoint {
+    /** The component, for dependsOn. */
+    readonly resource: pulumi.Resource;
+    /** The container ID, or the Swarm service ID. */
+    readonly id: pulumi.Output<string>;
+    /** Changes whenever a new file set is serving. */
+    readonly reloadId: pulumi.Output<string>;
+    /** Where the files live, in words. */
+    readonly filesLocation: pulumi.Output<string>;
+}
+
+/** The endpoint step: one hardened container, or a Swarm service, on the configured engine. */
+export function deployEndpoint(config: StackConfig, files: EndpointFileArgs): DeployedEndpoint {
+    const common = {
+        ...files,
+        engine: engineOf(config),
+        hardening: hardeningOf(config),
+        image: config.image,
+        publishPort: config.publishPort,
+        serverName: config.serverName,
+    };
+    if (config.platform === "swarm") {
+        const service = new SwarmEndpoint("endpoint", {
+            ...common,
+            serviceName: config.containerName,
+            replicas: config.replicas,
+            publishMode: config.publishMode,
+        });
+        return {
+            resource: service,
+            id: service.serviceId,
+            reloadId: service.rolloutReport,
+            filesLocation: pulumi.output(`Swarm configs and a secret of service ${config.containerName}`),
+        };
+    }
+    const container = new NginxEndpoint("endpoint", {
+        ...common,
+        containerName: config.containerName,
+        publishAddress: config.publishAddress,
+    });
+    return {
+        resource: container,
+        id: container.containerId,
+        reloadId: container.reloadId,
+        filesLocation: pulumi.interpolate`docker volume ${container.filesVolume}`,
+    };
+}
+
+function hardeningOf(config: StackConfig): ContainerHardening {
+    return {
+        capabilities: config.capabilities,
+        noNewPrivileges: config.noNewPrivileges,
+        readOnlyRootFilesystem: config.readOnlyRootFilesystem,
+        memoryLimitMb: config.memoryLimitMb,
+        pidsLimit: config.pidsLimit,
+        logMaxSizeMb: config.logMaxSizeMb,
+        logMaxFiles: config.logMaxFiles,
+    };
+}
+
+/** Where clients reach the endpoint: each configured address, else the published one. */
+export function clientAddresses(config: StackConfig): EndpointAddress[] {
+    const base = {
+        serverName: config.serverName,
+        publishAddress: config.publishAddress,
+        publishPort: config.publishPort,
+        dockerHost: config.dockerHost,
+    };
+    return config.endpointAddresses.length === 0
+        ? [base]
+        : config.endpointAddresses.map((address) => ({ ...base, publishAddress: address }));
+}

@@ -1,0 +1,93 @@
+/**
+ * The leaves step: the server certificate and every client's, issued by the active CA, and the
+ * record of every certificate each client name has held (what revoking the name must refuse).
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+import type { CaHierarchy } from "../components/certificateAuthority";
+import {
+    ClientCertificates,
+    IssuedCertificate,
+    IssuedCertificateArgs,
+    IssuedLeaf,
+    resourceNameOf,
+} from "../components/issuedCertificate";
+import type { StackConfig } from "../config/stackConfig";
+import { CertificateHistory, issuedSerialsOf, nextCertificateHistory } from "../rotation/certificateHistory";
+import type { RotationPlanner } from "../rotation/rotationPlanner";
+
+/** Each certificate's one item name: rotation records, `rotationDue` and `certificateExpiries` all use it. */
+export const itemName = {
+    server: "server",
+    // The same as the name of the client's resources: both are in deployed state, so neither may change.
+    client: resourceNameOf,
+    crl: "crl",
+} as const;
+
+/** The server certificate and one certificate per client, issued by the active CA. */
+export interface Leaves {
+    readonly server: IssuedCertificate;
+    readonly clients: ReadonlyMap<string, IssuedLeaf>;
+}
+
+/** The leaves step: what is due rotates (a new key too); a revoked client's certificate is frozen. */
+export function issueLeaves(config: StackConfig, ca: CaHierarchy, rotation: RotationPlanner): Leaves {
+    const issuer = { issuerCertificatePem: ca.issuerCertificatePem, issuerPrivateKeyPem: ca.issuerPrivateKeyPem };
+    const server = new IssuedCertificate("server", {
+        profile: "server",
+        commonName: config.serverName,
+        organization: config.organization,
+        dnsNames: config.serverDnsNames,
+        ipAddresses: config.serverIpAddresses,
+        keyAlgorithm: config.keyAlgorithm,
+        ...issuer,
+        lifetime: config.lifetimes.server,
+        rotationTrigger: rotation.schedule(itemName.server, config.lifetimes.server.renewBeforeHours),
+    });
+    rotation.record(itemName.server, server.validityEndTime);
+
+    const clientArgs = new Map(
+        config.clients.map((clientName) => {
+            const revoked = config.revokedClients.includes(clientName);
+            const item = itemName.client(clientName);
+            const args: IssuedCertificateArgs = {
+                profile: "client",
+                commonName: clientName,
+                organization: config.organization,
+                keyAlgorithm: config.keyAlgorithm,
+                ...issuer,
+                lifetime: config.lifetimes.client,
+                rotationTrigger: rotation.schedule(
+                    item,
+                    config.lifetimes.client.renewBeforeHours,
+                    revoked ? "freeze" : "rotate",
+                ),
+                frozen: revoked,
+            };
+            return [clientName, args];
+        }),
+    );
+    const clients = new ClientCertificates("clients", { certificates: clientArgs }).certificates;
+    for (const [clientName, certificate] of clients) {
+        rotation.record(itemName.client(clientName), certificate.validityEndTime);
+    }
+    return { server, clients };
+}
+
+/**
+ * The history step: every unexpired certificate each client name has held, this deployment's
+ * included. A rotation or a rollover replaces a certificate without ending it: revocation must
+ * still name the one replaced, so its serial is carried until it expires.
+ */
+export function recordIssuedCertificates(
+    leaves: Leaves,
+    previous: pulumi.Output<CertificateHistory>,
+    now: Date,
+): pulumi.Output<CertificateHistory> {
+    const current = pulumi
+        .all(Object.fromEntries([...leaves.clients].map(([clientName, leaf]) => [clientName, leaf.certificatePem])))
+        .apply((pems) =>
+            Object.fromEntries(Object.entries(pems).map(([clientName, pem]) => [clientName, issuedSerialsOf(pem)])),
+        );
+    return pulumi.all([previous, current]).apply(([recorded, issued]) => nextCertificateHistory(recorded, issued, now));
+}

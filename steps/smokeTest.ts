@@ -1,0 +1,39 @@
+/** The smoke test step: the endpoint probed as a client would, with and without a certificate. */
+import * as pulumi from "@pulumi/pulumi";
+
+import { endpointUrl, resolveArgument } from "../domain/clientAccess";
+import { SmokeTest } from "../components/smokeTest";
+import type { StackConfig } from "../config/stackConfig";
+import { greetingFor } from "../nginx/renderNginxConfig";
+import { clientAddresses, type DeployedEndpoint } from "./endpoint";
+import type { Leaves } from "./leaves";
+
+/** The smoke test step: every address clients use, with and without a certificate; re-run on any change. */
+export function runSmokeTest(
+    config: StackConfig,
+    trustBundlePem: pulumi.Output<string>,
+    leaves: Leaves,
+    endpoint: DeployedEndpoint,
+): pulumi.Output<string> {
+    // Validation chose the probe (config/smokeProbe.ts); it is present exactly when smokeTest is true.
+    const probe = config.smokeProbe;
+    if (!probe) {
+        return pulumi.output("disabled (mtls-nginx:smokeTest is false)");
+    }
+    const addresses = clientAddresses(config);
+    const probeClient = leaves.clients.get(probe.clientName)!;
+    return new SmokeTest(
+        "smoke-test",
+        {
+            urls: addresses.map((address) => endpointUrl(address, probe.path)),
+            resolves: addresses.map(resolveArgument),
+            caCertificatePem: trustBundlePem,
+            clientName: probe.clientName,
+            clientCertificatePem: probeClient.certificatePem,
+            clientPrivateKeyPem: probeClient.privateKeyPem,
+            expectedBody: greetingFor(probe.clientName),
+            triggers: [endpoint.id, endpoint.reloadId, probeClient.certificatePem],
+        },
+        { dependsOn: [endpoint.resource] },
+    ).report;
+}
