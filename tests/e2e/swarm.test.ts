@@ -88,6 +88,15 @@ describe("a Swarm service on 3 nodes", function () {
             swarm.nodes.map((node) => node.name).sort(),
             "one task per node",
         );
+        // The provider cannot set it: the rollout watch wrote it through the API.
+        const pids = await swarm.dockerOn(swarm.manager, [
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.TaskTemplate.Resources.Limits.Pids}}",
+            deployment.containerName,
+        ]);
+        assert.strictEqual(pids.stdout.trim(), "256", `the tasks' pids limit: ${pids.stdout}${pids.stderr}`);
         const preview = await deployment.stack.preview({ onOutput: log, diff: true });
         assert.deepStrictEqual(
             realChanges(preview.changeSummary),
