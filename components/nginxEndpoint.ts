@@ -51,46 +51,69 @@ export class NginxEndpoint extends pulumi.ComponentResource {
     constructor(name: string, args: NginxEndpointArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mtls:nginx:NginxEndpoint", name, {}, opts);
         const hardening = args.hardening ?? defaultHardening;
-        const provider = dockerProvider(`${name}-engine`, args.engine, this);
-        const onEngine = { parent: this, provider };
+        const onEngine = { parent: this, provider: dockerProvider(`${name}-engine`, args.engine, this) };
+        const volume = this.claimedVolume(name, args, onEngine);
+        // keepLocally: the image belongs to the user (or to the local build), not to this stack.
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, onEngine);
+        const container = this.container(name, args, hardening, image.imageId, volume.name, onEngine);
+        const request = deliveryRequestOf(args, hardening, container.name);
+        const delivery = this.delivery(name, request, container.id);
+        this.repairDrift(request, delivery.stdout);
 
+        this.containerId = container.id;
+        this.filesVolume = volume.name;
+        this.reloadId = pulumi.unsecret(delivery.stdout);
+        this.registerOutputs({ containerId: this.containerId, filesVolume: this.filesVolume, reloadId: this.reloadId });
+    }
+
+    /** The files volume, claimed first: Docker would hand back someone else's volume of that name. */
+    private claimedVolume(
+        name: string,
+        args: NginxEndpointArgs,
+        onEngine: pulumi.CustomResourceOptions,
+    ): docker.Volume {
         const volumeName = `${args.containerName}-files`;
-        // Before the volume exists in state: Docker would hand back someone else's volume of that name.
-        const claim = new command.local.Command(
+        const claim: pulumi.Input<VolumeClaim> = engineAddress(args.engine).apply((engine) => ({
+            engine: engine as VolumeClaim["engine"],
+            volume: volumeName,
+            label: ownerLabel,
+            owner: args.containerName,
+        }));
+        const claimed = new command.local.Command(
             `${name}-files-claim`,
             {
                 create: deliveryCommand("claimVolume"),
-                stdin: pulumi.secret(
-                    engineAddress(args.engine).apply((engine) =>
-                        JSON.stringify({
-                            engine,
-                            volume: volumeName,
-                            label: ownerLabel,
-                            owner: args.containerName,
-                        } as VolumeClaim),
-                    ),
-                ),
+                stdin: pulumi.secret(pulumi.output(claim).apply((value) => JSON.stringify(value))),
                 dir: projectDirectory,
             },
             { parent: this, additionalSecretOutputs: ["stdin"] },
         );
-        const volume = new docker.Volume(
+        return new docker.Volume(
             `${name}-files`,
             { name: volumeName, labels: [{ label: ownerLabel, value: args.containerName }] },
-            { ...onEngine, dependsOn: [claim] },
+            { ...onEngine, dependsOn: [claimed] },
         );
-        // keepLocally: the image belongs to the user (or to the local build), not to this stack.
-        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, onEngine);
-        const container = new docker.Container(
+    }
+
+    /** The hardened container: the files read-only, Nginx started once a set is live (and the pids limit on). */
+    private container(
+        name: string,
+        args: NginxEndpointArgs,
+        hardening: ContainerHardening,
+        imageId: pulumi.Input<string>,
+        volumeName: pulumi.Input<string>,
+        onEngine: pulumi.CustomResourceOptions,
+    ): docker.Container {
+        return new docker.Container(
             `${name}-container`,
             {
                 name: args.containerName,
-                image: image.imageId,
+                image: imageId,
                 // Nginx starts once the first file set is live; after a restart it is there at once.
                 command: ["sh", "-c", waitForLiveConfig],
                 restart: "unless-stopped",
                 // Read-only: Nginx never writes its files; a writer container does (delivery/deliverFiles.ts).
-                volumes: [{ volumeName: volume.name, containerPath: containerConfigDirectory, readOnly: true }],
+                volumes: [{ volumeName, containerPath: containerConfigDirectory, readOnly: true }],
                 ports: [{ internal: containerListenPort, external: args.publishPort, ip: args.publishAddress }],
                 healthcheck: {
                     tests: ["CMD-SHELL", renderHealthProbe(args.serverName)],
@@ -104,65 +127,74 @@ export class NginxEndpoint extends pulumi.ComponentResource {
             // The name is fixed, so a new container (a new image) can only start once the old one is gone.
             { ...onEngine, deleteBeforeReplace: true },
         );
+    }
 
-        const files = fileSetOf(args, { withKey: true });
-        const request = pulumi
-            .all([engineAddress(args.engine), files, container.name])
-            .apply(([engine, fileList, containerName]): DeliveryRequest => {
-                return {
-                    engine: engine as DeliveryRequest["engine"],
-                    container: containerName,
-                    directory: containerConfigDirectory,
-                    files: fileList,
-                    pidFile: nginxPidFile,
-                    pidsLimit: hardening.pidsLimit,
-                    limits: {
-                        capabilities: hardening.capabilities,
-                        memoryLimitMb: hardening.memoryLimitMb,
-                        pidsLimit: hardening.pidsLimit,
-                    },
-                };
-            });
-        const delivery = new command.local.Command(
+    /** Hands the file set to the container; a new container starts with whatever its volume holds: again then. */
+    private delivery(
+        name: string,
+        request: pulumi.Output<DeliveryRequest>,
+        containerId: pulumi.Output<string>,
+    ): command.local.Command {
+        return new command.local.Command(
             `${name}-delivery`,
             {
                 create: deliveryCommand("deliverFiles"),
                 // Keys travel on stdin, never in argv, the environment or a file.
                 stdin: pulumi.secret(request.apply((value) => JSON.stringify(value))),
                 dir: projectDirectory,
-                // A new container starts with whatever its volume holds: hand it the files again.
-                triggers: [container.id],
+                triggers: [containerId],
             },
             // The provider echoes inputs back as outputs; the keys on stdin must stay secret there too.
             { parent: this, additionalSecretOutputs: ["stdin", "stdout", "stderr"] },
         );
-
-        // A file changed by hand in the volume is not drift Pulumi can see: compare and repair at each up.
-        if (!pulumi.runtime.isDryRun()) {
-            const repair = command.local.runOutput(
-                {
-                    command: deliveryCommand("deliverFiles", "--restore-if-changed"),
-                    stdin: pulumi.secret(
-                        pulumi
-                            .all([request, delivery.stdout])
-                            .apply(([value, deliveredAs]) => JSON.stringify({ ...value, deliveredAs })),
-                    ),
-                    dir: projectDirectory,
-                },
-                { parent: this },
-            );
-            repair.stdout.apply((report) => {
-                if (report.startsWith("restored")) {
-                    void pulumi.log.warn(`the endpoint's files had been changed by hand; ${report}`, this);
-                }
-            });
-        }
-
-        this.containerId = container.id;
-        this.filesVolume = volume.name;
-        this.reloadId = pulumi.unsecret(delivery.stdout);
-        this.registerOutputs({ containerId: this.containerId, filesVolume: this.filesVolume, reloadId: this.reloadId });
     }
+
+    /** A file changed by hand in the volume is not drift Pulumi can see: compare and repair at each up. */
+    private repairDrift(request: pulumi.Output<DeliveryRequest>, deliveredAs: pulumi.Output<string>): void {
+        if (pulumi.runtime.isDryRun()) {
+            return;
+        }
+        const repair = command.local.runOutput(
+            {
+                command: deliveryCommand("deliverFiles", "--restore-if-changed"),
+                stdin: pulumi.secret(
+                    pulumi
+                        .all([request, deliveredAs])
+                        .apply(([value, set]) => JSON.stringify({ ...value, deliveredAs: set })),
+                ),
+                dir: projectDirectory,
+            },
+            { parent: this },
+        );
+        repair.stdout.apply((report) => {
+            if (report.startsWith("restored")) {
+                void pulumi.log.warn(`the endpoint's files had been changed by hand; ${report}`, this);
+            }
+        });
+    }
+}
+
+/** What the delivery program is handed (keys included: it travels on stdin only). */
+function deliveryRequestOf(
+    args: NginxEndpointArgs,
+    hardening: ContainerHardening,
+    containerName: pulumi.Output<string>,
+): pulumi.Output<DeliveryRequest> {
+    return pulumi.all([engineAddress(args.engine), fileSetOf(args, { withKey: true }), containerName]).apply(
+        ([engine, files, container]): DeliveryRequest => ({
+            engine: engine as DeliveryRequest["engine"],
+            container,
+            directory: containerConfigDirectory,
+            files,
+            pidFile: nginxPidFile,
+            pidsLimit: hardening.pidsLimit,
+            limits: {
+                capabilities: hardening.capabilities,
+                memoryLimitMb: hardening.memoryLimitMb,
+                pidsLimit: hardening.pidsLimit,
+            },
+        }),
+    );
 }
 
 /** The label that marks the files volume as this stack's (its value: the container's name). */

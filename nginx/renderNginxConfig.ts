@@ -130,11 +130,6 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
     // Relative names resolve against nginx.conf's own directory: a file set checked with `nginx -t`
     // in its staging place is exactly the set that serves once `live` points at it.
     const file = (name: string): string => (spec.fileDirectory ? `${spec.fileDirectory}/${name}` : name);
-    const allowlistMaps = spec.locations.flatMap((location, index) =>
-        location.allowedClients ? [renderAllowlistMap(index, location.allowedClients)] : [],
-    );
-    const proxies = spec.locations.some((location) => location.proxyPass !== undefined);
-
     return [
         "# Rendered by mtls-nginx (nginx/renderNginxConfig.ts). Do not edit: `pulumi up` rewrites it.",
         `worker_processes ${spec.workerProcesses};`,
@@ -146,6 +141,23 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "}",
         "",
         "http {",
+        ...renderHttpSettings(spec),
+        "",
+        ...renderClientMaps(spec),
+        "",
+        ...renderTlsSettings(spec),
+        "",
+        ...renderDefaultServer(spec.listenPort, file(endpointFiles.clientTrustBundle)),
+        "",
+        ...renderMtlsServer(spec, file),
+        "}",
+        "",
+    ].join("\n");
+}
+
+/** The http block's own settings and the access log that names who called. */
+function renderHttpSettings(spec: NginxConfigSpec): string[] {
+    return [
         "    server_tokens off;",
         // Before the first map: the issuer DNs are longer than the default bucket holds.
         ...(spec.clientIssuers ? [`    map_hash_bucket_size ${mapBucketSizeFor(spec.clientIssuers)};`] : []),
@@ -162,7 +174,16 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         "                    'group=$ssl_curve';",
         "    # Buffered: an unbuffered line per request costs the Docker log pipeline more CPU than Nginx itself.",
         "    access_log /dev/stdout mtls buffer=64k flush=1s;",
-        "",
+    ];
+}
+
+/** The variables the locations decide on: the client's CN, the allowlists, the issuers, Client-Cert. */
+function renderClientMaps(spec: NginxConfigSpec): string[] {
+    const allowlistMaps = spec.locations.flatMap((location, index) =>
+        location.allowedClients ? [renderAllowlistMap(index, location.allowedClients)] : [],
+    );
+    const proxies = spec.locations.some((location) => location.proxyPass !== undefined);
+    return [
         "    # The client's CN, taken from the RFC 2253 subject DN.",
         "    map $ssl_client_s_dn $mtls_client_cn {",
         '        default "";',
@@ -171,7 +192,12 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         ...allowlistMaps,
         ...(spec.clientIssuers ? renderIssuerMaps(spec.clientIssuers) : []),
         ...(proxies ? ["", ...renderClientCertMaps()] : []),
-        "",
+    ];
+}
+
+/** Protocols, ciphers, key exchange groups and session resumption, for every server. */
+function renderTlsSettings(spec: NginxConfigSpec): string[] {
+    return [
         "    ssl_protocols TLSv1.2 TLSv1.3;",
         `    ssl_ciphers ${tls12Ciphers};`,
         "    ssl_prefer_server_ciphers off;",
@@ -183,9 +209,12 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         `    ssl_session_cache shared:${sessionCacheZone(spec.trustDigest)}:10m;`,
         "    ssl_session_timeout 1h;",
         "    ssl_session_tickets off;",
-        "",
-        ...renderDefaultServer(spec.listenPort, file(endpointFiles.clientTrustBundle)),
-        "",
+    ];
+}
+
+/** The server our names reach: client verification, the certificate files, and the locations. */
+function renderMtlsServer(spec: NginxConfigSpec, file: (name: string) => string): string[] {
+    return [
         "    server {",
         `        listen ${spec.listenPort} ssl;`,
         `        server_name ${spec.serverNames.join(" ")};`,
@@ -213,9 +242,7 @@ export function renderNginxConfig(spec: NginxConfigSpec): string {
         ),
         ...(spec.locations.some((location) => location.path === "/") ? [] : renderUndeclaredPaths(spec.verifyClient)),
         "    }",
-        "}",
-        "",
-    ].join("\n");
+    ];
 }
 
 /**
