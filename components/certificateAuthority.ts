@@ -78,77 +78,24 @@ export class CertificateAuthority extends pulumi.ComponentResource implements Ca
     constructor(name: string, args: CertificateAuthorityArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mtls:pki:CertificateAuthority", name, {}, opts);
 
-        const rootKey = new tls.PrivateKey(`${name}-root-key`, privateKeyArgs(args.keyAlgorithm), { parent: this });
-        const root = new tls.SelfSignedCert(
-            `${name}-root`,
-            {
-                privateKeyPem: rootKey.privateKeyPem,
-                subject: { commonName: `${args.commonNamePrefix} Root CA`, organization: args.organization },
-                isCaCertificate: certificateProfiles.rootCa.isCaCertificate,
-                allowedUses: [...certificateProfiles.rootCa.allowedUses],
-                // The root may sign exactly the layers below it: an intermediate (1) or leaves only (0).
-                maxPathLength: args.intermediateLifetime ? 1 : 0,
-                setSubjectKeyId: true,
-                validityPeriodHours: args.rootLifetime.validityHours,
-            },
-            { parent: this },
-        );
-        this.rootCertificatePem = root.certPem;
-        this.authorities = [
-            {
-                name: `${name}-root`,
-                certificatePem: root.certPem,
-                privateKeyPem: pulumi.secret(rootKey.privateKeyPem),
-                validityEndTime: root.validityEndTime,
-            },
-        ];
+        const root = this.createRoot(name, args);
+        this.rootCertificatePem = root.certificate.certPem;
+        this.authorities = [authorityCertificate(`${name}-root`, root)];
 
         if (args.intermediateLifetime) {
-            const intermediateKey = new tls.PrivateKey(`${name}-intermediate-key`, privateKeyArgs(args.keyAlgorithm), {
-                parent: this,
-            });
-            const request = new tls.CertRequest(
-                `${name}-intermediate-csr`,
-                {
-                    privateKeyPem: intermediateKey.privateKeyPem,
-                    subject: {
-                        commonName: `${args.commonNamePrefix} Intermediate CA`,
-                        organization: args.organization,
-                    },
-                },
-                { parent: this },
-            );
-            const intermediate = new tls.LocallySignedCert(
-                `${name}-intermediate`,
-                {
-                    certRequestPem: request.certRequestPem,
-                    caPrivateKeyPem: rootKey.privateKeyPem,
-                    caCertPem: root.certPem,
-                    isCaCertificate: certificateProfiles.intermediateCa.isCaCertificate,
-                    allowedUses: [...certificateProfiles.intermediateCa.allowedUses],
-                    maxPathLength: 0,
-                    setSubjectKeyId: true,
-                    validityPeriodHours: args.intermediateLifetime.validityHours,
-                },
-                { parent: this },
-            );
-            this.issuerCertificatePem = intermediate.certPem;
+            const intermediate = this.createIntermediate(name, args, args.intermediateLifetime, root);
+            this.issuerCertificatePem = intermediate.certificate.certPem;
             this.issuerSubjectDn = subjectDn(`${args.commonNamePrefix} Intermediate CA`, args.organization);
-            this.issuerPrivateKeyPem = pulumi.secret(intermediateKey.privateKeyPem);
-            this.chainPem = intermediate.certPem;
-            this.trustBundlePem = pulumi.concat(intermediate.certPem, root.certPem);
-            this.authorities.push({
-                name: `${name}-intermediate`,
-                certificatePem: intermediate.certPem,
-                privateKeyPem: pulumi.secret(intermediateKey.privateKeyPem),
-                validityEndTime: intermediate.validityEndTime,
-            });
+            this.issuerPrivateKeyPem = pulumi.secret(intermediate.key.privateKeyPem);
+            this.chainPem = intermediate.certificate.certPem;
+            this.trustBundlePem = pulumi.concat(intermediate.certificate.certPem, root.certificate.certPem);
+            this.authorities.push(authorityCertificate(`${name}-intermediate`, intermediate));
         } else {
-            this.issuerCertificatePem = root.certPem;
+            this.issuerCertificatePem = root.certificate.certPem;
             this.issuerSubjectDn = subjectDn(`${args.commonNamePrefix} Root CA`, args.organization);
-            this.issuerPrivateKeyPem = pulumi.secret(rootKey.privateKeyPem);
+            this.issuerPrivateKeyPem = pulumi.secret(root.key.privateKeyPem);
             this.chainPem = pulumi.output("");
-            this.trustBundlePem = root.certPem;
+            this.trustBundlePem = root.certificate.certPem;
         }
 
         this.registerOutputs({
@@ -160,6 +107,83 @@ export class CertificateAuthority extends pulumi.ComponentResource implements Ca
             trustBundlePem: this.trustBundlePem,
         });
     }
+
+    /** The root: its key and its self-signed certificate. */
+    private createRoot(name: string, args: CertificateAuthorityArgs): CaLayer<tls.SelfSignedCert> {
+        const key = new tls.PrivateKey(`${name}-root-key`, privateKeyArgs(args.keyAlgorithm), { parent: this });
+        const certificate = new tls.SelfSignedCert(
+            `${name}-root`,
+            {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName: `${args.commonNamePrefix} Root CA`, organization: args.organization },
+                isCaCertificate: certificateProfiles.rootCa.isCaCertificate,
+                allowedUses: [...certificateProfiles.rootCa.allowedUses],
+                // The root may sign exactly the layers below it: an intermediate (1) or leaves only (0).
+                maxPathLength: args.intermediateLifetime ? 1 : 0,
+                setSubjectKeyId: true,
+                validityPeriodHours: args.rootLifetime.validityHours,
+            },
+            { parent: this },
+        );
+        return { key, certificate };
+    }
+
+    /** The intermediate: its key, its request and its certificate, signed by the root. */
+    private createIntermediate(
+        name: string,
+        args: CertificateAuthorityArgs,
+        lifetime: CertificateLifetime,
+        root: CaLayer<tls.SelfSignedCert>,
+    ): CaLayer<tls.LocallySignedCert> {
+        const key = new tls.PrivateKey(`${name}-intermediate-key`, privateKeyArgs(args.keyAlgorithm), {
+            parent: this,
+        });
+        const request = new tls.CertRequest(
+            `${name}-intermediate-csr`,
+            {
+                privateKeyPem: key.privateKeyPem,
+                subject: {
+                    commonName: `${args.commonNamePrefix} Intermediate CA`,
+                    organization: args.organization,
+                },
+            },
+            { parent: this },
+        );
+        const certificate = new tls.LocallySignedCert(
+            `${name}-intermediate`,
+            {
+                certRequestPem: request.certRequestPem,
+                caPrivateKeyPem: root.key.privateKeyPem,
+                caCertPem: root.certificate.certPem,
+                isCaCertificate: certificateProfiles.intermediateCa.isCaCertificate,
+                allowedUses: [...certificateProfiles.intermediateCa.allowedUses],
+                maxPathLength: 0,
+                setSubjectKeyId: true,
+                validityPeriodHours: lifetime.validityHours,
+            },
+            { parent: this },
+        );
+        return { key, certificate };
+    }
+}
+
+/** A CA layer generated in the stack: its key and its certificate. */
+interface CaLayer<C extends tls.SelfSignedCert | tls.LocallySignedCert> {
+    readonly key: tls.PrivateKey;
+    readonly certificate: C;
+}
+
+/** The authority record of a generated layer (its key kept secret). */
+function authorityCertificate(
+    name: string,
+    layer: CaLayer<tls.SelfSignedCert | tls.LocallySignedCert>,
+): AuthorityCertificate {
+    return {
+        name,
+        certificatePem: layer.certificate.certPem,
+        privateKeyPem: pulumi.secret(layer.key.privateKeyPem),
+        validityEndTime: layer.certificate.validityEndTime,
+    };
 }
 
 /** The subject @pulumi/tls writes for {commonName, organization} (Go puts O before CN), as Nginx prints it. */

@@ -68,108 +68,142 @@ const isSeparator = (char: string): boolean => char === " " || char === "\t" || 
 
 /** ngx_conf_read_token over the whole text: its words and the `;`, `{`, `}` that end directives and blocks. */
 function tokenize(text: string): Token[] {
-    const tokens: Token[] = [];
-    let line = 1;
-    let betweenWords = true; // last_space
-    let needSeparator = false; // need_space: right after a closing quote
-    let comment = false;
-    let escaped = false; // quoted: the character after a backslash
-    let variable = false; // just after "$": a "{" continues the word
-    let quote: '"' | "'" | undefined;
-    let start = 0;
-    let startLine = 1;
-    const word = (end: number) =>
-        tokens.push({ kind: "word", text: unescape(text.slice(start, end)), line: startLine });
-    const punctuation = (kind: Punctuation["kind"]) => {
-        tokens.push({ kind, line });
-        betweenWords = true;
-        needSeparator = false;
-        variable = false;
-    };
+    const reader = new TokenReader(text);
+    for (let index = 0; index < text.length; index++) reader.read(index);
+    return reader.finish();
+}
 
-    for (let index = 0; index < text.length; index++) {
-        const char = text[index];
+/** ngx_conf_read_token's state, one character at a time; the fields are its flags. */
+class TokenReader {
+    private readonly tokens: Token[] = [];
+    private line = 1;
+    private betweenWords = true; // last_space
+    private needSeparator = false; // need_space: right after a closing quote
+    private comment = false;
+    private escaped = false; // quoted: the character after a backslash
+    private variable = false; // just after "$": a "{" continues the word
+    private quote: '"' | "'" | undefined;
+    private start = 0;
+    private startLine = 1;
+
+    constructor(private readonly text: string) {}
+
+    /** Takes the character at `index`. */
+    read(index: number): void {
+        const char = this.text[index];
         if (char === "\n") {
-            line++;
-            comment = false;
+            this.line++;
+            this.comment = false;
         }
-        if (comment) continue;
-        if (escaped) {
-            escaped = false;
-            continue;
+        if (this.comment) return;
+        if (this.escaped) {
+            this.escaped = false;
+            return;
         }
-        if (needSeparator) {
-            if (isSeparator(char)) {
-                betweenWords = true;
-                needSeparator = false;
-                continue;
-            }
-            if (char === ";" || char === "{") {
-                punctuation(char);
-                continue;
-            }
-            if (char !== ")") throw new Error(`unexpected "${char}" on line ${line}`);
-            // `if ($a = "b")`: the ")" starts a word of its own.
-            betweenWords = true;
-            needSeparator = false;
+        if (this.needSeparator && this.afterClosingQuote(char)) return;
+        if (this.betweenWords) this.startWord(char, index);
+        else this.continueWord(char, index);
+    }
+
+    /** The tokens read; throws when the text ends inside a word or a string. */
+    finish(): Token[] {
+        if (!this.betweenWords || this.needSeparator) {
+            // Nginx: an unfinished word or string at the end of the file; the parser reports pending words.
+            if (this.quote) throw new Error(`unclosed ${this.quote} quote from line ${this.startLine}`);
+            throw new Error('unexpected end of file, expecting ";" or "}"');
         }
-        if (betweenWords) {
-            start = index;
-            startLine = line;
-            if (isSeparator(char)) continue;
-            switch (char) {
-                case ";":
-                case "{":
-                case "}":
-                    punctuation(char);
-                    continue;
-                case "#":
-                    comment = true;
-                    continue;
-                case "\\":
-                    escaped = true;
-                    break;
-                case '"':
-                case "'":
-                    start = index + 1;
-                    quote = char;
-                    break;
-                case "$":
-                    variable = true;
-                    break;
-            }
-            betweenWords = false;
-            continue;
+        return this.tokens;
+    }
+
+    /** Right after a closing quote: a separator, `;` or `{` is taken here (true); `)` starts a word. */
+    private afterClosingQuote(char: string): boolean {
+        if (isSeparator(char)) {
+            this.betweenWords = true;
+            this.needSeparator = false;
+            return true;
         }
-        if (char === "{" && variable) continue;
-        variable = false;
+        if (char === ";" || char === "{") {
+            this.punctuation(char);
+            return true;
+        }
+        if (char !== ")") throw new Error(`unexpected "${char}" on line ${this.line}`);
+        // `if ($a = "b")`: the ")" starts a word of its own.
+        this.betweenWords = true;
+        this.needSeparator = false;
+        return false;
+    }
+
+    /** Between words: a separator, punctuation, a comment, or the first character of a word or string. */
+    private startWord(char: string, index: number): void {
+        this.start = index;
+        this.startLine = this.line;
+        if (isSeparator(char)) return;
+        switch (char) {
+            case ";":
+            case "{":
+            case "}":
+                this.punctuation(char);
+                return;
+            case "#":
+                this.comment = true;
+                return;
+            case "\\":
+                this.escaped = true;
+                break;
+            case '"':
+            case "'":
+                this.start = index + 1;
+                this.quote = char;
+                break;
+            case "$":
+                this.variable = true;
+                break;
+        }
+        this.betweenWords = false;
+    }
+
+    /** Inside a word or string: `${`, escapes and variables keep it going; its end makes a word token. */
+    private continueWord(char: string, index: number): void {
+        if (char === "{" && this.variable) return;
+        this.variable = false;
         if (char === "\\") {
-            escaped = true;
-            continue;
+            this.escaped = true;
+            return;
         }
         if (char === "$") {
-            variable = true;
-            continue;
+            this.variable = true;
+            return;
         }
-        if (quote) {
-            if (char === quote) {
-                word(index);
-                quote = undefined;
-                needSeparator = true;
-            }
-        } else if (isSeparator(char) || char === ";" || char === "{") {
-            word(index);
-            betweenWords = true;
-            if (char !== ";" && char !== "{") continue;
-            punctuation(char);
-        }
+        if (this.quote) this.continueQuoted(char, index);
+        else this.continuePlain(char, index);
     }
-    if (!betweenWords || needSeparator) {
-        // Nginx: an unfinished word or string at the end of the file; the parser reports pending words.
-        if (quote) throw new Error(`unclosed ${quote} quote from line ${startLine}`);
-        throw new Error('unexpected end of file, expecting ";" or "}"');
+
+    /** In a quoted string: its closing quote ends it, and a separator must follow. */
+    private continueQuoted(char: string, index: number): void {
+        if (char !== this.quote) return;
+        this.word(index);
+        this.quote = undefined;
+        this.needSeparator = true;
     }
-    return tokens;
+
+    /** In an unquoted word: a separator, `;` or `{` ends it (never `}`). */
+    private continuePlain(char: string, index: number): void {
+        if (!isSeparator(char) && char !== ";" && char !== "{") return;
+        this.word(index);
+        this.betweenWords = true;
+        if (char === ";" || char === "{") this.punctuation(char);
+    }
+
+    private word(end: number): void {
+        this.tokens.push({ kind: "word", text: unescape(this.text.slice(this.start, end)), line: this.startLine });
+    }
+
+    private punctuation(kind: Punctuation["kind"]): void {
+        this.tokens.push({ kind, line: this.line });
+        this.betweenWords = true;
+        this.needSeparator = false;
+        this.variable = false;
+    }
 }
 
 /** The value Nginx keeps for a word: its escapes resolved (ngx_conf_read_token's copy loop). */
