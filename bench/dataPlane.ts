@@ -10,8 +10,8 @@ import * as os from "os";
 import * as path from "path";
 
 import { validateStackConfig } from "../config/stackConfig";
-import { containerListenPort } from "../nginx/files";
 import { renderNginxConfig, trustDigest } from "../nginx/renderNginxConfig";
+import { nginxConfigSpecOf } from "../steps/nginxConfigSpec";
 import { assertDockerReady, testImage } from "../testkit/docker";
 import { onCleanup } from "./cleanup";
 import { measureSpeeds, publicKeySum, speedNamesFor, type PublicKeySum, type SpeedReport } from "./cryptoBound";
@@ -100,17 +100,12 @@ export function projectKeys(): KeyTypes {
 /** The renderer's output for the default stack config and these keys' CA, as stack.ts builds it. */
 export function renderProjectConfig(keys: KeySet): string {
     const config = projectDefaults();
-    return renderNginxConfig({
-        serverNames: config.serverDnsNames,
-        listenPort: containerListenPort,
-        verifyClient: config.verifyClient,
-        verifyDepth: config.verifyDepth,
-        workerProcesses: config.workerProcesses,
-        keyExchangeGroups: config.keyExchangeGroups,
-        locations: config.locations,
-        checkRevocation: false,
-        trustDigest: trustDigest(fs.readFileSync(keys.caPath, "utf8"), ""),
-    });
+    return renderNginxConfig(
+        nginxConfigSpecOf(config, {
+            checkRevocation: false,
+            trustDigest: trustDigest(fs.readFileSync(keys.caPath, "utf8"), ""),
+        }),
+    );
 }
 
 /**

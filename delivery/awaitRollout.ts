@@ -6,9 +6,9 @@
  * Docker provider cannot set, is set here through the API once the provider's version has rolled
  * out (a second rollout). Run with a JSON `RolloutWatch` on stdin (it may hold the engine's TLS key).
  */
-import { readFileSync } from "fs";
 
 import { DockerEngine, type DockerEngineAddress } from "./dockerApi";
+import { runWithStdin } from "./commands";
 
 export interface RolloutWatch {
     readonly engine: DockerEngineAddress;
@@ -296,12 +296,5 @@ async function converge(engine: DockerEngine, watch: RolloutWatch): Promise<stri
 }
 
 if (require.main === module) {
-    const watch = JSON.parse(readFileSync(0, "utf8")) as RolloutWatch;
-    awaitRollout(watch).then(
-        (report) => console.log(report),
-        (error: Error) => {
-            console.error(`service ${watch.service}: ${error.message}`);
-            process.exit(1);
-        },
-    );
+    runWithStdin<RolloutWatch>(awaitRollout, (watch) => `service ${watch.service}: `);
 }

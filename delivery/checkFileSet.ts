@@ -9,12 +9,12 @@
  * `FileSetCheck` on stdin.
  */
 import { randomBytes } from "crypto";
-import { readFileSync } from "fs";
 
 import { containerConfigDirectory } from "../nginx/files";
 import { archiveOf, generationOf, type DeliveredFile } from "./deliverFiles";
 import { DockerEngine, type DockerEngineAddress } from "./dockerApi";
 import { checkContainerSpec, removeAbandonedChecks, type CheckLimits } from "./fileSetContainer";
+import { runWithStdin } from "./commands";
 
 export interface FileSetCheck {
     readonly engine: DockerEngineAddress;
@@ -46,12 +46,5 @@ export async function checkFileSet(check: FileSetCheck): Promise<string> {
 }
 
 if (require.main === module) {
-    const check = JSON.parse(readFileSync(0, "utf8")) as FileSetCheck;
-    checkFileSet(check).then(
-        (report) => console.log(report),
-        (error: Error) => {
-            console.error(error.message);
-            process.exit(1);
-        },
-    );
+    runWithStdin(checkFileSet);
 }

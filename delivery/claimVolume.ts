@@ -4,9 +4,9 @@
  * and, at `destroy`, delete it with its data. A volume that exists without this stack's owner label
  * stops `up` before anything is written or recorded. Run with a JSON `VolumeClaim` on stdin.
  */
-import { readFileSync } from "fs";
 
 import { DockerEngine, type DockerEngineAddress } from "./dockerApi";
+import { runWithStdin } from "./commands";
 
 export interface VolumeClaim {
     readonly engine: DockerEngineAddress;
@@ -44,12 +44,5 @@ export async function claimVolume(claim: VolumeClaim): Promise<string> {
 }
 
 if (require.main === module) {
-    const claim = JSON.parse(readFileSync(0, "utf8")) as VolumeClaim;
-    claimVolume(claim).then(
-        (report) => console.log(report),
-        (error: Error) => {
-            console.error(error.message);
-            process.exit(1);
-        },
-    );
+    runWithStdin(claimVolume);
 }

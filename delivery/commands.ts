@@ -3,6 +3,7 @@
  * the directory to run it in. One place, so the programs' names and the way they start cannot drift
  * apart between the container and the Swarm platforms.
  */
+import { readFileSync } from "fs";
 import * as path from "path";
 
 /** The programs of delivery/, by file name. */
@@ -17,4 +18,19 @@ export const projectDirectory = path.join(__dirname, "..");
  */
 export function deliveryCommand(program: DeliveryProgram, ...flags: string[]): string {
     return ["node", "--require", "ts-node/register/transpile-only", `delivery/${program}.ts`, ...flags].join(" ");
+}
+
+/**
+ * A delivery program's main: its JSON input from stdin, its report on stdout, and on failure the
+ * error on stderr (prefixed by `context`) and exit status 1, which fails the command resource.
+ */
+export function runWithStdin<T>(run: (input: T) => Promise<string>, context: (input: T) => string = () => ""): void {
+    const input = JSON.parse(readFileSync(0, "utf8")) as T;
+    run(input).then(
+        (report) => console.log(report),
+        (error: Error) => {
+            console.error(`${context(input)}${error.message}`);
+            process.exit(1);
+        },
+    );
 }

@@ -15,11 +15,11 @@
  * resource with a JSON `DeliveryRequest` on stdin (it holds keys, so never argv or environment).
  */
 import { createHash, randomBytes } from "crypto";
-import { readFileSync } from "fs";
 
 import { DockerEngine, type DockerEngineAddress } from "./dockerApi";
 import { checkContainerSpec, removeAbandonedChecks, type CheckLimits } from "./fileSetContainer";
 import { readTarFiles, tarArchive, type TarEntry } from "./tarArchive";
+import { runWithStdin } from "./commands";
 
 /** One file of the set: its name inside the set's directory, content and mode. */
 export interface DeliveredFile {
@@ -207,13 +207,8 @@ export async function restoreIfChanged(request: DeliveryRequest): Promise<string
 }
 
 if (require.main === module) {
-    const request = JSON.parse(readFileSync(0, "utf8")) as DeliveryRequest;
-    const run = process.argv.includes("--restore-if-changed") ? restoreIfChanged : deliver;
-    run(request).then(
-        (report) => console.log(report),
-        (error: Error) => {
-            console.error(`delivering the Nginx files to ${request.container} failed: ${error.message}`);
-            process.exit(1);
-        },
+    runWithStdin<DeliveryRequest>(
+        process.argv.includes("--restore-if-changed") ? restoreIfChanged : deliver,
+        (request) => `delivering the Nginx files to ${request.container} failed: `,
     );
 }

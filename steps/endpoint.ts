@@ -13,10 +13,10 @@ import { SwarmEndpoint } from "../components/swarmEndpoint";
 import { isTcpEngine } from "../config/endpoint";
 import type { StackConfig } from "../config/stackConfig";
 import type { ContainerHardening } from "../nginx/container";
-import { containerListenPort } from "../nginx/files";
 import { renderNginxConfig, trustDigest } from "../nginx/renderNginxConfig";
 import type { CaSlots } from "./authorities";
 import type { Leaves } from "./leaves";
+import { nginxConfigSpecOf } from "./nginxConfigSpec";
 import type { Revocation } from "./revocation";
 
 /** The file set the endpoint serves: nginx.conf (rendered from config and the trust material), chain, key, CAs, CRLs. */
@@ -29,20 +29,13 @@ export function endpointFilesOf(
     const trustBundlePem = authorities.trustBundlePem;
     // Rendered from the trust material too: its digest names the TLS session cache (see renderNginxConfig).
     const nginxConfig = pulumi.all([trustBundlePem, revocation?.crlPem ?? ""]).apply(([bundle, crl]) =>
-        renderNginxConfig({
-            serverNames: config.serverDnsNames,
-            listenPort: containerListenPort,
-            verifyClient: config.verifyClient,
-            verifyDepth: config.verifyDepth,
-            workerProcesses: config.workerProcesses,
-            keyExchangeGroups: config.keyExchangeGroups,
-            // Where the bundle admits CAs that are not ours, clients must also be issued by one of ours.
-            clientIssuers: authorities.clientIssuers,
-            upstreamTrust: config.upstreamCaCertificates ? "bundle" : "system",
-            locations: config.locations,
-            checkRevocation: revocation !== undefined,
-            trustDigest: trustDigest(bundle, crl),
-        }),
+        renderNginxConfig(
+            nginxConfigSpecOf(config, {
+                clientIssuers: authorities.clientIssuers,
+                checkRevocation: revocation !== undefined,
+                trustDigest: trustDigest(bundle, crl),
+            }),
+        ),
     );
     return {
         nginxConfig,
