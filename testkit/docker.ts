@@ -18,6 +18,11 @@ export const testImage = process.env.MTLS_NGINX_IMAGE ?? "mtls-nginx/nginx:trixi
 /** Label on every container this tier starts; its value is the owning test process id. */
 const ownerLabel = "mtls-nginx.integration-test";
 
+/** `docker run` arguments that mark a container as this test process's: a killed run's are removed by the next. */
+export function ownedByThisRun(): string[] {
+    return ["--label", `${ownerLabel}=${process.pid}`];
+}
+
 const setupHint = "run `npm run setup` (scripts/setup-docker.sh starts dockerd and builds the image)";
 
 export interface CommandResult {

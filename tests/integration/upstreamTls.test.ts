@@ -18,6 +18,7 @@ import {
     connectToNetwork,
     createNetwork,
     docker,
+    ownedByThisRun,
     removeContainer,
     removeNetwork,
     serveFileSet,
@@ -55,7 +56,7 @@ describe("https upstreams are verified: chain and name", function () {
         const name = `mtls-nginx-it-${process.pid}-upstream-${label}`;
         // prettier-ignore
         const started = docker([
-            "run", "-d", "--name", name, "--network", network, "-v", `${mounted}:/u:ro`, testImage,
+            "run", "-d", "--name", name, ...ownedByThisRun(), "--network", network, "-v", `${mounted}:/u:ro`, testImage,
             "sh", "-c", "until [ -s /u/nginx.conf ]; do sleep 0.2; done; exec nginx -c /u/nginx.conf -g 'daemon off;'",
         ]);
         assert.equal(started.status, 0, started.stderr);
