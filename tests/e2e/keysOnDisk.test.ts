@@ -8,6 +8,8 @@ import * as path from "path";
 import { newP256KeyPem, opensslKeyOnPipe } from "../../testkit/pki";
 import { freePort } from "../../testkit/ports";
 import { repoRoot } from "../../testkit/stack";
+import type { DeliveryRequest } from "../../delivery/deliverFiles";
+import { defaultHardening } from "../../nginx/container";
 
 /**
  * No key outlives its use, even when a command is killed with SIGKILL (no trap runs, no cleanup):
@@ -401,7 +403,7 @@ describe("keys on disk: a command killed with SIGKILL at any moment leaves no ke
     }
 
     function delivery(): CommandSpec {
-        const request = {
+        const request: DeliveryRequest = {
             engine: { host: "" },
             container: containerName,
             directory: "/etc/nginx/mtls",
@@ -421,6 +423,12 @@ describe("keys on disk: a command killed with SIGKILL at any moment leaves no ke
                 { name: "client-ca.pem", mode: 0o644, content: pem.ca },
             ],
             pidFile: "/run/nginx.pid",
+            // The writer container gets these (never more than the serving container).
+            limits: {
+                capabilities: defaultHardening.capabilities,
+                memoryLimitMb: defaultHardening.memoryLimitMb,
+                pidsLimit: defaultHardening.pidsLimit,
+            },
         };
         return {
             label: "deliverFiles.ts",
