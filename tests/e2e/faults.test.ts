@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import { execFileSync, spawn, spawnSync } from "child_process";
 
+import { testImage } from "../../testkit/docker";
 import { probe } from "../../testkit/tls";
 import {
     clientProbe,
@@ -174,12 +175,23 @@ describe("faults", function () {
 
     it("restores a served file changed by hand at the next up", async () => {
         const live = "/etc/nginx/mtls/live";
+        // Not from inside the serving container: its files are read-only there.
+        const fromInside = spawnSync("docker", ["exec", deployment.containerName, "rm", `${live}/client-ca.pem`], {
+            encoding: "utf8",
+        });
+        assert.notStrictEqual(fromInside.status, 0, "the serving container removed one of its files");
+        assert.match(fromInside.stderr, /Read-only file system/);
+        // Through the volume, as anyone with the engine's socket could.
         execFileSync("docker", [
-            "exec",
-            deployment.containerName,
+            "run",
+            "--rm",
+            "-v",
+            `${deployment.filesVolume}:/files`,
+            "--entrypoint",
             "sh",
+            testImage,
             "-c",
-            `echo '# edited by hand' >> ${live}/nginx.conf; rm ${live}/client-ca.pem`,
+            "echo '# edited by hand' >> /files/live/nginx.conf; rm /files/live/client-ca.pem",
         ]);
         let engineOutput = "";
         const result = await deployment.stack.up({ onOutput: (text) => (engineOutput += text), refresh: true });

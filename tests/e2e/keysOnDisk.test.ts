@@ -412,9 +412,11 @@ describe("keys on disk: a command killed with SIGKILL at any moment leaves no ke
                     name: "nginx.conf",
                     mode: 0o644,
                     content: [
+                        // Logs where the rendered config puts them: the writer container's root is read-only.
                         "pid /tmp/keys-on-disk.pid;",
+                        "error_log stderr;",
                         "events {}",
-                        "http { server { listen 8443 ssl; ssl_certificate server-chain.pem; ssl_certificate_key server-key.pem; } }",
+                        "http { access_log /dev/stdout; server { listen 8443 ssl; ssl_certificate server-chain.pem; ssl_certificate_key server-key.pem; } }",
                         "",
                     ].join("\n"),
                 },
