@@ -345,6 +345,10 @@ describe("keys on disk: a command killed with SIGKILL at any moment leaves no ke
     after(() => {
         silentServer?.close();
         spawnSync("docker", ["rm", "-f", containerName], { stdio: "ignore" });
+        // A killed delivery's writer container holds the volume until the engine removes it (at most 120 s).
+        const writers = spawnSync("docker", ["ps", "-aq", "--filter", `volume=${volumeName}`], { encoding: "utf8" });
+        const ids = writers.stdout.split("\n").filter(Boolean);
+        if (ids.length > 0) spawnSync("docker", ["rm", "-f", ...ids], { stdio: "ignore" });
         spawnSync("docker", ["volume", "rm", "-f", volumeName], { stdio: "ignore" });
         if (reports.length > 0) {
             console.log("      runs:");
