@@ -49,3 +49,15 @@ mtls_state_salt() {
         if (!salt) { console.error("the stack state records no passphrase salt"); process.exit(1); }
         process.stdout.write(salt);'
 }
+
+# A CLI killed while it saved state can leave a checkpoint's `.attrs` sidecar empty (the file backend
+# rewrites it in place), and every later command then fails with "failed to load checkpoint: EOF". A
+# missing sidecar is read as no attributes: remove empty ones from the local backend before Pulumi runs.
+mtls_repair_checkpoint_sidecars() {
+    local state_dir="${mtls_repo_dir}/.pulumi-state" sidecar
+    [ "${PULUMI_BACKEND_URL}" = "file://${state_dir}" ] && [ -d "${state_dir}/.pulumi" ] || return 0
+    find "${state_dir}/.pulumi" -name '*.attrs' -type f -size 0 -print | while IFS= read -r sidecar; do
+        rm -f "${sidecar}"
+        echo "[state] removed the empty checkpoint sidecar ${sidecar#"${state_dir}/"} (left by a killed pulumi)" >&2
+    done
+}

@@ -11,6 +11,7 @@ bash scripts/setup.sh
 . scripts/env.sh
 # shellcheck source=scripts/stack-file.sh
 . scripts/stack-file.sh
+mtls_repair_checkpoint_sidecars
 stack_file="$(mtls_stack_file "${stack}")"
 pulumi up --yes --stack "${stack}" --config-file "${stack_file}"
 echo

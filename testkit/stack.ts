@@ -250,3 +250,35 @@ export function useThrowawayStack(
     });
     return fixture;
 }
+
+/**
+ * The README's recovery for a CLI killed while it saved state: the file backend rewrites each
+ * checkpoint's `.attrs` sidecar in place (truncate, then write), so a kill in between leaves it empty
+ * and every later command fails with "failed to load checkpoint: EOF". A missing sidecar is read as no
+ * attributes: removing an empty or unreadable one recovers the stack. Returns what it removed.
+ */
+export function repairCheckpointSidecars(stateDirectory: string): string[] {
+    const removed: string[] = [];
+    const walk = (directory: string): void => {
+        for (const entry of fs.readdirSync(directory, { withFileTypes: true })) {
+            const entryPath = path.join(directory, entry.name);
+            if (entry.isDirectory()) {
+                walk(entryPath);
+            } else if (entry.name.endsWith(".attrs") && !isJson(fs.readFileSync(entryPath, "utf8"))) {
+                fs.rmSync(entryPath);
+                removed.push(path.relative(stateDirectory, entryPath));
+            }
+        }
+    };
+    walk(stateDirectory);
+    return removed;
+}
+
+function isJson(text: string): boolean {
+    try {
+        JSON.parse(text);
+        return true;
+    } catch {
+        return false;
+    }
+}

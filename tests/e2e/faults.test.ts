@@ -7,6 +7,7 @@ import {
     clientProbe,
     containerId,
     outputValue,
+    repairCheckpointSidecars,
     repoRoot,
     setConfig,
     ThrowawayStack,
@@ -148,7 +149,9 @@ describe("faults", function () {
             clients: ["alice", "bob", "carol", "dave", "erin"],
         });
         await interruptedUp("SIGKILL", /(creating|updating) \(/);
-        // The README's recovery: the killed CLI left its lock; `pulumi cancel` removes it on a local backend.
+        // The README's recovery, part one: a kill while the CLI rewrote a checkpoint's sidecar left it empty.
+        const repaired = repairCheckpointSidecars(deployment.stateDirectory);
+        // Part two: the killed CLI left its lock; `pulumi cancel` removes it on a local backend.
         const locked = await deployment.stack.up({ onOutput: log }).then(
             () => false,
             (error: Error) => /currently locked/.test(error.message),
@@ -158,7 +161,10 @@ describe("faults", function () {
             const result = await deployment.stack.up({ onOutput: log });
             assert.strictEqual(result.summary.result, "succeeded");
         }
-        console.log(`      after SIGKILL: ${locked ? "a stale lock, removed with pulumi cancel" : "no stale lock"}`);
+        console.log(
+            `      after SIGKILL: ${locked ? "a stale lock, removed with pulumi cancel" : "no stale lock"}; ` +
+                `${repaired.length > 0 ? `empty checkpoint sidecars removed: ${repaired.join(", ")}` : "no sidecar to repair"}`,
+        );
         await setConfig(deployment.stack, { rotationLookaheadHours: "0" });
         await deployment.stack.up({ onOutput: log });
         await assertConverged();
