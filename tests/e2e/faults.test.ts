@@ -98,6 +98,12 @@ describe("faults", function () {
         assert.strictEqual(await answer(), serving);
     };
 
+    /** Operations the state records as started and never finished (a killed CLI leaves them). */
+    const pendingOperations = async (): Promise<number> => {
+        const state = (await deployment.stack.exportStack()).deployment as { pending_operations?: unknown[] };
+        return (state.pending_operations ?? []).length;
+    };
+
     before(async () => {
         deployment = fixture.current;
         const result = await deployment.stack.up({ onOutput: log });
@@ -151,18 +157,28 @@ describe("faults", function () {
         await interruptedUp("SIGKILL", /(creating|updating) \(/);
         // The README's recovery, part one: a kill while the CLI rewrote a checkpoint's sidecar left it empty.
         const repaired = repairCheckpointSidecars(deployment.stateDirectory);
+        const pendingAfterKill = await pendingOperations();
         // Part two: the killed CLI left its lock; `pulumi cancel` removes it on a local backend.
-        const locked = await deployment.stack.up({ onOutput: log }).then(
+        // Part three: the steps the kill cut short are pending creates; refresh drops them.
+        const clearPending = () => deployment.stack.refresh({ onOutput: log, clearPendingCreates: true });
+        const locked = await clearPending().then(
             () => false,
-            (error: Error) => /currently locked/.test(error.message),
+            (error: Error) => {
+                if (!/currently locked/.test(error.message)) {
+                    throw error;
+                }
+                return true;
+            },
         );
         if (locked) {
             await deployment.stack.cancel();
-            const result = await deployment.stack.up({ onOutput: log });
-            assert.strictEqual(result.summary.result, "succeeded");
+            await clearPending();
         }
+        const result = await deployment.stack.up({ onOutput: log });
+        assert.strictEqual(result.summary.result, "succeeded");
         console.log(
             `      after SIGKILL: ${locked ? "a stale lock, removed with pulumi cancel" : "no stale lock"}; ` +
+                `${pendingAfterKill} pending operation(s) cleared by refresh; ` +
                 `${repaired.length > 0 ? `empty checkpoint sidecars removed: ${repaired.join(", ")}` : "no sidecar to repair"}`,
         );
         await setConfig(deployment.stack, { rotationLookaheadHours: "0" });
