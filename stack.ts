@@ -4,41 +4,13 @@ import type { IssuedLeaf } from "./components/issuedCertificate";
 import type { StackConfig } from "./config/stackConfig";
 import { CertificateHistory, nextCertificateHistory, parseCertificateHistory } from "./rotation/certificateHistory";
 import { RotationPlanner } from "./rotation/rotationPlanner";
-import type { RotationRecord } from "./rotation/rotationSchedule";
+import type { MtlsEndpointOutputs } from "./components/mtlsEndpoint";
 import { CaSlots, createCaSlots } from "./steps/authorities";
 import { clientAddresses, deployEndpoint, endpointFilesOf, type DeployedEndpoint } from "./steps/endpoint";
 import { issueLeaves, recordIssuedCertificates, type Leaves } from "./steps/leaves";
 import { revoke, type Revocation } from "./steps/revocation";
+import { type ResourceScope, rootScope } from "./steps/scope";
 import { runSmokeTest } from "./steps/smokeTest";
-
-/** What the stack exports: a contract that tools rely on (add to it, never rename). */
-export interface MtlsEndpointOutputs {
-    endpointUrl: string;
-    serverName: string;
-    caCertificatePem: pulumi.Output<string>;
-    clientCertificatePems: pulumi.Output<Record<string, string>>;
-    clientPrivateKeyPems: pulumi.Output<Record<string, string>>;
-    curlCommands: Record<string, string>;
-    containerId: pulumi.Output<string>;
-    /** Where the endpoint's files live: a Docker volume on the engine (no directory on the deploying machine). */
-    hostDirectory: pulumi.Output<string>;
-    certificateExpiries: pulumi.Output<Record<string, string>>;
-    rotationState: pulumi.Output<Record<string, RotationRecord>>;
-    rotationDue: pulumi.Output<Record<string, string>>;
-    smokeTest: pulumi.Output<string>;
-    /** External-root mode: the CSR the root must sign (the one waiting, else the active CA's). */
-    intermediateCsrPem?: pulumi.Output<string>;
-    /** Each trusted CA slot's mode, and what it waits for. */
-    caStatus: Record<string, string>;
-    /** The server certificate the endpoint serves (public): `npm run status` compares it with what is live. */
-    serverCertificatePem: pulumi.Output<string>;
-    /** Clients whose certificates are revoked. */
-    revokedClients: string[];
-    /** The CRLs Nginx enforces (public); empty while nobody is revoked. */
-    certificateRevocationListPem: pulumi.Output<string>;
-    /** Every unexpired certificate each client name has held (serial and expiry): what revoking it refuses. */
-    clientCertificateSerials: pulumi.Output<CertificateHistory>;
-}
 
 /** Inputs that do not come from stack config. */
 export interface DeployContext {
@@ -51,24 +23,28 @@ export interface DeployContext {
 }
 
 /**
- * Composes the stack from validated config, as named steps (each in steps/): authorities, leaves,
+ * Composes one endpoint from validated config, as named steps (each in steps/): authorities, leaves,
  * revocation, the endpoint, the smoke test; then the outputs. Rotation bookkeeping rides along in
- * the planner.
+ * the planner. `scope`: where the resources go (MtlsEndpoint passes itself; the unit tests, the root).
  */
-export function deployMtlsEndpoint(config: StackConfig, context: DeployContext): MtlsEndpointOutputs {
+export function deployMtlsEndpoint(
+    config: StackConfig,
+    context: DeployContext,
+    scope: ResourceScope = rootScope,
+): MtlsEndpointOutputs {
     const rotation = new RotationPlanner(context.previousRotationState, context.now, config.rotationLookaheadHours);
-    const authorities = createCaSlots(config, rotation, context.now);
+    const authorities = createCaSlots(config, rotation, context.now, scope);
     const previousHistory = pulumi.output(context.previousCertificateHistory).apply(parseCertificateHistory);
     if (!authorities.active) {
         // External root, first up: only the intermediate key and its CSR exist until the root signs it.
         const history = previousHistory.apply((previous) => nextCertificateHistory(previous, {}, context.now));
         return waitingForIntermediate(config, authorities, rotation, history);
     }
-    const leaves = issueLeaves(config, authorities.active, rotation);
+    const leaves = issueLeaves(config, authorities.active, rotation, scope);
     const history = recordIssuedCertificates(leaves, previousHistory, context.now);
-    const revocation = revoke(config, authorities, history, rotation, context.now);
-    const endpoint = deployEndpoint(config, endpointFilesOf(config, authorities, leaves, revocation));
-    const smokeTest = runSmokeTest(config, authorities.trustBundlePem, leaves, endpoint);
+    const revocation = revoke(config, authorities, history, rotation, context.now, scope);
+    const endpoint = deployEndpoint(config, endpointFilesOf(config, authorities, leaves, revocation), scope);
+    const smokeTest = runSmokeTest(config, authorities.trustBundlePem, leaves, endpoint, scope);
     return outputsOf(config, { authorities, leaves, history, revocation, endpoint, smokeTest, rotation });
 }
 
@@ -90,13 +66,13 @@ function outputsOf(
     const ofClients = (pick: (certificate: IssuedLeaf) => pulumi.Output<string>) =>
         Object.fromEntries([...leaves.clients].map(([clientName, certificate]) => [clientName, pick(certificate)]));
     return {
-        endpointUrl: endpointUrl(address),
-        serverName: config.serverName,
+        endpointUrl: pulumi.output(endpointUrl(address)),
+        serverName: pulumi.output(config.serverName),
         caCertificatePem: authorities.trustBundlePem,
         clientCertificatePems: pulumi.output(ofClients((certificate) => certificate.certificatePem)),
         clientPrivateKeyPems: pulumi.secret(ofClients((certificate) => certificate.privateKeyPem)),
-        curlCommands: Object.fromEntries(
-            config.clients.map((clientName) => [clientName, curlCommand(address, clientName)]),
+        curlCommands: pulumi.output(
+            Object.fromEntries(config.clients.map((clientName) => [clientName, curlCommand(address, clientName)])),
         ),
         containerId: endpoint.id,
         hostDirectory: endpoint.filesLocation,
@@ -104,10 +80,11 @@ function outputsOf(
         rotationState: rotation.state,
         rotationDue: rotation.due,
         smokeTest: deployed.smokeTest,
-        intermediateCsrPem: authorities.intermediateCsrPem,
-        caStatus: authorities.status,
+        // Empty unless a CA slot is in external-root mode.
+        intermediateCsrPem: authorities.intermediateCsrPem ?? pulumi.output(""),
+        caStatus: pulumi.output(authorities.status),
         serverCertificatePem: leaves.server.certificatePem,
-        revokedClients: [...config.revokedClients],
+        revokedClients: pulumi.output([...config.revokedClients]),
         certificateRevocationListPem: revocation?.crlPem ?? pulumi.output(""),
         clientCertificateSerials: deployed.history,
     };
@@ -134,22 +111,22 @@ function waitingForIntermediate(
     void pulumi.log.warn(`CA slot ${config.activeCa} is ${authorities.status[config.activeCa]}`);
     const none = pulumi.output<Record<string, string>>({});
     return {
-        endpointUrl: endpointUrl(config),
-        serverName: config.serverName,
+        endpointUrl: pulumi.output(endpointUrl(config)),
+        serverName: pulumi.output(config.serverName),
         caCertificatePem: pulumi.output(""),
         clientCertificatePems: none,
         clientPrivateKeyPems: pulumi.secret(none),
-        curlCommands: {},
+        curlCommands: none,
         containerId: pulumi.output(""),
         hostDirectory: pulumi.output(""),
         certificateExpiries: none,
         rotationState: rotation.state,
         rotationDue: rotation.due,
         smokeTest: pulumi.output(nextStep),
-        intermediateCsrPem: authorities.intermediateCsrPem,
-        caStatus: authorities.status,
+        intermediateCsrPem: authorities.intermediateCsrPem ?? pulumi.output(""),
+        caStatus: pulumi.output(authorities.status),
         serverCertificatePem: pulumi.output(""),
-        revokedClients: [...config.revokedClients],
+        revokedClients: pulumi.output([...config.revokedClients]),
         certificateRevocationListPem: pulumi.output(""),
         clientCertificateSerials: history,
     };

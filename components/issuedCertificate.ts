@@ -62,13 +62,18 @@ export class IssuedCertificate extends pulumi.ComponentResource implements Issue
 export interface ClientCertificatesArgs {
     /** Each client's certificate, by client name (what IssuedCertificate takes for one). */
     readonly certificates: ReadonlyMap<string, IssuedCertificateArgs>;
+    /** Put before each client's resource names (`partners-client-alice-key`): unique per endpoint. */
+    readonly resourceNamePrefix?: string;
+    /** The URN this component had before it moved (at the stack's root, before MtlsEndpoint existed). */
+    readonly formerParent?: pulumi.Input<string>;
 }
 
 /**
  * Every client's key, CSR and certificate, under one component. One component per client cost a
  * quarter of all resources and about a fifth of `up` at 100 clients (the engine rewrites the whole
  * checkpoint after every step; see bench/README.md). Clients deployed under their own
- * IssuedCertificate keep their resources through an alias: nothing is re-issued.
+ * IssuedCertificate, or under this component at the stack's root, keep their resources through
+ * aliases: nothing is re-issued.
  */
 export class ClientCertificates extends pulumi.ComponentResource {
     /** Each client's certificate, key and expiry, by client name. */
@@ -79,10 +84,16 @@ export class ClientCertificates extends pulumi.ComponentResource {
         const certificates = new Map<string, IssuedLeaf>();
         for (const [clientName, certificateArgs] of args.certificates) {
             const itemName = resourceNameOf(clientName);
-            const formerParent = pulumi.createUrn(itemName, "mtls:pki:IssuedCertificate");
+            // Each child's names before: under its own IssuedCertificate, and under this component's former URN.
+            const formerParents = [
+                pulumi.createUrn(itemName, "mtls:pki:IssuedCertificate"),
+                ...(args.formerParent ? [args.formerParent] : []),
+            ];
+            const formerNames = (suffix: string) =>
+                formerParents.map((parent) => ({ name: `${itemName}${suffix}`, parent }));
             certificates.set(
                 clientName,
-                issueLeaf(itemName, certificateArgs, { parent: this, aliases: [{ parent: formerParent }] }),
+                issueLeaf(`${args.resourceNamePrefix ?? ""}${itemName}`, certificateArgs, { parent: this }, formerNames),
             );
         }
         this.certificates = certificates;
@@ -97,10 +108,19 @@ export function resourceNameOf(clientName: string): string {
     return `client-${clientName}`;
 }
 
-/** The key, the CSR and the certificate of one leaf, as children of `options.parent`. */
-function issueLeaf(name: string, args: IssuedCertificateArgs, options: pulumi.CustomResourceOptions): IssuedLeaf {
+/**
+ * The key, the CSR and the certificate of one leaf, as children of `options.parent`; `formerNames`
+ * gives each one's aliases from its name suffix (`-key`, `-csr`, `-cert`).
+ */
+function issueLeaf(
+    name: string,
+    args: IssuedCertificateArgs,
+    options: pulumi.CustomResourceOptions,
+    formerNames: (suffix: string) => pulumi.Input<pulumi.URN | pulumi.Alias>[] = () => [],
+): IssuedLeaf {
     const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(args.keyAlgorithm), {
         ...options,
+        aliases: formerNames("-key"),
         replacementTrigger: args.rotationTrigger,
     });
     const request = new tls.CertRequest(
@@ -111,7 +131,7 @@ function issueLeaf(name: string, args: IssuedCertificateArgs, options: pulumi.Cu
             dnsNames: args.dnsNames ? [...args.dnsNames] : undefined,
             ipAddresses: args.ipAddresses ? [...args.ipAddresses] : undefined,
         },
-        options,
+        { ...options, aliases: formerNames("-csr") },
     );
     const certificate = new tls.LocallySignedCert(
         `${name}-cert`,
@@ -126,6 +146,7 @@ function issueLeaf(name: string, args: IssuedCertificateArgs, options: pulumi.Cu
         },
         {
             ...options,
+            aliases: formerNames("-cert"),
             replacementTrigger: args.rotationTrigger,
             // Even a CA rollover must not re-issue a revoked certificate: its serial would leave the CRL.
             ignoreChanges: args.frozen ? ["caCertPem", "caPrivateKeyPem", "allowedUses", "validityPeriodHours"] : [],

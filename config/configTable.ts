@@ -17,7 +17,7 @@ import { parseLocations } from "./locations";
 import { checkClientName, checkOrganization, clientNameList } from "./names";
 import { checkIpAddress, checkServerName, serverDnsNameList, serverIpAddressList } from "./network";
 import { maxHours, trustedCaList } from "./pki";
-import { ComputedDefault, ConfigKey, ConfigSettings, platforms, publishModes } from "./types";
+import { ComputedDefault, ConfigKey, ConfigSettings, platforms, publishModes, stackEndpointName } from "./types";
 import { flag, integer, oneOf, stringList, text } from "./values";
 
 // The shapes live in config/types.ts; a key's shape stays importable from here too.
@@ -174,8 +174,15 @@ export const configTable = {
     }),
     containerName: key({
         type: "string",
-        description: "Docker container name. Default: mtls-nginx-<stack>.",
-        computedDefault: { rule: "mtls-nginx-<stack>", compute: (context) => `mtls-nginx-${context.stack}` },
+        description:
+            "Docker container name (its files volume and Swarm service are named after it). Default: mtls-nginx-<stack>; for an MtlsEndpoint not named mtls-nginx, mtls-nginx-<stack>-<endpoint name>.",
+        computedDefault: {
+            rule: "mtls-nginx-<stack>, or mtls-nginx-<stack>-<endpoint name>",
+            compute: (context) =>
+                context.endpointName === undefined || context.endpointName === stackEndpointName
+                    ? `mtls-nginx-${context.stack}`
+                    : `mtls-nginx-${context.stack}-${context.endpointName}`,
+        },
         parse: text(checkContainerName),
     }),
     publishAddress: key({

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { MtlsEndpointArgs } from "../components/mtlsEndpointArgs";
 import { configNamespace } from "./problems";
 import { RawStackConfig, StackConfig, StackConfigError, validateStackConfig } from "./stackConfig";
 
@@ -11,13 +12,31 @@ export { configNamespace };
  * Invalid config ends `pulumi up` with a RunError: every problem in one message, no stack trace.
  */
 export function readStackConfig(projectDirectory: string): StackConfig {
+    return validateStackConfigOrStop(readRawStackConfig(), projectDirectory);
+}
+
+/**
+ * The stack config as MtlsEndpoint args, once it validates as stack config: its problems name the
+ * stack config keys (`mtls-nginx:KEY`), which is what the user edits.
+ */
+export function readStackConfigArgs(projectDirectory: string): MtlsEndpointArgs {
+    const raw = readRawStackConfig();
+    validateStackConfigOrStop(raw, projectDirectory);
+    return raw as MtlsEndpointArgs;
+}
+
+/** Every `mtls-nginx:*` key as set, values parsed from their text form. */
+function readRawStackConfig(): RawStackConfig {
     const prefix = `${configNamespace}:`;
     // Object.fromEntries defines own properties: a key named "__proto__" stays a key (and is reported unknown).
-    const raw: RawStackConfig = Object.fromEntries(
+    return Object.fromEntries(
         Object.entries(pulumi.runtime.allConfig())
             .filter(([fullKey]) => fullKey.startsWith(prefix))
             .map(([fullKey, text]) => [fullKey.slice(prefix.length), parseConfigValue(text)]),
     );
+}
+
+function validateStackConfigOrStop(raw: RawStackConfig, projectDirectory: string): StackConfig {
     try {
         return validateStackConfig(raw, { stack: pulumi.getStack(), projectDirectory });
     } catch (error) {

@@ -9,7 +9,16 @@ import type { Parse } from "./values";
 export interface ConfigContext {
     readonly stack: string;
     readonly projectDirectory: string;
+    /** The MtlsEndpoint's name; absent when the stack config itself is read. */
+    readonly endpointName?: string;
 }
+
+/**
+ * The name the project's own stack gives its MtlsEndpoint. Its resources were deployed at the stack's
+ * root before the component existed: under this name they move into it (aliases), keep their records
+ * (read from the stack's outputs once) and keep the container name `mtls-nginx-<stack>`.
+ */
+export const stackEndpointName = "mtls-nginx";
 
 /** What the stack file holds before validation: every key optional, types unknown. */
 export type RawStackConfig = Record<string, unknown>;

@@ -1,24 +1,83 @@
 import * as pulumi from "@pulumi/pulumi";
 
+/** The records an endpoint decides rotation and revocation from, as its last deployment left them. */
+export interface PreviousRecords {
+    /** Its `rotationState` output. */
+    readonly rotationState?: Record<string, unknown>;
+    /** Its `clientCertificateSerials` output. */
+    readonly clientCertificateSerials?: Record<string, unknown>;
+}
+
 /**
- * Reads one output of this stack's last deployment, while the engine is deploying the next one.
+ * Reads the outputs an MtlsEndpoint registered at this stack's last deployment, by the component's
+ * URN, while the engine deploys the next one. The records live in the component itself, so any
+ * program holding it rotates and revokes correctly, whatever that program exports, and each of
+ * several endpoints in one stack reads its own.
  *
- * Why not a StackReference to itself: with the file backend, the engine rewrites the checkpoint's
- * `.attrs` sidecar in place (truncate, then write) after every step, so a concurrent read can find
- * it empty and the read fails with "failed to load checkpoint: EOF". A StackReference is a read
- * resource: one failed read fails the whole `up`. The builtin provider's `readStackOutputs` invoke
- * reads the same outputs, and a failed invoke is a rejected promise we can retry.
+ * `movedFromStackOutputs`: the project's own endpoint, whose records were stack outputs before the
+ * component existed; those are read while the component has none yet (the first `up` after the move).
+ *
+ * Why an invoke, retried: with the file backend the engine rewrites the checkpoint's `.attrs`
+ * sidecar in place (truncate, then write) after every step, so a concurrent read can find it empty
+ * and fail with "failed to load checkpoint: EOF". A failed invoke is a rejected promise we can retry.
  */
-export async function readPreviousStackOutput(key: string, options: PreviousOutputReadOptions = {}): Promise<unknown> {
-    const invoke = options.invoke ?? invokeReadStackOutputs;
+export async function readPreviousRecords(
+    componentUrn: string,
+    movedFromStackOutputs: boolean,
+    options: PreviousOutputReadOptions = {},
+): Promise<PreviousRecords> {
+    const resources = await withRetries(
+        () => (options.invoke ?? invokeReadStackResourceOutputs)(thisStackName()),
+        `reading the outputs of ${componentUrn} at the previous deployment`,
+        options,
+    );
+    const own = resources[componentUrn]?.outputs;
+    const former = movedFromStackOutputs
+        ? Object.values(resources).find((resource) => resource.type === "pulumi:pulumi:Stack")?.outputs
+        : undefined;
+    const records = own ?? former ?? {};
+    return {
+        rotationState: asRecord(records.rotationState),
+        clientCertificateSerials: asRecord(records.clientCertificateSerials),
+    };
+}
+
+/** One resource of a stack's last deployment, as the builtin provider answers for it. */
+export interface DeployedResourceOutputs {
+    readonly type: string;
+    readonly outputs: Record<string, unknown>;
+}
+
+export interface PreviousOutputReadOptions {
+    /** Reads every resource's outputs of a stack by its fully qualified name (default: the builtin provider). */
+    readonly invoke?: (stackName: string) => Promise<Record<string, DeployedResourceOutputs>>;
+    /** How many reads before giving up (default 6, about 3 s of waiting in all). */
+    readonly attempts?: number;
+    /** The wait after the first failed read; it doubles after each further one (default 100 ms). */
+    readonly firstDelayMs?: number;
+}
+
+/** The token the engine's builtin provider serves for a stack's resource outputs (StackReference's). */
+export const readStackResourceOutputsToken = "pulumi:pulumi:readStackResourceOutputs";
+
+function thisStackName(): string {
+    return `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+}
+
+async function invokeReadStackResourceOutputs(stackName: string): Promise<Record<string, DeployedResourceOutputs>> {
+    const result = (await pulumi.runtime.invoke(readStackResourceOutputsToken, { stackName })) as {
+        outputs?: Record<string, DeployedResourceOutputs>;
+    };
+    return result.outputs ?? {};
+}
+
+async function withRetries<T>(read: () => Promise<T>, what: string, options: PreviousOutputReadOptions): Promise<T> {
     const attempts = options.attempts ?? 6;
     const firstDelayMs = options.firstDelayMs ?? 100;
-    const stackName = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
     let lastError: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
         try {
-            const outputs = await invoke(stackName);
-            return outputs[key];
+            return await read();
         } catch (error) {
             lastError = error;
             if (attempt < attempts) {
@@ -27,28 +86,15 @@ export async function readPreviousStackOutput(key: string, options: PreviousOutp
         }
     }
     throw new Error(
-        `reading output "${key}" of the previous deployment of stack ${stackName} failed ${attempts} times; ` +
+        `${what} of stack ${thisStackName()} failed ${attempts} times; ` +
             `last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`,
     );
 }
 
-export interface PreviousOutputReadOptions {
-    /** Reads a stack's outputs by its fully qualified name (default: the builtin provider's invoke). */
-    readonly invoke?: (stackName: string) => Promise<Record<string, unknown>>;
-    /** How many reads before giving up (default 6, about 3 s of waiting in all). */
-    readonly attempts?: number;
-    /** The wait after the first failed read; it doubles after each further one (default 100 ms). */
-    readonly firstDelayMs?: number;
-}
-
-/** The token the engine's builtin provider serves for StackReference reads. */
-export const readStackOutputsToken = "pulumi:pulumi:readStackOutputs";
-
-async function invokeReadStackOutputs(stackName: string): Promise<Record<string, unknown>> {
-    const result = (await pulumi.runtime.invoke(readStackOutputsToken, { name: stackName })) as {
-        outputs?: Record<string, unknown>;
-    };
-    return result.outputs ?? {};
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+        ? (value as Record<string, unknown>)
+        : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -4,6 +4,7 @@
 #
 #   .pulumi-home/bin/pulumi                      the CLI
 #   .pulumi-home/bin/pulumi-language-nodejs      the Node.js language host
+#   .pulumi-home/bin/pulumi-language-yaml        the Pulumi YAML language host (pulumi-yaml)
 #   .pulumi-home/plugins/resource-{tls,docker,command}-vX.Y.Z/   the provider plugins
 #
 # Nothing is downloaded except Go modules: each binary is built with `go build` from its
@@ -11,7 +12,7 @@
 # ${MTLS_TOOLCHAIN_CACHE:-$MTLS_CACHE_ROOT/toolchain}/<name>-<version>/, so a warm
 # run only checks and links files (seconds). What is already there is used instead:
 #   - a `pulumi` on PATH at a usable version (>= MTLS_PULUMI_MIN_VERSION, default 3.270.0),
-#     with its own pulumi-language-nodejs next to it or on PATH;
+#     with its own pulumi-language-nodejs (and pulumi-language-yaml) next to it or on PATH;
 #   - a plugin of the exact version already installed in the project PULUMI_HOME, or in the
 #     user's default Pulumi home (~/.pulumi, or MTLS_AMBIENT_PULUMI_HOME).
 # Plugin versions come from node_modules/@pulumi/{tls,docker,command}/package.json
@@ -40,6 +41,8 @@ FORCE_BUILD="${MTLS_TOOLCHAIN_FORCE_BUILD:-0}"
 
 # Versions the wrapper modules build. The CLI and language host share one pulumi release.
 PULUMI_VERSION="3.274.1"
+# The YAML language host's version is the pulumi-yaml release toolchain/language-yaml/go.mod pins.
+YAML_PKG="github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml"
 
 log_tag="setup-toolchain"
 # shellcheck source=scripts/lib.sh
@@ -153,7 +156,25 @@ link_into() {
     ln "$src" "$dest" 2>/dev/null || cp -f "$src" "$dest"
 }
 
-# --- 1. pulumi CLI and language host ---------------------------------------------------
+# yaml_version: the pulumi-yaml release toolchain/language-yaml/go.mod requires (without the v).
+yaml_version() {
+    local f="$TOOLCHAIN_DIR/language-yaml/go.mod"
+    [[ -f "$f" ]] || die "language-yaml: wrapper module missing ($f)"
+    local v
+    v="$(sed -n 's/^[[:space:]]*github\.com\/pulumi\/pulumi-yaml \(v[^ ]*\).*/\1/p' "$f" | head -n1)"
+    [[ -n "$v" ]] || die "language-yaml: cannot read the github.com/pulumi/pulumi-yaml version from $f"
+    printf '%s' "${v#v}"
+}
+
+# build_yaml_host: prints the path of the cached pulumi-language-yaml, building it first when missing.
+build_yaml_host() {
+    local v
+    v="$(yaml_version)"
+    BUILD_PKG="$YAML_PKG" ensure_built language-yaml "$v" pulumi-language-yaml \
+        -tags osusergo,grpcnotrace -ldflags "-X github.com/pulumi/pulumi-yaml/pkg/version.Version=v$v"
+}
+
+# --- 1. pulumi CLI and language hosts --------------------------------------------------
 
 # find_external_pulumi: first `pulumi` on PATH that is not one this script installed.
 find_external_pulumi() {
@@ -188,7 +209,7 @@ if [[ -n "$use_external_cli" ]]; then
     # The CLI looks for its language host next to its own resolved binary (with
     # PULUMI_IGNORE_AMBIENT_PLUGINS=true, which scripts/env.sh sets, not on PATH).
     if [[ -x "$(dirname "$use_external_cli")/pulumi-language-nodejs" ]]; then
-        rm -f "$BIN_DIR/pulumi" "$BIN_DIR/pulumi-language-nodejs"
+        rm -f "$BIN_DIR/pulumi" "$BIN_DIR/pulumi-language-nodejs" "$BIN_DIR/pulumi-language-yaml"
         ln -s "$use_external_cli" "$BIN_DIR/pulumi"
     else
         log "pulumi-language-nodejs: not next to $use_external_cli; copying that pulumi into $BIN_DIR and building our language host beside it"
@@ -196,6 +217,8 @@ if [[ -n "$use_external_cli" ]]; then
         lang_bin="$(ensure_built language-nodejs "$PULUMI_VERSION" pulumi-language-nodejs \
             -tags osusergo,grpcnotrace -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION")"
         link_into "$lang_bin" "$BIN_DIR/pulumi-language-nodejs"
+        yaml_bin="$(build_yaml_host)"
+        link_into "$yaml_bin" "$BIN_DIR/pulumi-language-yaml"
     fi
 else
     cli_bin="$(BUILD_PKG=github.com/pulumi/pulumi/pkg/v3/cmd/pulumi ensure_built cli "$PULUMI_VERSION" pulumi \
@@ -204,10 +227,29 @@ else
     lang_bin="$(ensure_built language-nodejs "$PULUMI_VERSION" pulumi-language-nodejs \
         -tags osusergo,grpcnotrace -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION")"
     link_into "$lang_bin" "$BIN_DIR/pulumi-language-nodejs"
+    yaml_bin="$(build_yaml_host)"
+    link_into "$yaml_bin" "$BIN_DIR/pulumi-language-yaml"
 fi
 
 PULUMI="$BIN_DIR/pulumi"
 "$PULUMI" version >/dev/null 2>&1 || die "pulumi: $PULUMI does not run"
+
+# A released pulumi bundles pulumi-language-yaml next to itself. One linked above without it gets
+# ours through its plugin cache (the CLI looks there for a language host it does not bundle).
+if [[ -L "$BIN_DIR/pulumi" && -n "$use_external_cli" && ! -x "$(dirname "$use_external_cli")/pulumi-language-yaml" ]]; then
+    yaml_v="$(yaml_version)"
+    yaml_installed="$PULUMI_HOME_DIR/plugins/language-yaml-v$yaml_v/pulumi-language-yaml"
+    if [[ -x "$yaml_installed" ]]; then
+        log "language-yaml $yaml_v: installed in $PULUMI_HOME_DIR"
+    else
+        log "language-yaml $yaml_v: not next to $use_external_cli; installing ours into $PULUMI_HOME_DIR/plugins"
+        yaml_bin="$(build_yaml_host)"
+        if ! "$PULUMI" plugin install language yaml "$yaml_v" --file "$yaml_bin" >"$CACHE_ROOT/plugin-install-yaml.log" 2>&1 ||
+            [[ ! -x "$yaml_installed" ]]; then
+            log "WARNING: language-yaml $yaml_v: could not install it with $PULUMI (log: $CACHE_ROOT/plugin-install-yaml.log); YAML programs will not run"
+        fi
+    fi
+fi
 
 # --- 2. provider plugins ---------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import type { StackConfig } from "../config/stackConfig";
 import type { CaSlot } from "../domain/pki";
 import { earliestNextUpdate } from "../domain/x509";
 import type { RotationPlanner } from "../rotation/rotationPlanner";
+import type { ResourceScope } from "./scope";
 
 export interface CaSlots {
     /** The CA that issues leaves; undefined while it waits for the root to sign its intermediate. */
@@ -42,21 +43,29 @@ interface Slot {
 }
 
 /** CA slots: normally one; two while a rollover overlaps (the old one trusted, the new one issuing). */
-export function createCaSlots(config: StackConfig, rotation: RotationPlanner, now: Date): CaSlots {
+export function createCaSlots(
+    config: StackConfig,
+    rotation: RotationPlanner,
+    now: Date,
+    scope: ResourceScope,
+): CaSlots {
     checkExternalCrlsFresh(config, now);
-    const slots = new Map(config.trustedCas.map((slot) => [slot, createSlot(slot, config)]));
+    const slots = new Map(config.trustedCas.map((slot) => [slot, createSlot(slot, config, scope)]));
+    // Rotation items are named without the endpoint's prefix: records belong to one endpoint anyway.
+    const itemOf = (resourceName: string) => resourceName.slice(scope.name("").length);
     const ready = [...slots].filter(([, slot]) => slot.ready);
 
     const certificates = ready.flatMap(([, slot]) => slot.authority.authorities);
     for (const authority of certificates) {
-        const kind = authority.name.endsWith("-intermediate") ? config.lifetimes.intermediate : config.lifetimes.ca;
-        rotation.schedule(authority.name, kind.renewBeforeHours, "report");
-        rotation.record(authority.name, authority.validityEndTime);
+        const item = itemOf(authority.name);
+        const kind = item.endsWith("-intermediate") ? config.lifetimes.intermediate : config.lifetimes.ca;
+        rotation.schedule(item, kind.renewBeforeHours, "report");
+        rotation.record(item, authority.validityEndTime);
     }
     if (config.revokedClients.length > 0) {
         for (const authority of certificates.filter((candidate) => candidate.externalCrl)) {
             // Signed elsewhere: never re-issued here, only reported when due (like a CA).
-            const item = `${authority.name}-crl`;
+            const item = `${itemOf(authority.name)}-crl`;
             rotation.schedule(item, config.lifetimes.crl.renewBeforeHours, "report");
             rotation.record(item, authority.externalCrl!.nextUpdate);
         }
@@ -78,7 +87,7 @@ export function createCaSlots(config: StackConfig, rotation: RotationPlanner, no
     };
 }
 
-function createSlot(slot: CaSlot, config: StackConfig): Slot {
+function createSlot(slot: CaSlot, config: StackConfig, scope: ResourceScope): Slot {
     // Legacy naming: slot a keeps the name "ca" from before CA rollover existed, because renaming it would
     // change its URN and replace every real CA and certificate already deployed; later slots are ca-<slot>.
     const name = slot === "a" ? "ca" : `ca-${slot}`;
@@ -88,26 +97,34 @@ function createSlot(slot: CaSlot, config: StackConfig): Slot {
     switch (source.mode) {
         case "generated":
             return {
-                authority: new CertificateAuthority(name, {
-                    organization: config.organization,
-                    commonNamePrefix,
-                    keyAlgorithm: config.keyAlgorithm,
-                    rootLifetime: config.lifetimes.ca,
-                    intermediateLifetime: config.intermediateCa ? config.lifetimes.intermediate : undefined,
-                }),
+                authority: new CertificateAuthority(
+                    scope.name(name),
+                    {
+                        organization: config.organization,
+                        commonNamePrefix,
+                        keyAlgorithm: config.keyAlgorithm,
+                        rootLifetime: config.lifetimes.ca,
+                        intermediateLifetime: config.intermediateCa ? config.lifetimes.intermediate : undefined,
+                    },
+                    scope.options(name),
+                ),
                 ready: true,
                 status: `generated${config.intermediateCa ? " (root and intermediate)" : " (root)"}`,
             };
         case "external-root": {
-            const authority = new ExternalRootIntermediate(name, {
-                organization: config.organization,
-                commonNamePrefix,
-                keyAlgorithm: config.keyAlgorithm,
-                intermediateCertificatePem: source.intermediateCertificatePem,
-                rootCertificatePem: source.rootCertificatePem,
-                rootCrlPem: source.rootCrlPem,
-                certificateSetting: qualified(keys.intermediateCertificate),
-            });
+            const authority = new ExternalRootIntermediate(
+                scope.name(name),
+                {
+                    organization: config.organization,
+                    commonNamePrefix,
+                    keyAlgorithm: config.keyAlgorithm,
+                    intermediateCertificatePem: source.intermediateCertificatePem,
+                    rootCertificatePem: source.rootCertificatePem,
+                    rootCrlPem: source.rootCrlPem,
+                    certificateSetting: qualified(keys.intermediateCertificate),
+                },
+                scope.options(name),
+            );
             return {
                 authority,
                 ready: authority.signed,
@@ -120,12 +137,16 @@ function createSlot(slot: CaSlot, config: StackConfig): Slot {
         }
         case "import":
             return {
-                authority: new ImportedAuthority(name, {
-                    certificatePem: source.certificatePem,
-                    privateKeyPem: pulumi.secret(source.privateKeyPem),
-                    chainPem: source.chainPem,
-                    chainCrlPem: source.chainCrlPem,
-                }),
+                authority: new ImportedAuthority(
+                    scope.name(name),
+                    {
+                        certificatePem: source.certificatePem,
+                        privateKeyPem: pulumi.secret(source.privateKeyPem),
+                        chainPem: source.chainPem,
+                        chainCrlPem: source.chainCrlPem,
+                    },
+                    scope.options(name),
+                ),
                 ready: true,
                 status: `import${source.chainPem ? " (with its chain)" : " (a root)"}`,
             };

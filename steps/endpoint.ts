@@ -18,6 +18,7 @@ import type { CaSlots } from "./authorities";
 import type { Leaves } from "./leaves";
 import { nginxConfigSpecOf } from "./nginxConfigSpec";
 import type { Revocation } from "./revocation";
+import type { ResourceScope } from "./scope";
 
 /** The file set the endpoint serves: nginx.conf (rendered from config and the trust material), chain, key, CAs, CRLs. */
 export function endpointFilesOf(
@@ -76,7 +77,7 @@ export interface DeployedEndpoint {
 }
 
 /** The endpoint step: one hardened container, or a Swarm service, on the configured engine. */
-export function deployEndpoint(config: StackConfig, files: EndpointFileArgs): DeployedEndpoint {
+export function deployEndpoint(config: StackConfig, files: EndpointFileArgs, scope: ResourceScope): DeployedEndpoint {
     const common = {
         ...files,
         engine: engineOf(config),
@@ -86,12 +87,16 @@ export function deployEndpoint(config: StackConfig, files: EndpointFileArgs): De
         serverName: config.serverName,
     };
     if (config.platform === "swarm") {
-        const service = new SwarmEndpoint("endpoint", {
-            ...common,
-            serviceName: config.containerName,
-            replicas: config.replicas,
-            publishMode: config.publishMode,
-        });
+        const service = new SwarmEndpoint(
+            scope.name("endpoint"),
+            {
+                ...common,
+                serviceName: config.containerName,
+                replicas: config.replicas,
+                publishMode: config.publishMode,
+            },
+            scope.options("endpoint"),
+        );
         return {
             resource: service,
             id: service.serviceId,
@@ -99,11 +104,15 @@ export function deployEndpoint(config: StackConfig, files: EndpointFileArgs): De
             filesLocation: pulumi.output(`Swarm configs and a secret of service ${config.containerName}`),
         };
     }
-    const container = new NginxEndpoint("endpoint", {
-        ...common,
-        containerName: config.containerName,
-        publishAddress: config.publishAddress,
-    });
+    const container = new NginxEndpoint(
+        scope.name("endpoint"),
+        {
+            ...common,
+            containerName: config.containerName,
+            publishAddress: config.publishAddress,
+        },
+        scope.options("endpoint"),
+    );
     return {
         resource: container,
         id: container.containerId,

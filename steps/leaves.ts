@@ -15,6 +15,7 @@ import {
 import type { StackConfig } from "../config/stackConfig";
 import { CertificateHistory, issuedSerialsOf, nextCertificateHistory } from "../rotation/certificateHistory";
 import type { RotationPlanner } from "../rotation/rotationPlanner";
+import type { ResourceScope } from "./scope";
 
 /** Each certificate's one item name: rotation records, `rotationDue` and `certificateExpiries` all use it. */
 export const itemName = {
@@ -31,9 +32,16 @@ export interface Leaves {
 }
 
 /** The leaves step: what is due rotates (a new key too); a revoked client's certificate is frozen. */
-export function issueLeaves(config: StackConfig, ca: CaHierarchy, rotation: RotationPlanner): Leaves {
+export function issueLeaves(
+    config: StackConfig,
+    ca: CaHierarchy,
+    rotation: RotationPlanner,
+    scope: ResourceScope,
+): Leaves {
     const issuer = { issuerCertificatePem: ca.issuerCertificatePem, issuerPrivateKeyPem: ca.issuerPrivateKeyPem };
-    const server = new IssuedCertificate("server", {
+    const server = new IssuedCertificate(
+        scope.name("server"),
+        {
         profile: "server",
         commonName: config.serverName,
         organization: config.organization,
@@ -43,7 +51,9 @@ export function issueLeaves(config: StackConfig, ca: CaHierarchy, rotation: Rota
         ...issuer,
         lifetime: config.lifetimes.server,
         rotationTrigger: rotation.schedule(itemName.server, config.lifetimes.server.renewBeforeHours),
-    });
+        },
+        scope.options("server"),
+    );
     rotation.record(itemName.server, server.validityEndTime);
 
     const clientArgs = new Map(
@@ -67,7 +77,15 @@ export function issueLeaves(config: StackConfig, ca: CaHierarchy, rotation: Rota
             return [clientName, args];
         }),
     );
-    const clients = new ClientCertificates("clients", { certificates: clientArgs }).certificates;
+    const clients = new ClientCertificates(
+        scope.name("clients"),
+        {
+            certificates: clientArgs,
+            resourceNamePrefix: scope.name(""),
+            formerParent: scope.formerRootUrn("clients", "mtls:pki:ClientCertificates"),
+        },
+        scope.options("clients"),
+    ).certificates;
     for (const [clientName, certificate] of clients) {
         rotation.record(itemName.client(clientName), certificate.validityEndTime);
     }

@@ -8,6 +8,7 @@ import { CertificateHistory, revokedSerials } from "../rotation/certificateHisto
 import type { RotationPlanner } from "../rotation/rotationPlanner";
 import { expiryFromNow } from "../rotation/rotationSchedule";
 import type { CaSlots } from "./authorities";
+import type { ResourceScope } from "./scope";
 import { itemName } from "./leaves";
 
 /** The CRLs Nginx enforces, and when the first of them runs out; absent while nobody is revoked. */
@@ -26,6 +27,7 @@ export function revoke(
     history: pulumi.Output<CertificateHistory>,
     rotation: RotationPlanner,
     now: Date,
+    scope: ResourceScope,
 ): Revocation | undefined {
     if (config.revokedClients.length === 0) {
         return undefined;
@@ -34,7 +36,9 @@ export function revoke(
     // Nginx checks a CRL for every CA of a chain, so every trusted CA gets one. Each names every
     // certificate a revoked client still holds: the current one, and those a rotation or a rollover
     // replaced, whichever CA issued them.
-    const crl = new CertificateRevocationList("crl", {
+    const crl = new CertificateRevocationList(
+        scope.name("crl"),
+        {
         // A CA held elsewhere (an external root) signs its own CRL: it comes from config, below.
         authorities: caCertificates
             .filter((authority) => authority.privateKeyPem !== undefined)
@@ -45,7 +49,9 @@ export function revoke(
         revoked: history.apply((recorded) => revokedSerials(recorded, config.revokedClients)),
         validityHours: config.lifetimes.crl.validityHours,
         rotationTrigger: rotation.schedule(itemName.crl, config.lifetimes.crl.renewBeforeHours),
-    });
+        },
+        scope.options("crl"),
+    );
     const externalCrls = caCertificates.flatMap((authority) => authority.externalCrl ?? []);
     // One PEM block after another: the command's stdout comes without its final newline.
     const crlPem =

@@ -7,6 +7,7 @@ import type { StackConfig } from "../config/stackConfig";
 import { greetingFor } from "../nginx/renderNginxConfig";
 import { clientAddresses, type DeployedEndpoint } from "./endpoint";
 import type { Leaves } from "./leaves";
+import type { ResourceScope } from "./scope";
 
 /** The smoke test step: every address clients use, with and without a certificate; re-run on any change. */
 export function runSmokeTest(
@@ -14,6 +15,7 @@ export function runSmokeTest(
     trustBundlePem: pulumi.Output<string>,
     leaves: Leaves,
     endpoint: DeployedEndpoint,
+    scope: ResourceScope,
 ): pulumi.Output<string> {
     // Validation chose the probe (config/smokeProbe.ts); it is present exactly when smokeTest is true.
     const probe = config.smokeProbe;
@@ -23,7 +25,7 @@ export function runSmokeTest(
     const addresses = clientAddresses(config);
     const probeClient = leaves.clients.get(probe.clientName)!;
     return new SmokeTest(
-        "smoke-test",
+        scope.name("smoke-test"),
         {
             urls: addresses.map((address) => endpointUrl(address, probe.path)),
             resolves: addresses.map(resolveArgument),
@@ -34,6 +36,6 @@ export function runSmokeTest(
             expectedBody: greetingFor(probe.clientName),
             triggers: [endpoint.id, endpoint.reloadId, probeClient.certificatePem],
         },
-        { dependsOn: [endpoint.resource] },
+        { ...scope.options("smoke-test"), dependsOn: [endpoint.resource] },
     ).report;
 }

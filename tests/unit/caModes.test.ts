@@ -321,12 +321,12 @@ describe("CA modes: resource graph", () => {
             commonName: "mtls-nginx Intermediate CA",
             organization: "mtls-nginx",
         });
-        assert.strictEqual(await promiseOf(outputs.intermediateCsrPem!), "CSR OF ca-intermediate-csr");
+        assert.strictEqual(await promiseOf(outputs.intermediateCsrPem), "CSR OF ca-intermediate-csr");
         assert.match(
             await promiseOf(outputs.smokeTest),
             /not run: external-root, waiting: sign the intermediateCsrPem output/,
         );
-        assert.match(outputs.caStatus.a, /mtls-nginx:externalIntermediateCertificate/);
+        assert.match((await promiseOf(outputs.caStatus)).a, /mtls-nginx:externalIntermediateCertificate/);
         assert.strictEqual(await promiseOf(outputs.caCertificatePem), "");
     });
 
@@ -360,8 +360,8 @@ describe("CA modes: resource graph", () => {
         ]);
         const rootExpiry = new Date(new X509Certificate(root.certificatePem).validTo);
         assert.strictEqual(Date.parse(expiries["ca-root"]), rootExpiry.getTime());
-        assert.strictEqual(await promiseOf(outputs.intermediateCsrPem!), "CSR OF ca-intermediate-csr");
-        assert.match(outputs.caStatus.a, /^external-root \(intermediate signed/);
+        assert.strictEqual(await promiseOf(outputs.intermediateCsrPem), "CSR OF ca-intermediate-csr");
+        assert.match((await promiseOf(outputs.caStatus)).a, /^external-root \(intermediate signed/);
     });
 
     it("external-root, revoking: the stack signs the intermediate's CRL, the root's comes from config", async () => {
@@ -486,8 +486,8 @@ describe("CA modes: resource graph", () => {
             "CERT OF ca-root\n",
             "b is not trusted before it is signed",
         );
-        assert.strictEqual(await promiseOf(introduce.intermediateCsrPem!), "CSR OF ca-b-intermediate-csr");
-        assert.match(introduce.caStatus.b, /waiting: .*mtls-nginx:externalIntermediateCertificateB/);
+        assert.strictEqual(await promiseOf(introduce.intermediateCsrPem), "CSR OF ca-b-intermediate-csr");
+        assert.match((await promiseOf(introduce.caStatus)).b, /waiting: .*mtls-nginx:externalIntermediateCertificateB/);
         stateOverrides.set("ca-b-intermediate-key", intermediateKey);
 
         const signedB = {

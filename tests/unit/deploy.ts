@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { RawStackConfig, validateStackConfig } from "../../config/stackConfig";
-import type { MtlsEndpointOutputs } from "../../stack";
+import type { MtlsEndpointOutputs } from "../../components/mtlsEndpoint";
 import { installMocks, promiseOf, resetRecordedResources, settled } from "./mocks";
 
 installMocks();
@@ -15,10 +15,8 @@ export const { deployMtlsEndpoint } = require("../../stack") as typeof import(".
 /** The config context of every unit test: the stack's name and project directory. */
 export const context = { stack: "unit", projectDirectory: "/srv/mtls" };
 
-/** The outputs that are Outputs (the others are plain values, known at once). */
-export type OutputName = {
-    [K in keyof MtlsEndpointOutputs]-?: NonNullable<MtlsEndpointOutputs[K]> extends pulumi.Output<unknown> ? K : never;
-}[keyof MtlsEndpointOutputs];
+/** The name of an output (every output is an Output). */
+export type OutputName = keyof MtlsEndpointOutputs & string;
 
 export interface DeployOptions {
     readonly now: Date;

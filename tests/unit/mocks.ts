@@ -31,8 +31,8 @@ export const stateTransforms: Array<(name: string, state: Record<string, unknown
 /** Provider outputs a test sets for a resource by name (e.g. a real key pair), over the fake ones. */
 export const stateOverrides = new Map<string, Record<string, unknown>>();
 
-/** What the builtin `readStackOutputs` invoke answers for this stack's last deployment; tests set it. */
-export const previousStackOutputs: Record<string, unknown> = {};
+/** What the builtin `readStackResourceOutputs` invoke answers for this stack's last deployment, by URN; tests set it. */
+export const previousResourceOutputs: Record<string, { type: string; outputs: Record<string, unknown> }> = {};
 
 let serial = 0;
 
@@ -90,10 +90,10 @@ export function installMocks(): void {
                     });
                     return { ...args.inputs, stdout: "intact", stderr: "" };
                 }
-                if (args.token === "pulumi:pulumi:readStackOutputs") {
-                    // This stack's own last outputs, as the engine's builtin provider serves them.
+                if (args.token === "pulumi:pulumi:readStackResourceOutputs") {
+                    // This stack's resources at its last deployment, as the engine's builtin provider serves them.
                     recordedCalls.push({ token: args.token, inputs: args.inputs as Record<string, unknown> });
-                    return { name: args.inputs.name, outputs: previousStackOutputs, secretOutputNames: [] };
+                    return { name: args.inputs.stackName, outputs: previousResourceOutputs };
                 }
                 throw new Error(`unexpected provider call ${args.token}`);
             },

@@ -1,50 +1,79 @@
 import * as assert from "assert";
-import { readPreviousStackOutput, readStackOutputsToken } from "../../rotation/previousOutputs";
-import { installMocks, previousStackOutputs, recordedCalls } from "./mocks";
+import {
+    type DeployedResourceOutputs,
+    readPreviousRecords,
+    readStackResourceOutputsToken,
+} from "../../rotation/previousOutputs";
+import { installMocks, previousResourceOutputs, recordedCalls } from "./mocks";
 
 installMocks();
 
-/** A stack-output reader that fails `failures` times (like a checkpoint read racing a write), then answers. */
-function flakyReader(failures: number, outputs: Record<string, unknown>) {
+const endpointUrn = "urn:pulumi:unit::mtls-nginx::mtls-nginx:index:MtlsEndpoint::partners";
+const stackUrn = "urn:pulumi:unit::mtls-nginx::pulumi:pulumi:Stack::mtls-nginx-unit";
+const record = (generation: number) => ({ server: { generation, notAfter: "2027-01-01T00:00:00Z" } });
+
+/** A reader that fails `failures` times (like a checkpoint read racing a write), then answers. */
+function flakyReader(failures: number, resources: Record<string, DeployedResourceOutputs>) {
     const reads: string[] = [];
-    const invoke = (stackName: string): Promise<Record<string, unknown>> => {
+    const invoke = (stackName: string): Promise<Record<string, DeployedResourceOutputs>> => {
         reads.push(stackName);
         return reads.length <= failures
             ? Promise.reject(new Error("failed to load checkpoint: EOF"))
-            : Promise.resolve(outputs);
+            : Promise.resolve(resources);
     };
     return { invoke, reads };
 }
 
-describe("readPreviousStackOutput", () => {
-    it("asks the builtin provider for this stack's own outputs and returns the one asked for", async () => {
-        previousStackOutputs.rotationState = { server: { generation: 2, notAfter: "2027-01-01T00:00:00Z" } };
+describe("readPreviousRecords", () => {
+    it("asks the builtin provider for this stack's resources and returns the component's own records", async () => {
+        previousResourceOutputs[endpointUrn] = {
+            type: "mtls-nginx:index:MtlsEndpoint",
+            outputs: { rotationState: record(2), clientCertificateSerials: { alice: [] }, endpointUrl: "x" },
+        };
         try {
-            const value = await readPreviousStackOutput("rotationState");
-            assert.deepStrictEqual(value, { server: { generation: 2, notAfter: "2027-01-01T00:00:00Z" } });
-            const call = recordedCalls.filter((recorded) => recorded.token === readStackOutputsToken).pop();
-            assert.deepStrictEqual(call?.inputs, { name: "organization/mtls-nginx/unit" });
+            const records = await readPreviousRecords(endpointUrn, false);
+            assert.deepStrictEqual(records, { rotationState: record(2), clientCertificateSerials: { alice: [] } });
+            const call = recordedCalls.filter((recorded) => recorded.token === readStackResourceOutputsToken).pop();
+            assert.deepStrictEqual(call?.inputs, { stackName: "organization/mtls-nginx/unit" });
         } finally {
-            delete previousStackOutputs.rotationState;
+            delete previousResourceOutputs[endpointUrn];
         }
     });
 
-    it("returns undefined for an output the last deployment did not have (first up)", async () => {
-        assert.strictEqual(await readPreviousStackOutput("rotationState"), undefined);
+    it("finds nothing for a component the last deployment did not have (first up)", async () => {
+        assert.deepStrictEqual(await readPreviousRecords(endpointUrn, false), {
+            rotationState: undefined,
+            clientCertificateSerials: undefined,
+        });
+    });
+
+    it("reads the stack's outputs for the stack's own endpoint before it had records of its own, and only then", async () => {
+        const stack = { type: "pulumi:pulumi:Stack", outputs: { rotationState: record(1) } };
+        const before = flakyReader(0, { [stackUrn]: stack });
+        assert.deepStrictEqual((await readPreviousRecords(endpointUrn, true, before)).rotationState, record(1));
+        const another = await readPreviousRecords(endpointUrn, false, before);
+        assert.strictEqual(another.rotationState, undefined, "another endpoint never takes the stack's records");
+        const after = flakyReader(0, {
+            [stackUrn]: stack,
+            [endpointUrn]: { type: "mtls-nginx:index:MtlsEndpoint", outputs: { rotationState: record(3) } },
+        });
+        assert.deepStrictEqual((await readPreviousRecords(endpointUrn, true, after)).rotationState, record(3));
     });
 
     it("retries a read that races the engine's checkpoint write, and then succeeds", async () => {
-        const reader = flakyReader(3, { rotationState: { ca: { generation: 0, notAfter: "x" } } });
-        const value = await readPreviousStackOutput("rotationState", { invoke: reader.invoke, firstDelayMs: 1 });
-        assert.deepStrictEqual(value, { ca: { generation: 0, notAfter: "x" } });
+        const reader = flakyReader(3, {
+            [endpointUrn]: { type: "mtls-nginx:index:MtlsEndpoint", outputs: { rotationState: record(0) } },
+        });
+        const records = await readPreviousRecords(endpointUrn, false, { invoke: reader.invoke, firstDelayMs: 1 });
+        assert.deepStrictEqual(records.rotationState, record(0));
         assert.strictEqual(reader.reads.length, 4);
     });
 
-    it("gives up after the last attempt, naming the output, the stack and the last error", async () => {
+    it("gives up after the last attempt, naming the component, the stack and the last error", async () => {
         const reader = flakyReader(100, {});
         await assert.rejects(
-            readPreviousStackOutput("rotationState", { invoke: reader.invoke, attempts: 3, firstDelayMs: 1 }),
-            /output "rotationState" of the previous deployment of stack organization\/mtls-nginx\/unit failed 3 times; last error: failed to load checkpoint: EOF/,
+            readPreviousRecords(endpointUrn, false, { invoke: reader.invoke, attempts: 3, firstDelayMs: 1 }),
+            /reading the outputs of urn:pulumi:unit::mtls-nginx::mtls-nginx:index:MtlsEndpoint::partners at the previous deployment of stack organization\/mtls-nginx\/unit failed 3 times; last error: failed to load checkpoint: EOF/,
         );
         assert.strictEqual(reader.reads.length, 3);
     });

@@ -214,9 +214,9 @@ describe("deployMtlsEndpoint (resource graph)", () => {
         assert.strictEqual(probe.inputs.stdin, "PRIVATE KEY OF client-alice-key", "the client key comes on stdin");
         assert.ok(probe.secretInputs.includes("stdin"), "the probe gets the client key: secret");
         assert.doesNotMatch(JSON.stringify(probe.inputs.environment), /PRIVATE KEY/, "and never in the environment");
-        assert.strictEqual(outputs.endpointUrl, "https://localhost:8443/");
+        assert.strictEqual(await promiseOf(outputs.endpointUrl), "https://localhost:8443/");
         assert.strictEqual(
-            outputs.curlCommands.bob,
+            (await promiseOf(outputs.curlCommands)).bob,
             "curl --cacert ca.pem --cert bob.crt --key bob.key --resolve localhost:8443:127.0.0.1 https://localhost:8443/",
         );
     });

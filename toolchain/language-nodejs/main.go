@@ -14,11 +14,17 @@
 //   - Run: start `node <@pulumi/pulumi/cmd/run> --monitor ... <entry point>` from the
 //     program's own node_modules, passing config and secret keys through the environment
 //   - InstallDependencies: `npm install` in the program directory
-//   - RunPlugin for kind "analyzer": Node.js policy packs (runplugin.go)
+//   - RunPlugin (runplugin.go) for kind "analyzer" (Node.js policy packs, through
+//     @pulumi/pulumi/cmd/run-policy-pack) and kind "resource" (source-based providers such as
+//     a TypeScript component package: a directory with PulumiPlugin.yaml `runtime: nodejs`,
+//     started through @pulumi/pulumi/cmd/run-plugin), which is what `pulumi package
+//     get-schema/add DIR` and programs that use such a package need
 //   - GetPluginInfo, About
 //
-// Everything else (codegen, conversion, other plugin kinds) answers Unimplemented,
-// which the engine tolerates for the commands above.
+// Everything else (codegen: GeneratePackage/GenerateProgram/GenerateProject, so `pulumi
+// package gen-sdk --language nodejs`, `pulumi convert` and the SDK step of `pulumi package add`
+// in a Node.js project; Link; converter and tool plugins) answers Unimplemented, which the
+// engine tolerates for preview/up/destroy/refresh/stack/config.
 package main
 
 import (
@@ -242,6 +248,29 @@ func optionValue(info *pulumirpc.ProgramInfo, key string) (any, bool) {
 	return v, ok
 }
 
+// nodeOptions returns the runtime options of a program or plugin (Pulumi.yaml /
+// PulumiPlugin.yaml `runtime.options`: typescript, tsconfig, nodeargs), each defaulting to the
+// flag the host was started with.
+func (host *nodeLanguageHost) nodeOptions(info *pulumirpc.ProgramInfo) (typescript bool, tsconfig, nodeargs string) {
+	typescript, tsconfig, nodeargs = host.typescript, host.tsconfig, host.nodeargs
+	if v, ok := optionValue(info, "typescript"); ok {
+		if b, isBool := v.(bool); isBool {
+			typescript = b
+		}
+	}
+	if v, ok := optionValue(info, "tsconfig"); ok {
+		if s, isStr := v.(string); isStr {
+			tsconfig = s
+		}
+	}
+	if v, ok := optionValue(info, "nodeargs"); ok {
+		if s, isStr := v.(string); isStr {
+			nodeargs = s
+		}
+	}
+	return typescript, tsconfig, nodeargs
+}
+
 func (host *nodeLanguageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
 	nodeBin, err := exec.LookPath("node")
 	if err != nil {
@@ -259,24 +288,7 @@ func (host *nodeLanguageHost) Run(ctx context.Context, req *pulumirpc.RunRequest
 	engine := host.engineAddress
 	host.mu.Unlock()
 
-	typescript := host.typescript
-	if v, ok := optionValue(req.GetInfo(), "typescript"); ok {
-		if b, isBool := v.(bool); isBool {
-			typescript = b
-		}
-	}
-	tsconfig := host.tsconfig
-	if v, ok := optionValue(req.GetInfo(), "tsconfig"); ok {
-		if s, isStr := v.(string); isStr {
-			tsconfig = s
-		}
-	}
-	nodeargs := host.nodeargs
-	if v, ok := optionValue(req.GetInfo(), "nodeargs"); ok {
-		if s, isStr := v.(string); isStr {
-			nodeargs = s
-		}
-	}
+	typescript, tsconfig, nodeargs := host.nodeOptions(req.GetInfo())
 
 	var args []string
 	if nodeargs != "" {

@@ -1,0 +1,75 @@
+/**
+ * Writes components/mtlsEndpointArgs.ts, MtlsEndpoint's args interface, from the config table: each
+ * key becomes an optional arg of the same name, its TypeScript type read from the key's type, and
+ * its doc comment (which `pulumi package get-schema` turns into the schema's description) made of
+ * the key's description and default. A unit test holds the file to what this renders.
+ *
+ * Run: bash scripts/with-node.sh node -r ts-node/register/transpile-only scripts/endpointArgs.ts --write
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { configTableEntries, hasComputedDefault } from "../config/configTable";
+import type { ConfigKey } from "../config/types";
+
+export const endpointArgsFile = path.join(__dirname, "..", "components", "mtlsEndpointArgs.ts");
+
+/** The args interface's source text. */
+export function renderEndpointArgs(): string {
+    const fields = [...configTableEntries].map(([name, declaration]) => renderField(name, declaration));
+    return [
+        "// Generated from config/configTable.ts by scripts/endpointArgs.ts: edit the table, then run",
+        "// `bash scripts/with-node.sh node -r ts-node/register/transpile-only scripts/endpointArgs.ts --write`.",
+        'import type { LocationArgs } from "./locationArgs";',
+        "",
+        "/**",
+        " * What an MtlsEndpoint is made of: the stack config keys, one arg each, all optional (a default",
+        " * applies). Plain values, not Outputs: every arg is validated before any resource is registered.",
+        " */",
+        "export interface MtlsEndpointArgs {",
+        ...fields,
+        "}",
+        "",
+    ].join("\n");
+}
+
+function renderField(name: string, declaration: ConfigKey<unknown>): string {
+    const fallback = hasComputedDefault(declaration)
+        ? declaration.computedDefault.rule
+        : JSON.stringify(declaration.default);
+    // Some descriptions state their default already (a computed one, in words).
+    const withDefault = /Default: /.test(declaration.description)
+        ? declaration.description
+        : `${declaration.description} Default: ${fallback}.`;
+    const doc = withDefault.replace(/\*\//g, "*\\/");
+    return [`    /** ${doc} */`, `    ${name}?: ${typeScriptType(name, declaration)};`].join("\n");
+}
+
+function typeScriptType(name: string, declaration: ConfigKey<unknown>): string {
+    switch (declaration.type) {
+        case "string":
+            return "string";
+        case "integer":
+            return "number";
+        case "boolean":
+            return "boolean";
+        case "array":
+            if (declaration.items === "string") {
+                return "string[]";
+            }
+            if (name === "locations") {
+                return "LocationArgs[]";
+            }
+            throw new Error(`${name}: no args type for an array of ${declaration.items}`);
+        case "object":
+            throw new Error(`${name}: no args type for an object key`);
+    }
+}
+
+if (require.main === module) {
+    if (process.argv.includes("--write")) {
+        fs.writeFileSync(endpointArgsFile, renderEndpointArgs());
+        console.log(`wrote ${path.relative(process.cwd(), endpointArgsFile)}`);
+    } else {
+        process.stdout.write(renderEndpointArgs());
+    }
+}
