@@ -29,7 +29,7 @@ export interface DeploymentFacts {
 export type ItemKind = "server" | "client" | "ca" | "crl" | "other";
 
 /**
- * Where a CA stands in the three-step rollover (see README, "Roll the CA over"):
+ * Where a CA stands in the three-step rollover (see docs/rotation.md, "Roll the CA over"):
  * none / needed (the only CA, and due); introduced (trusted, not issuing yet) with its partner
  * handing-over (still issuing); took-over (issuing) with its partner retire (old, still trusted).
  */

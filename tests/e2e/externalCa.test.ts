@@ -34,7 +34,7 @@ class OfflineCa {
         this.certificatePem = this.read("ca.pem");
     }
 
-    /** Signs a CSR as an intermediate CA, the way the README tells the operator to. */
+    /** Signs a CSR as an intermediate CA, the way docs/ca-modes.md tells the operator to. */
     signIntermediate(csrPem: string): string {
         this.serial += 1;
         this.write(`request-${this.serial}.csr`, csrPem);
@@ -58,7 +58,7 @@ class OfflineCa {
         return this.read("foreign.csr");
     }
 
-    /** The root's CRL (nobody revoked), as the README's openssl ca -gencrl command makes it. */
+    /** The root's CRL (nobody revoked), as the openssl ca -gencrl command of docs/ca-modes.md makes it. */
     crl(days: number): string {
         this.write("index.txt", "");
         this.write("crlnumber", "1000\n");
@@ -99,7 +99,7 @@ const caExtensions = [
     "",
 ].join("\n");
 
-/** The intermediate's extensions, word for word as the README's "Bring your own CA" has them. */
+/** The intermediate's extensions, word for word as docs/ca-modes.md ("Bring your own CA") has them. */
 const intermediateExtensions = [
     "basicConstraints = critical, CA:TRUE, pathlen:0",
     "keyUsage = critical, keyCertSign, cRLSign, digitalSignature",

@@ -14,7 +14,7 @@ import {
     useThrowawayStack,
 } from "../../testkit/stack";
 
-/** How long a crashed or restarted endpoint may take to serve again (stated in the README). */
+/** How long a crashed or restarted endpoint may take to serve again (stated in docs/operations.md). */
 const recoveryBoundSeconds = { crash: 10, daemonRestart: 60 };
 
 /**
@@ -155,7 +155,7 @@ describe("faults", function () {
             clients: ["alice", "bob", "carol", "dave", "erin"],
         });
         await interruptedUp("SIGKILL", /(creating|updating) \(/);
-        // The README's recovery, part one: a kill while the CLI rewrote a checkpoint's sidecar left it empty.
+        // The recovery in docs/operations.md, part one: a kill mid-rewrite of a checkpoint's sidecar left it empty.
         const repaired = repairCheckpointSidecars(deployment.stateDirectory);
         const pendingAfterKill = await pendingOperations();
         // Part two: the killed CLI left its lock; `pulumi cancel` removes it on a local backend.

@@ -222,7 +222,7 @@ describe("a Swarm service on 3 nodes", function () {
         } finally {
             await swarm.startNodeEngine(lost);
         }
-        // Forward, not back: the file set of before is still a config pending deletion (see the README's known limits).
+        // Forward, not back: the file set of before is still a config pending deletion (see docs/platforms.md, "A known limit").
         await setConfig(deployment.stack, { workerProcesses: "1" });
         const healed = await deployment.stack.up({ onOutput: log, refresh: true });
         assert.strictEqual(healed.summary.result, "succeeded");
