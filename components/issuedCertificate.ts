@@ -93,7 +93,12 @@ export class ClientCertificates extends pulumi.ComponentResource {
                 formerParents.map((parent) => ({ name: `${itemName}${suffix}`, parent }));
             certificates.set(
                 clientName,
-                issueLeaf(`${args.resourceNamePrefix ?? ""}${itemName}`, certificateArgs, { parent: this }, formerNames),
+                issueLeaf(
+                    `${args.resourceNamePrefix ?? ""}${itemName}`,
+                    certificateArgs,
+                    { parent: this },
+                    formerNames,
+                ),
             );
         }
         this.certificates = certificates;

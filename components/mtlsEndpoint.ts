@@ -71,7 +71,10 @@ export class MtlsEndpoint extends pulumi.ComponentResource {
         const config = validateEndpointArgs(name, args);
         super(mtlsEndpointType, name, {}, opts);
         const movedFromRoot = name === stackEndpointName;
-        const previous = this.urn.apply((urn) => readPreviousRecords(urn, movedFromRoot));
+        // From a promise, not from this.urn: an Output of this.urn depends on this component, and a
+        // child that depends on its own ancestor waits for itself to register (a deadlock).
+        const ownUrn = new Promise<string>((resolve) => this.urn.apply(resolve));
+        const previous = pulumi.output(ownUrn.then((urn) => readPreviousRecords(urn, movedFromRoot)));
         const outputs = deployMtlsEndpoint(
             config,
             {

@@ -39,16 +39,16 @@ export function revoke(
     const crl = new CertificateRevocationList(
         scope.name("crl"),
         {
-        // A CA held elsewhere (an external root) signs its own CRL: it comes from config, below.
-        authorities: caCertificates
-            .filter((authority) => authority.privateKeyPem !== undefined)
-            .map((authority) => ({
-                certificatePem: authority.certificatePem,
-                privateKeyPem: authority.privateKeyPem!,
-            })),
-        revoked: history.apply((recorded) => revokedSerials(recorded, config.revokedClients)),
-        validityHours: config.lifetimes.crl.validityHours,
-        rotationTrigger: rotation.schedule(itemName.crl, config.lifetimes.crl.renewBeforeHours),
+            // A CA held elsewhere (an external root) signs its own CRL: it comes from config, below.
+            authorities: caCertificates
+                .filter((authority) => authority.privateKeyPem !== undefined)
+                .map((authority) => ({
+                    certificatePem: authority.certificatePem,
+                    privateKeyPem: authority.privateKeyPem!,
+                })),
+            revoked: history.apply((recorded) => revokedSerials(recorded, config.revokedClients)),
+            validityHours: config.lifetimes.crl.validityHours,
+            rotationTrigger: rotation.schedule(itemName.crl, config.lifetimes.crl.renewBeforeHours),
         },
         scope.options("crl"),
     );

@@ -127,12 +127,22 @@ function leaves(prefix: string, value: unknown): Array<[string, unknown]> {
     return [[prefix, value]];
 }
 
+/** What a preview or update does to one resource. */
+export interface RecordedStep {
+    readonly op: string;
+    readonly type: string;
+    /** The URN's name part. */
+    readonly name: string;
+    /** The properties that differ (updates and replacements). */
+    readonly diffs: readonly string[];
+}
+
 /** Collects what a preview or update would do to each resource: op by URN name. */
 export function stepRecorder(): {
     onEvent: (event: EngineEvent) => void;
-    steps: Array<{ op: string; type: string; name: string }>;
+    steps: RecordedStep[];
 } {
-    const steps: Array<{ op: string; type: string; name: string }> = [];
+    const steps: RecordedStep[] = [];
     return {
         steps,
         onEvent(event: EngineEvent) {
@@ -142,10 +152,44 @@ export function stepRecorder(): {
                     op: metadata.op,
                     type: metadata.type,
                     name: metadata.urn.split("::").pop() ?? metadata.urn,
+                    diffs: metadata.diffs ?? [],
                 });
             }
         },
     };
+}
+
+/**
+ * The stack, run by the program of an earlier commit: a `git archive` of it in a temporary
+ * directory, with this checkout's node_modules and the stack's config file. It shares the stack's
+ * backend, so what it deploys is what the current program then finds.
+ */
+export async function formerProgram(
+    deployment: ThrowawayStack,
+    commit: string,
+): Promise<{ stack: Stack; dispose(): void }> {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-former-"));
+    const archive = spawnSync("git", ["-C", repoRoot, "archive", commit], { maxBuffer: 1 << 28 });
+    if (archive.status !== 0) {
+        fs.rmSync(directory, { recursive: true, force: true });
+        throw new Error(
+            `git archive ${commit} failed (${archive.stderr.toString().trim()}): ` +
+                "this test needs the repository's history, not a shallow clone",
+        );
+    }
+    execFileSync("tar", ["-x", "-C", directory], { input: archive.stdout });
+    fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(directory, "node_modules"));
+    const stackFile = `Pulumi.${deployment.stackName}.yaml`;
+    fs.copyFileSync(path.join(repoRoot, stackFile), path.join(directory, stackFile));
+    const pulumiCommand = await PulumiCommand.get({
+        root: path.join(repoRoot, ".pulumi-home"),
+        skipVersionCheck: true,
+    });
+    const stack = await LocalWorkspace.selectStack(
+        { stackName: deployment.stackName, workDir: directory },
+        { envVars: deployment.environment, pulumiCommand },
+    );
+    return { stack, dispose: () => fs.rmSync(directory, { recursive: true, force: true }) };
 }
 
 export function outputValue<T>(outputs: OutputMap, name: string): T {
@@ -252,7 +296,7 @@ export function useThrowawayStack(
 }
 
 /**
- * The README's recovery for a CLI killed while it saved state: the file backend rewrites each
+ * docs/operations.md's recovery for a CLI killed while it saved state: the file backend rewrites each
  * checkpoint's `.attrs` sidecar in place (truncate, then write), so a kill in between leaves it empty
  * and every later command fails with "failed to load checkpoint: EOF". A missing sidecar is read as no
  * attributes: removing an empty or unreadable one recovers the stack. Returns what it removed.

@@ -135,7 +135,11 @@ describe("pulumi up / preview / destroy on the dev config", function () {
         const changes = recorder.steps.filter((step) => step.op !== "same");
         assert.deepStrictEqual(
             changes.map((step) => `${step.op} ${step.name}`).sort(),
-            ["create client-carol-cert", "create client-carol-csr", "create client-carol-key"],
+            [
+                "create mtls-nginx-client-carol-cert",
+                "create mtls-nginx-client-carol-csr",
+                "create mtls-nginx-client-carol-key",
+            ],
             JSON.stringify(changes),
         );
         const update = await deployment.stack.up({ onOutput: log });

@@ -79,7 +79,7 @@ describe("policy pack: pulumi preview --policy-pack policy", function () {
                 // Before the CA exists the file set is unknown: the nginx.conf rules say so, and run during up.
                 assert.match(
                     run.output,
-                    /\[advisory\]\s+tls-protocol-floor\s+\(command:local:Command: endpoint-delivery\)\s+can't run policy/,
+                    /\[advisory\]\s+tls-protocol-floor\s+\(command:local:Command: mtls-nginx-endpoint-delivery\)\s+can't run policy/,
                 );
             } finally {
                 await throwaway.dispose();
@@ -106,7 +106,12 @@ describe("policy pack: pulumi preview --policy-pack policy", function () {
             const run = await previewWithPolicy(throwaway.stack);
             assert.ok(!run.passed, "the preview fails");
             assert.match(run.output, /❌ mtls-endpoint@v0\.1\.0/);
-            for (const key of ["ca-root-key", "server-key", "client-alice-key", "client-bob-key"]) {
+            for (const key of [
+                "mtls-nginx-ca-root-key",
+                "mtls-nginx-server-key",
+                "mtls-nginx-client-alice-key",
+                "mtls-nginx-client-bob-key",
+            ]) {
                 assert.strictEqual(
                     messageFor(run, key),
                     `${key}: RSA key of 2048 bits is below the minimum of 3072 bits`,
@@ -114,26 +119,26 @@ describe("policy pack: pulumi preview --policy-pack policy", function () {
                 );
             }
             assert.strictEqual(
-                messageFor(run, "client-alice-cert"),
-                "client-alice-cert: client certificate valid for 9000 hours (375 days); " +
+                messageFor(run, "mtls-nginx-client-alice-cert"),
+                "mtls-nginx-client-alice-cert: client certificate valid for 9000 hours (375 days); " +
                     "the maximum is 8760 hours (365 days) (maxClientHours)",
                 "certificate-validity",
             );
             assert.strictEqual(
-                messageFor(run, "endpoint-container"),
-                "endpoint-container: capabilities SYS_ADMIN are added; allowed: CHOWN, NET_BIND_SERVICE, SETGID, " +
+                messageFor(run, "mtls-nginx-endpoint-container"),
+                "mtls-nginx-endpoint-container: capabilities SYS_ADMIN are added; allowed: CHOWN, NET_BIND_SERVICE, SETGID, " +
                     'SETUID; no-new-privileges is not set (securityOpts "no-new-privileges:true"); ' +
                     "the root filesystem is writable (readOnly is not true)",
                 "container-hardening",
             );
-            assert.match(run.output, /\[mandatory\]\s+key-size\s+\(tls:index:PrivateKey: server-key\)/);
+            assert.match(run.output, /\[mandatory\]\s+key-size\s+\(tls:index:PrivateKey: mtls-nginx-server-key\)/);
             assert.match(
                 run.output,
-                /\[mandatory\]\s+certificate-validity\s+\(tls:index:LocallySignedCert: client-bob-cert\)/,
+                /\[mandatory\]\s+certificate-validity\s+\(tls:index:LocallySignedCert: mtls-nginx-client-bob-cert\)/,
             );
             assert.match(
                 run.output,
-                /\[mandatory\]\s+container-hardening\s+\(docker:index:Container: endpoint-container\)/,
+                /\[mandatory\]\s+container-hardening\s+\(docker:index:Container: mtls-nginx-endpoint-container\)/,
             );
             // The server certificate (90 days) and the root CA (10 years) are within their limits.
             assert.doesNotMatch(run.output, /server-cert: |ca-root: /);
@@ -169,16 +174,16 @@ describe("policy pack: pulumi preview --policy-pack policy", function () {
             assert.ok(!run.passed, "the stricter policy config fails the preview");
             assert.match(
                 run.output,
-                /\[mandatory\]\s+tls-protocol-floor\s+\(command:local:Command: endpoint-delivery\)/,
+                /\[mandatory\]\s+tls-protocol-floor\s+\(command:local:Command: mtls-nginx-endpoint-delivery\)/,
             );
             assert.match(
                 run.output,
-                /endpoint-delivery: server localhost: ssl_protocols enables TLSv1\.2; allowed: TLSv1\.3/,
+                /mtls-nginx-endpoint-delivery: server localhost: ssl_protocols enables TLSv1\.2; allowed: TLSv1\.3/,
             );
             // The catch-all server verifies clients too (a request can reach it by its Host): both are named.
             assert.match(
                 run.output,
-                /endpoint-delivery: the unnamed server: ssl_verify_client is on; allowed: optional; server localhost: ssl_verify_client is on; allowed: optional/,
+                /mtls-nginx-endpoint-delivery: the unnamed server: ssl_verify_client is on; allowed: optional; server localhost: ssl_verify_client is on; allowed: optional/,
             );
             assert.doesNotMatch(run.output, /-----BEGIN/, "no key or certificate in the report");
         });

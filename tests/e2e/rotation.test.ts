@@ -110,11 +110,11 @@ describe("certificate lifecycle", function () {
             .map((step) => `${step.op} ${step.name}`)
             .sort();
         const rotated = ["client-alice", "client-bob", "server"].flatMap((leaf) =>
-            ["cert", "csr", "key"].map((part) => `replace ${leaf}-${part}`),
+            ["cert", "csr", "key"].map((part) => `replace mtls-nginx-${leaf}-${part}`),
         );
         assert.deepStrictEqual(
             plan,
-            [...rotated, "replace smoke-test-probe", "update endpoint-delivery"].sort(),
+            [...rotated, "replace mtls-nginx-smoke-test-probe", "update mtls-nginx-endpoint-delivery"].sort(),
             "the due certificates, plus what must follow them: a new file set (delivered, checked, reloaded), the smoke test; no container, no CA",
         );
         assert.match(preview.stdout, /rotationDue/);

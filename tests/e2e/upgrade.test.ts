@@ -1,5 +1,13 @@
 import * as assert from "assert";
-import { outputValue, ThrowawayStack, stepRecorder, useThrowawayStack } from "../../testkit/stack";
+import type { OutputMap } from "@pulumi/pulumi/automation";
+import {
+    formerProgram,
+    outputValue,
+    type RecordedStep,
+    stepRecorder,
+    ThrowawayStack,
+    useThrowawayStack,
+} from "../../testkit/stack";
 
 /** A deployment as `pulumi stack export` gives it: only the parts this test rewrites. */
 interface ExportedDeployment {
@@ -15,7 +23,7 @@ interface ExportedResource {
 }
 
 /**
- * Rewrites a deployment into the shape stacks had before `ClientCertificates`: each client's key,
+ * Rewrites a deployment of the program before MtlsEndpoint into the shape stacks had before `ClientCertificates`: each client's key,
  * CSR and certificate under a component of its own, `mtls:pki:IssuedCertificate::client-<name>`.
  * Every reference to a moved URN (parents, dependencies) follows it.
  */
@@ -56,55 +64,114 @@ function withComponentPerClient(exported: ExportedDeployment, clients: readonly 
 }
 
 /**
- * A stack deployed with one component per client (before ClientCertificates) keeps every client's
- * key and certificate when the current program runs on it: the aliases carry them over.
+ * The last commit whose program deployed everything at the stack's root, before MtlsEndpoint: a
+ * real `dev` stack of that day is what moves into the component.
  */
-describe("upgrade: clients deployed under a component each keep their keys and certificates", function () {
-    const clients = ["alice", "bob"];
-    const fixture = useThrowawayStack("upgrade", { clients });
+const programBeforeComponent = "0367e25e0c0144c45251684790aea3571a75cd6a";
+
+/** The certificates, keys and container a deployment serves: none of them may change in a move. */
+interface Served {
+    certificates: Record<string, string>;
+    keys: Record<string, string>;
+    server: string;
+    ca: string;
+    containerId: string;
+}
+
+function servedBy(outputs: OutputMap): Served {
+    return {
+        certificates: outputValue<Record<string, string>>(outputs, "clientCertificatePems"),
+        keys: outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems"),
+        server: outputValue<string>(outputs, "serverCertificatePem"),
+        ca: outputValue<string>(outputs, "caCertificatePem"),
+        containerId: outputValue<string>(outputs, "containerId"),
+    };
+}
+
+/**
+ * A move may create and delete components (they hold nothing), and update a command only in its
+ * working directory: the former program ran from another checkout here, a user's runs from the
+ * same one. That re-delivery changes the smoke test's triggers, so the probe (which holds nothing)
+ * runs again. Nothing else changes.
+ */
+function assertOnlyComponentsMove(steps: readonly RecordedStep[]): void {
+    const isComponent = (step: RecordedStep) => /^mtls(-nginx)?:/.test(step.type);
+    const isProbe = (step: RecordedStep) =>
+        step.type === "command:local:Command" && /smoke-test-probe$/.test(step.name);
+    const custom = steps.filter((step) => step.op !== "same" && !isComponent(step) && !isProbe(step));
+    const unexpected = custom.filter(
+        (step) => !(step.op === "update" && step.type === "command:local:Command" && sameItems(step.diffs, ["dir"])),
+    );
+    assert.deepStrictEqual(
+        unexpected,
+        [],
+        "no key, certificate, CRL, volume or container is created, replaced or deleted",
+    );
+    const moved = steps.filter((step) => step.op !== "same" && isComponent(step));
+    assert.ok(
+        moved.every((step) => step.op === "create" || step.op === "delete"),
+        `components are only created or deleted: ${JSON.stringify(moved)}`,
+    );
+}
+
+function sameItems(found: readonly string[], allowed: readonly string[]): boolean {
+    return found.length > 0 && found.every((item) => allowed.includes(item));
+}
+
+/**
+ * Runs the program of before MtlsEndpoint, optionally rewrites what it deployed (`reshape`), then
+ * the current program: its preview moves only components, its up serves the same certificates, keys
+ * and container, and a second preview changes nothing.
+ */
+function provesMove(
+    label: string,
+    config: Record<string, unknown>,
+    reshape?: (exported: ExportedDeployment) => ExportedDeployment,
+): void {
+    const fixture = useThrowawayStack(label, config);
     const log = fixture.log;
     let deployment: ThrowawayStack;
-    let certificatesBefore: Record<string, string>;
+    let servedBefore: Served;
+    let rotationBefore: unknown;
 
     before(async () => {
         deployment = fixture.current;
-        const result = await deployment.stack.up({ onOutput: log });
-        certificatesBefore = outputValue<Record<string, string>>(result.outputs, "clientCertificatePems");
-        const exported = (await deployment.stack.exportStack()) as unknown as ExportedDeployment;
-        const former = withComponentPerClient(exported, clients);
-        await deployment.stack.importStack(former as never);
+        const former = await formerProgram(deployment, programBeforeComponent);
+        try {
+            const result = await former.stack.up({ onOutput: log });
+            assert.match(outputValue<string>(result.outputs, "smokeTest"), /smoke test passed/);
+            servedBefore = servedBy(result.outputs);
+            rotationBefore = outputValue(result.outputs, "rotationState");
+        } finally {
+            former.dispose();
+        }
+        if (reshape) {
+            const exported = (await deployment.stack.exportStack()) as unknown as ExportedDeployment;
+            await deployment.stack.importStack(reshape(exported) as never);
+        }
     });
 
-    it("the state now has the former shape: one IssuedCertificate per client, no ClientCertificates", async () => {
-        const types = (
-            (await deployment.stack.exportStack()) as unknown as ExportedDeployment
-        ).deployment.resources.map(
-            (resource) => resource.urn.slice(resource.urn.lastIndexOf("::") + 2) + " " + resource.type,
-        );
-        assert.ok(types.includes("client-alice mtls:pki:IssuedCertificate"), types.join("\n"));
-        assert.ok(!types.some((entry) => entry.endsWith("mtls:pki:ClientCertificates")), types.join("\n"));
-    });
-
-    it("preview: creates the new component, deletes the old ones, and changes no key, CSR or certificate", async () => {
+    it("preview: only components are created or deleted; no key, certificate or container changes", async () => {
         const recorder = stepRecorder();
         await deployment.stack.preview({ onOutput: log, onEvent: recorder.onEvent });
-        const changes = recorder.steps.filter((step) => step.op !== "same");
-        assert.deepStrictEqual(
-            changes.map((step) => `${step.op} ${step.type} ${step.name}`).sort(),
-            [
-                "create mtls:pki:ClientCertificates clients",
-                "delete mtls:pki:IssuedCertificate client-alice",
-                "delete mtls:pki:IssuedCertificate client-bob",
-            ],
-            JSON.stringify(changes),
+        assertOnlyComponentsMove(recorder.steps);
+        assert.ok(
+            recorder.steps.some((step) => step.op === "create" && step.type === "mtls-nginx:index:MtlsEndpoint"),
+            "the MtlsEndpoint is created",
         );
     });
 
-    it("up: the same certificates afterwards, and a second preview changes nothing", async () => {
+    it("up: the same certificates, keys, CA and container, the same rotation records; then nothing to do", async () => {
         const result = await deployment.stack.up({ onOutput: log });
-        assert.deepStrictEqual(
-            outputValue<Record<string, string>>(result.outputs, "clientCertificatePems"),
-            certificatesBefore,
+        assert.match(outputValue<string>(result.outputs, "smokeTest"), /smoke test passed/);
+        assert.deepStrictEqual(servedBy(result.outputs), servedBefore);
+        assert.deepStrictEqual(outputValue(result.outputs, "rotationState"), rotationBefore);
+        const types = (
+            (await deployment.stack.exportStack()) as unknown as ExportedDeployment
+        ).deployment.resources.filter((resource) => resource.type === "tls:index/privateKey:PrivateKey");
+        assert.ok(
+            types.every((key) => key.parent?.includes("mtls-nginx:index:MtlsEndpoint")),
+            `every key is inside the component now: ${types.map((key) => key.urn).join(", ")}`,
         );
         const recorder = stepRecorder();
         await deployment.stack.preview({ onOutput: log, onEvent: recorder.onEvent });
@@ -113,4 +180,15 @@ describe("upgrade: clients deployed under a component each keep their keys and c
             [],
         );
     });
+}
+
+describe("upgrade: a stack deployed before MtlsEndpoint moves into the component", function () {
+    // A revoked client: the CRL moves too.
+    provesMove("upgrade", { clients: ["alice", "bob", "carol"], revokedClients: ["carol"] });
+});
+
+describe("upgrade: clients deployed under a component each (two versions back) move into the component", function () {
+    provesMove("upgrade-old", { clients: ["alice", "bob"] }, (exported) =>
+        withComponentPerClient(exported, ["alice", "bob"]),
+    );
 });

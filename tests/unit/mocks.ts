@@ -137,6 +137,8 @@ export const replacementTriggers = new Map<string, unknown>();
 /** The parent URN of each resource by name, and the parent URNs its aliases name. */
 export const parents = new Map<string, string>();
 export const aliasParents = new Map<string, string[]>();
+/** Each resource's aliases by name, as `name under <parent URN>` / `name at the root` (sdkShim.ts). */
+export const aliasesOf = new Map<string, string[]>();
 
 /** Records each resource's options, which mocks do not see (through the SDK shim). */
 function recordReplacementTriggers(): void {
@@ -148,6 +150,7 @@ function recordReplacementTriggers(): void {
         additionalSecretOutputs.set(options.name, options.additionalSecretOutputs);
         parents.set(options.name, options.parent);
         aliasParents.set(options.name, options.aliasParents);
+        aliasesOf.set(options.name, options.aliases);
     });
 }
 

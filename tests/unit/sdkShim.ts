@@ -46,6 +46,8 @@ export interface RegistrationOptions {
     readonly parent: string;
     /** The parent URN of each alias (structured alias specs; "" for an alias without one). */
     readonly aliasParents: string[];
+    /** Each alias as `name` (or `(same name)`) `under` parent URN, `at the root`, or `under the same parent`. */
+    readonly aliases: string[];
 }
 
 interface RegistrationRequest {
@@ -54,7 +56,9 @@ interface RegistrationRequest {
     getIgnorechangesList(): string[];
     getAdditionalsecretoutputsList(): string[];
     getParent(): string;
-    getAliasesList(): Array<{ getSpec(): { getParenturn(): string } | undefined }>;
+    getAliasesList(): Array<{
+        getSpec(): { getParenturn(): string; getName(): string; getNoparent(): boolean } | undefined;
+    }>;
 }
 
 // 3. Wraps the mock monitor's registerResource to hand each registration's options to `observe`.
@@ -69,6 +73,15 @@ export function observeRegistrations(observe: (options: RegistrationOptions) => 
             additionalSecretOutputs: request.getAdditionalsecretoutputsList(),
             parent: request.getParent(),
             aliasParents: request.getAliasesList().map((alias) => alias.getSpec()?.getParenturn() ?? ""),
+            aliases: request.getAliasesList().map((alias) => {
+                const spec = alias.getSpec();
+                const where = spec?.getNoparent()
+                    ? "at the root"
+                    : spec?.getParenturn()
+                      ? `under ${spec.getParenturn()}`
+                      : "under the same parent";
+                return `${spec?.getName() || "(same name)"} ${where}`;
+            }),
         });
         return register(request, callback);
     };
