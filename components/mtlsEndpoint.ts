@@ -6,6 +6,7 @@ import { stackEndpointName } from "../config/types";
 import { projectDirectory } from "../delivery/commands";
 import type { CertificateHistory } from "../rotation/certificateHistory";
 import { readPreviousRecords } from "../rotation/previousOutputs";
+import { describeDue } from "../rotation/rotationPlanner";
 import type { RotationRecord } from "../rotation/rotationSchedule";
 import { deployMtlsEndpoint } from "../stack";
 import { componentScope } from "../steps/scope";
@@ -84,6 +85,12 @@ export class MtlsEndpoint extends pulumi.ComponentResource {
             },
             componentScope(this, name, movedFromRoot),
         );
+        outputs.rotationDue.apply((due) => {
+            const message = describeDue(due);
+            if (message !== undefined) {
+                void pulumi.log.info(message, this);
+            }
+        });
         Object.assign(this, outputs);
         endpointOutputs.set(this, outputs);
         this.registerOutputs(outputs);

@@ -74,3 +74,15 @@ export class RotationPlanner {
         );
     }
 }
+
+/**
+ * What `rotationDue` says, in one line for the engine's log: a program that exports nothing still
+ * sees, in `pulumi preview`, which certificates are due and when each expires.
+ */
+export function describeDue(due: Readonly<Record<string, string>>): string | undefined {
+    const items = Object.entries(due);
+    if (items.length === 0) {
+        return undefined;
+    }
+    return `due for rotation: ${items.map(([item, expiry]) => `${item} (expires ${expiry})`).join(", ")}`;
+}

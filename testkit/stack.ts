@@ -1,4 +1,4 @@
-import { LocalWorkspace, PulumiCommand, Stack, OutputMap, EngineEvent } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, PulumiFn, Stack, OutputMap, EngineEvent } from "@pulumi/pulumi/automation";
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -42,19 +42,21 @@ export interface ThrowawayStack {
     dispose(): Promise<void>;
 }
 
-export async function createThrowawayStack(
-    label: string,
-    config: Record<string, string | string[] | unknown>,
-): Promise<ThrowawayStack> {
-    const environment = toolchainEnvironment();
-    const id = `${label}-${crypto.randomBytes(3).toString("hex")}`;
-    const stackName = `e2e-${id}`;
+/** A throwaway stack's name, its own state and temp directories, and the engine's environment for them. */
+interface ThrowawayPlace {
+    readonly stackName: string;
+    readonly stateDirectory: string;
+    readonly scratchDirectory: string;
+    readonly envVars: Record<string, string>;
+    readonly pulumiCommand: PulumiCommand;
+}
+
+async function throwawayPlace(label: string): Promise<ThrowawayPlace> {
+    const stackName = `e2e-${label}-${crypto.randomBytes(3).toString("hex")}`;
     const stateDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-state-"));
     const scratchDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-tmp-"));
-    const containerName = `mtls-nginx-${stackName}`;
-    const publishPort = await freePort();
     const envVars = {
-        ...environment,
+        ...toolchainEnvironment(),
         PULUMI_BACKEND_URL: `file://${stateDirectory}`,
         TMPDIR: scratchDirectory,
         PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
@@ -64,6 +66,40 @@ export async function createThrowawayStack(
         root: path.join(repoRoot, ".pulumi-home"),
         skipVersionCheck: true,
     });
+    return { stackName, stateDirectory, scratchDirectory, envVars, pulumiCommand };
+}
+
+/**
+ * A throwaway stack of an inline program (a consumer's program, written in the test), with its own
+ * state and temp directories. `dispose` removes the stack and them, after destroy.
+ */
+export async function createInlineStack(
+    label: string,
+    program: PulumiFn,
+): Promise<{ stack: Stack; stackName: string; dispose(): Promise<void> }> {
+    const { stackName, stateDirectory, scratchDirectory, envVars, pulumiCommand } = await throwawayPlace(label);
+    const stack = await LocalWorkspace.createStack(
+        { stackName, projectName: `mtls-consumer-${label}`, program },
+        { envVars, pulumiCommand },
+    );
+    return {
+        stack,
+        stackName,
+        async dispose() {
+            await stack.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
+            fs.rmSync(stateDirectory, { recursive: true, force: true });
+            fs.rmSync(scratchDirectory, { recursive: true, force: true });
+        },
+    };
+}
+
+export async function createThrowawayStack(
+    label: string,
+    config: Record<string, string | string[] | unknown>,
+): Promise<ThrowawayStack> {
+    const { stackName, stateDirectory, scratchDirectory, envVars, pulumiCommand } = await throwawayPlace(label);
+    const containerName = `mtls-nginx-${stackName}`;
+    const publishPort = await freePort();
     const stack = await LocalWorkspace.createStack({ stackName, workDir: repoRoot }, { envVars, pulumiCommand });
     const devConfig = readStackConfigFile("Pulumi.dev.yaml");
     await setConfig(stack, {

@@ -2,7 +2,13 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { rotationTrigger } from "../../rotation/rotationSchedule";
-import { endpointArgsFile, renderEndpointArgs } from "../../scripts/endpointArgs";
+import {
+    endpointArgsFile,
+    outputDeclarations,
+    outputsDocFile,
+    outputsDocWithTable,
+    renderEndpointArgs,
+} from "../../scripts/endpointArgs";
 import { configKeys } from "../../config/configTable";
 import {
     aliasesOf,
@@ -142,6 +148,13 @@ describe("MtlsEndpoint (the component)", () => {
         assert.deepStrictEqual(Object.keys(outputs).sort(), ownOutputs.sort());
         assert.strictEqual(await pulumi.isSecret(outputs.clientPrivateKeyPems), true);
         assert.strictEqual(await promiseOf(outputs.intermediateCsrPem), "", "empty unless a slot is external-root");
+        assert.deepStrictEqual(
+            outputDeclarations()
+                .map((output) => output.name)
+                .sort(),
+            ownOutputs.sort(),
+            "every output has a doc comment the schema and docs/outputs.md read",
+        );
     });
 
     it("refuses bad args before registering anything, naming every arg and what is allowed", () => {
@@ -188,5 +201,14 @@ describe("MtlsEndpoint (the component)", () => {
         );
         const declared = [...renderEndpointArgs().matchAll(/^ {4}(\w+)\?: /gm)].map((match) => match[1]);
         assert.deepStrictEqual(declared, configKeys);
+    });
+
+    it("docs/outputs.md's table is generated from the class's output declarations", () => {
+        const current = fs.readFileSync(outputsDocFile, "utf8");
+        assert.strictEqual(
+            current,
+            outputsDocWithTable(current),
+            "docs/outputs.md is stale: run scripts/endpointArgs.ts --write",
+        );
     });
 });

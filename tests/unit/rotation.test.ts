@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import { describeDue } from "../../rotation/rotationPlanner";
 import { decideRotation, parseRotationState, rotationTrigger } from "../../rotation/rotationSchedule";
 import { ignoredChanges, installMocks, promiseOf, replacementTriggers, resourcesOfType, deliveredFiles } from "./mocks";
 import { deployOnMocks } from "./deploy";
@@ -40,6 +41,16 @@ describe("decideRotation", () => {
             a: { generation: 1, notAfter: "x" },
         });
         assert.strictEqual(decideRotation({ generation: 2, notAfter: "not a date" }, 1, now).generation, 2);
+    });
+});
+
+describe("describeDue (the log line a preview shows)", () => {
+    it("names each item due and its expiry, and says nothing when nothing is due", () => {
+        assert.strictEqual(
+            describeDue({ server: "2027-01-01T00:00:00Z", "client-alice": "2027-02-01T00:00:00Z" }),
+            "due for rotation: server (expires 2027-01-01T00:00:00Z), client-alice (expires 2027-02-01T00:00:00Z)",
+        );
+        assert.strictEqual(describeDue({}), undefined);
     });
 });
 
