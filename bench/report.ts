@@ -1,6 +1,6 @@
 /** Plain-text tables for the bench sections, and the target figures shown next to the results. */
 import type { DataPlaneReport, ModeSummary } from "./dataPlane";
-import type { DeployReport } from "./deploy";
+import type { DeployReport, DeployRun } from "./deploy";
 import { describeKeys } from "./keys";
 import type { LeversReport } from "./levers";
 import { ratio } from "./stats";
@@ -252,7 +252,7 @@ export function renderDeploy(report: DeployReport): string {
     ];
     for (const run of report.runs) {
         rows.push([
-            `${run.clients} client(s)`,
+            `${run.clients} client(s), ${run.program ?? "component"}`,
             run.status,
             "",
             "",
@@ -323,9 +323,26 @@ export function computeTargets(
             });
         }
     }
-    for (const run of deploy?.runs ?? []) {
-        const seconds = (name: string): number | undefined =>
-            run.operations.find((operation) => operation.name === name && operation.status === "ok")?.seconds;
+    const runs = deploy?.runs ?? [];
+    const secondsOf = (run: DeployRun, name: string): number | undefined =>
+        run.operations.find((operation) => operation.name === name && operation.status === "ok")?.seconds;
+    for (const before of runs.filter((run) => run.program === "before the component")) {
+        const now = runs.find((run) => run.clients === before.clients && run.program !== "before the component");
+        for (const name of ["no-op preview", "up from empty"]) {
+            const [was, is] = [secondsOf(before, name), now ? secondsOf(now, name) : undefined];
+            const cost = was === undefined || is === undefined ? undefined : is / was;
+            targets.push({
+                target: `component costs <= 10 % more: ${name} (${before.clients} client(s))`,
+                figure:
+                    cost === undefined
+                        ? "-"
+                        : `${is!.toFixed(1)} s vs ${was!.toFixed(1)} s (${cost >= 1 ? "+" : ""}${((cost - 1) * 100).toFixed(0)} %)`,
+                met: cost === undefined ? undefined : cost <= 1.1,
+            });
+        }
+    }
+    for (const run of runs.filter((candidate) => candidate.program !== "before the component")) {
+        const seconds = (name: string): number | undefined => secondsOf(run, name);
         const limit = run.clients >= 100 ? 60 : 30;
         const up = seconds("up from empty");
         targets.push({

@@ -196,6 +196,12 @@ export function stepRecorder(): {
 }
 
 /**
+ * The last commit whose program deployed everything at the stack's root, before MtlsEndpoint: what a
+ * real `dev` stack of that day ran (the upgrade test moves one into the component, the bench compares).
+ */
+export const programBeforeComponent = "0367e25e0c0144c45251684790aea3571a75cd6a";
+
+/**
  * The stack, run by the program of an earlier commit: a `git archive` of it in a temporary
  * directory, with this checkout's node_modules and the stack's config file. It shares the stack's
  * backend, so what it deploys is what the current program then finds.

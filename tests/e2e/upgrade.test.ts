@@ -3,6 +3,7 @@ import type { OutputMap } from "@pulumi/pulumi/automation";
 import {
     formerProgram,
     outputValue,
+    programBeforeComponent,
     type RecordedStep,
     stepRecorder,
     ThrowawayStack,
@@ -62,12 +63,6 @@ function withComponentPerClient(exported: ExportedDeployment, clients: readonly 
     }
     return JSON.parse(text) as ExportedDeployment;
 }
-
-/**
- * The last commit whose program deployed everything at the stack's root, before MtlsEndpoint: a
- * real `dev` stack of that day is what moves into the component.
- */
-const programBeforeComponent = "0367e25e0c0144c45251684790aea3571a75cd6a";
 
 /** The certificates, keys and container a deployment serves: none of them may change in a move. */
 interface Served {
