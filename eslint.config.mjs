@@ -6,6 +6,7 @@ export default tseslint.config(
         ignores: [
             "node_modules/",
             "bin/",
+            "dist/",
             ".pulumi-home/",
             ".pulumi-state/",
             ".mtls-nginx/",

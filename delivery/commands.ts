@@ -9,15 +9,28 @@ import * as path from "path";
 /** The programs of delivery/, by file name. */
 export type DeliveryProgram = "deliverFiles" | "checkFileSet" | "awaitRollout" | "claimVolume";
 
-/** The project's root: commands run there, so the project's ts-node and node_modules are found. */
+/**
+ * The project's root (in the npm package, the package's root): commands run there, so the project's
+ * ts-node and node_modules (the package's dependencies) are found.
+ */
 export const projectDirectory = path.join(__dirname, "..");
 
 /**
- * The command that runs a delivery program with the project's ts-node (transpile only: `npm test`
- * type-checks it). Its input comes on stdin, never in argv: it may hold keys.
+ * Whether this code runs compiled, as the npm package does (`npm run package`): then the delivery
+ * programs are JavaScript next to it, and the consumer has no ts-node.
+ */
+const compiled = __filename.endsWith(".js");
+
+/**
+ * The command that runs a delivery program: from this checkout with the project's ts-node (transpile
+ * only: `npm test` type-checks it), from the npm package with plain node. Its input comes on stdin,
+ * never in argv: it may hold keys.
  */
 export function deliveryCommand(program: DeliveryProgram, ...flags: string[]): string {
-    return ["node", "--require", "ts-node/register/transpile-only", `delivery/${program}.ts`, ...flags].join(" ");
+    const start = compiled
+        ? ["node", `delivery/${program}.js`]
+        : ["node", "--require", "ts-node/register/transpile-only", `delivery/${program}.ts`];
+    return [...start, ...flags].join(" ");
 }
 
 /**
