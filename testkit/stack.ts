@@ -69,6 +69,15 @@ async function throwawayPlace(label: string): Promise<ThrowawayPlace> {
     return { stackName, stateDirectory, scratchDirectory, envVars, pulumiCommand };
 }
 
+/** Removes a throwaway stack and its state and temp directories (after destroy). */
+function removal(stack: Stack, place: ThrowawayPlace): () => Promise<void> {
+    return async () => {
+        await stack.workspace.removeStack(place.stackName, { force: true }).catch(() => undefined);
+        fs.rmSync(place.stateDirectory, { recursive: true, force: true });
+        fs.rmSync(place.scratchDirectory, { recursive: true, force: true });
+    };
+}
+
 /**
  * A throwaway stack of an inline program (a consumer's program, written in the test), with its own
  * state and temp directories. `dispose` removes the stack and them, after destroy.
@@ -77,20 +86,29 @@ export async function createInlineStack(
     label: string,
     program: PulumiFn,
 ): Promise<{ stack: Stack; stackName: string; dispose(): Promise<void> }> {
-    const { stackName, stateDirectory, scratchDirectory, envVars, pulumiCommand } = await throwawayPlace(label);
+    const place = await throwawayPlace(label);
     const stack = await LocalWorkspace.createStack(
-        { stackName, projectName: `mtls-consumer-${label}`, program },
-        { envVars, pulumiCommand },
+        { stackName: place.stackName, projectName: `mtls-consumer-${label}`, program },
+        { envVars: place.envVars, pulumiCommand: place.pulumiCommand },
     );
-    return {
-        stack,
-        stackName,
-        async dispose() {
-            await stack.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
-            fs.rmSync(stateDirectory, { recursive: true, force: true });
-            fs.rmSync(scratchDirectory, { recursive: true, force: true });
-        },
-    };
+    return { stack, stackName: place.stackName, dispose: removal(stack, place) };
+}
+
+/**
+ * A throwaway stack of a program in `workDir` (a consumer's project the test wrote, in any language),
+ * with its own state and temp directories; `environment` runs the CLI the same way. `dispose`
+ * removes the stack and them, after destroy.
+ */
+export async function createProjectStack(
+    label: string,
+    workDir: string,
+): Promise<{ stack: Stack; stackName: string; environment: Record<string, string>; dispose(): Promise<void> }> {
+    const place = await throwawayPlace(label);
+    const stack = await LocalWorkspace.createStack(
+        { stackName: place.stackName, workDir },
+        { envVars: place.envVars, pulumiCommand: place.pulumiCommand },
+    );
+    return { stack, stackName: place.stackName, environment: place.envVars, dispose: removal(stack, place) };
 }
 
 export async function createThrowawayStack(

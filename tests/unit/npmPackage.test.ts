@@ -15,6 +15,7 @@ const readJson = (file: string) =>
 describe("npm package", () => {
     const project = readJson("package.json") as unknown as ProjectManifest & {
         devDependencies: Record<string, string>;
+        version: string;
     };
     const manifest = packageManifest(project) as {
         name: string;
@@ -41,6 +42,12 @@ describe("npm package", () => {
     it("is mtls-nginx with a semver version, its entry point in main, types and exports", () => {
         assert.strictEqual(manifest.name, "mtls-nginx");
         assert.match(packageVersion, /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/);
+        // The component package (PulumiPlugin.yaml) takes its version from the project's package.json.
+        assert.strictEqual(
+            project.version,
+            packageVersion,
+            "the npm package and the component package are one version",
+        );
         assert.strictEqual(manifest.version, packageVersion);
         assert.strictEqual(manifest.main, "./package/index.js");
         assert.strictEqual(manifest.types, "./package/index.d.ts");

@@ -403,6 +403,12 @@ func (host *nodeLanguageHost) InstallDependencies(
 	if _, err := os.Stat(filepath.Join(dir, "package.json")); err != nil {
 		return nil // nothing to install
 	}
+	if installedFromLockfile(dir) {
+		_ = server.Send(&pulumirpc.InstallDependenciesResponse{
+			Stdout: []byte("node_modules is newer than package.json and package-lock.json: nothing to install\n"),
+		})
+		return nil
+	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "could not find npm on the $PATH: %v", err)
@@ -429,6 +435,25 @@ func (host *nodeLanguageHost) InstallDependencies(
 		return fmt.Errorf("npm %s failed in %s: %w", sub, dir, err)
 	}
 	return nil
+}
+
+// installedFromLockfile: whether npm last installed dir's node_modules after package.json and
+// package-lock.json last changed (npm writes node_modules/.package-lock.json on every install). The
+// CLI asks for an install before each `pulumi package get-schema` or `add` of a plugin directory;
+// `npm ci` would delete and rebuild a checkout's node_modules every time, under whatever runs from
+// it. A fresh clone (no node_modules) or a changed lockfile still installs.
+func installedFromLockfile(dir string) bool {
+	installed, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json"))
+	if err != nil {
+		return false
+	}
+	for _, manifest := range []string{"package.json", "package-lock.json"} {
+		info, err := os.Stat(filepath.Join(dir, manifest))
+		if err != nil || info.ModTime().After(installed.ModTime()) {
+			return false
+		}
+	}
+	return true
 }
 
 func (host *nodeLanguageHost) About(context.Context, *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {

@@ -13,7 +13,7 @@ package main
 //     with `runtime: nodejs`, plus a package.json), as `pulumi package get-schema DIR`, `pulumi
 //     package add DIR` and programs that use such a package start it. As upstream's language host
 //     does, we start `node [nodeargs] <@pulumi/pulumi/cmd/run-plugin> <plugin dir> <engine address>`
-//     in the engine's working directory. run-plugin registers ts-node, `require`s the plugin
+//     in the plugin directory (upstream: the engine's working directory; see below). run-plugin registers ts-node, `require`s the plugin
 //     directory (package.json `main`, else index.js/index.ts) and, when that module exports
 //     ComponentResource classes, serves them through componentProviderHost (the package name from
 //     package.json; the schema from the TypeScript analyzer); otherwise the module runs as is (a
@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -95,6 +96,10 @@ func (host *nodeLanguageHost) RunPlugin(
 		typescript, tsconfig, nodeargs := host.nodeOptions(req.GetInfo())
 		env = append(env, "PULUMI_NODEJS_TYPESCRIPT="+strconv.FormatBool(typescript))
 		if tsconfig != "" {
+			// The manifest names it relative to the plugin, but node runs in the consumer's directory.
+			if !filepath.IsAbs(tsconfig) {
+				tsconfig = filepath.Join(pluginDir, tsconfig)
+			}
 			env = append(env, "PULUMI_NODEJS_TSCONFIG_PATH="+tsconfig)
 		}
 		// nodeargs are node's own options, so they go before the script (upstream v3.260 puts them
@@ -106,9 +111,9 @@ func (host *nodeLanguageHost) RunPlugin(
 		// engine's arguments (its address) follow, and it runs in the engine's working directory.
 		args = append(args, runPath, pluginDir)
 		args = append(args, req.GetArgs()...)
-		if pwd := req.GetPwd(); pwd != "" {
-			dir = pwd
-		}
+		// It runs in the plugin's directory, not the engine's: run-plugin registers ts-node with the
+		// tsconfig.json of its working directory, and the plugin's sources need the plugin's own
+		// (a consumer's directory has none, or one made for other code).
 	}
 
 	logging.V(5).Infof("language host launching %s plugin %s in %s: %s %v", kind, pluginDir, dir, nodeBin, args)

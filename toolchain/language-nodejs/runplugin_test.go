@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/grpc"
@@ -135,8 +136,9 @@ func TestRunPluginResource(t *testing.T) {
 	if want := []string{dir, "127.0.0.1:12345"}; strings.Join(run.Args, " ") != strings.Join(want, " ") {
 		t.Errorf("args %q, want %q", run.Args, want)
 	}
-	if run.Cwd != pwd {
-		t.Errorf("cwd %q, want the engine's working directory %q", run.Cwd, pwd)
+	// The plugin's directory, not the engine's: run-plugin takes tsconfig.json from its working directory.
+	if run.Cwd != dir {
+		t.Errorf("cwd %q, want the plugin directory %q (the engine's was %q)", run.Cwd, dir, pwd)
 	}
 	if run.TypeScript != "true" || run.Marker != "from-engine" {
 		t.Errorf("env: typescript %q, marker %q", run.TypeScript, run.Marker)
@@ -162,7 +164,8 @@ func TestRunPluginResourceOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := decodeRun(t, srv)
-	if run.TypeScript != "false" || run.TSConfig != "tsconfig.build.json" {
+	// A relative tsconfig names a file of the plugin, whatever directory node runs in.
+	if run.TypeScript != "false" || run.TSConfig != filepath.Join(dir, "tsconfig.build.json") {
 		t.Errorf("typescript %q, tsconfig %q", run.TypeScript, run.TSConfig)
 	}
 	if strings.Join(run.ExecArgv, " ") != "--no-warnings --stack-size=2000" {
@@ -225,5 +228,35 @@ func TestRunPluginOtherKinds(t *testing.T) {
 		if status.Code(err) != codes.Unimplemented {
 			t.Errorf("%s: %v, want Unimplemented", kind, err)
 		}
+	}
+}
+
+func TestInstalledFromLockfile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, at time.Time) {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	then := time.Now().Add(-time.Hour)
+	write("package.json", then)
+	write("package-lock.json", then)
+	if installedFromLockfile(dir) {
+		t.Error("no node_modules: an install is needed")
+	}
+	write("node_modules/.package-lock.json", then.Add(time.Minute))
+	if !installedFromLockfile(dir) {
+		t.Error("node_modules installed after the lockfile: nothing to install")
+	}
+	write("package-lock.json", then.Add(2*time.Minute))
+	if installedFromLockfile(dir) {
+		t.Error("the lockfile changed after the install: an install is needed")
 	}
 }
