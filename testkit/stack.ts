@@ -313,6 +313,23 @@ export interface StackFixtureOptions {
     readonly localContainerLog?: boolean;
 }
 
+/**
+ * The engine's output for the tests of one describe block: pass the function as onOutput. It is
+ * printed (with `more()`, say a container's log) when a test fails, and cleared after each test.
+ */
+export function useEngineLog(more: () => string = () => ""): (text: string) => void {
+    let engineOutput = "";
+    afterEach(function () {
+        if (this.currentTest?.state === "failed") {
+            console.error(`--- engine output ---\n${engineOutput}${more()}`);
+        }
+        engineOutput = "";
+    });
+    return (text: string) => {
+        engineOutput += text;
+    };
+}
+
 export function useThrowawayStack(
     label: string,
     config: Record<string, unknown> = {},
@@ -320,27 +337,17 @@ export function useThrowawayStack(
 ): StackFixture {
     const { create = createThrowawayStack, afterDispose, localContainerLog = true } = options;
     let current: ThrowawayStack | undefined;
-    let engineOutput = "";
     const fixture: StackFixture = {
         get current() {
             if (!current) throw new Error("the throwaway stack is not created yet");
             return current;
         },
-        log: (text: string) => {
-            engineOutput += text;
-        },
+        log: useEngineLog(() =>
+            localContainerLog && current ? `\n--- container log ---\n${dockerLogs(current.containerName)}` : "",
+        ),
     };
     before(async () => {
         current = await create(label, config);
-    });
-    afterEach(function () {
-        if (this.currentTest?.state === "failed" && current) {
-            const containerLog = localContainerLog
-                ? `\n--- container log ---\n${dockerLogs(current.containerName)}`
-                : "";
-            console.error(`--- engine output ---\n${engineOutput}${containerLog}`);
-        }
-        engineOutput = "";
     });
     after(async () => {
         try {

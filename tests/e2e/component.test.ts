@@ -3,7 +3,7 @@ import { execFileSync } from "child_process";
 
 import { MtlsEndpoint, mtlsEndpointType, type MtlsEndpointArgs } from "../../components/mtlsEndpoint";
 import { probe } from "../../testkit/tls";
-import { createInlineStack, freePort, readStackConfigFile, stepRecorder } from "../../testkit/stack";
+import { createInlineStack, freePort, readStackConfigFile, stepRecorder, useEngineLog } from "../../testkit/stack";
 
 /** What an endpoint's component recorded as its outputs, read from the stack's state (secrets shown). */
 type EndpointOutputs = {
@@ -52,8 +52,7 @@ describe("MtlsEndpoint in a program that exports nothing: two endpoints, each on
         }
     };
     let consumer: Awaited<ReturnType<typeof createInlineStack>>;
-    let engineOutput = "";
-    const log = (text: string) => (engineOutput += text);
+    const log = useEngineLog();
 
     /** The component outputs of each endpoint, from the last deployment. */
     const deployed = async (): Promise<Record<string, EndpointOutputs>> => {
@@ -90,12 +89,6 @@ describe("MtlsEndpoint in a program that exports nothing: two endpoints, each on
         settings.partners.publishPort = await freePort();
         settings.admin.publishPort = await freePort();
         consumer = await createInlineStack("component", program);
-    });
-    afterEach(function () {
-        if (this.currentTest?.state === "failed") {
-            console.error(`--- engine output ---\n${engineOutput}`);
-        }
-        engineOutput = "";
     });
     after(async () => {
         await consumer?.stack.destroy({ onOutput: log }).catch((error) => console.error(String(error)));

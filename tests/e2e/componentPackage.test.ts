@@ -13,6 +13,7 @@ import {
     readStackConfigFile,
     repoRoot,
     toolchainEnvironment,
+    useEngineLog,
 } from "../../testkit/stack";
 
 interface SchemaProperty {
@@ -73,8 +74,7 @@ describe("the component package: schema, and a YAML program that uses it", funct
         let consumer: Awaited<ReturnType<typeof createProjectStack>>;
         let containerName = "";
         let publishPort: number;
-        let engineOutput = "";
-        const log = (text: string) => (engineOutput += text);
+        const log = useEngineLog();
         const image = String(readStackConfigFile("Pulumi.dev.yaml").image);
         /** The program's Pulumi.yaml, with the endpoint's properties as YAML lines. */
         const writeProgram = (properties: string[]) => {
@@ -106,12 +106,6 @@ describe("the component package: schema, and a YAML program that uses it", funct
             writeProgram(goodProperties());
             consumer = await createProjectStack("yaml", project);
             containerName = `mtls-nginx-${consumer.stackName}-partners`;
-        });
-        afterEach(function () {
-            if (this.currentTest?.state === "failed") {
-                console.error(`--- engine output ---\n${engineOutput}`);
-            }
-            engineOutput = "";
         });
         after(async () => {
             await consumer?.stack.destroy({ onOutput: log }).catch((error) => console.error(String(error)));
