@@ -108,7 +108,10 @@ export function analyseGrpcLog(
     const run = done.find((entry) => entry.method.endsWith("LanguageRuntime/Run"));
     const ownRead = done.find(
         (entry) =>
-            entry.method.endsWith("ResourceMonitor/Invoke") && entry.request?.tok === "pulumi:pulumi:readStackOutputs",
+            entry.method.endsWith("ResourceMonitor/Invoke") &&
+            ["pulumi:pulumi:readStackOutputs", "pulumi:pulumi:readStackResourceOutputs"].includes(
+                entry.request?.tok ?? "",
+            ),
     );
     const registrationsDone = done
         .filter((entry) => entry.method.endsWith("ResourceMonitor/RegisterResource"))

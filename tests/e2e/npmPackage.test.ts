@@ -1,19 +1,20 @@
 import * as assert from "assert";
-import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
+import { type Stack } from "@pulumi/pulumi/automation";
 import { spawnSync, type SpawnSyncReturns } from "child_process";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
 import {
     containerId,
+    createProjectStack,
     dockerLogs,
     freePort,
     outputValue,
     readStackConfigFile,
     repoRoot,
     toolchainEnvironment,
+    useEngineLog,
 } from "../../testkit/stack";
 
 /** How long the package build (tsc, npm pack) and the consumer's `npm install` may take. */
@@ -33,22 +34,18 @@ interface ExportedResource {
  * which deploys an MtlsEndpoint on this machine's engine with the smoke test passing, then destroys it.
  */
 describe("npm package: a TypeScript program of its own installs the tarball and deploys an MtlsEndpoint", function () {
-    const id = crypto.randomBytes(3).toString("hex");
-    const stackName = `e2e-npm-package-${id}`;
-    // The component's default names for an endpoint "partners" of this stack.
-    const containerName = `mtls-nginx-${stackName}-partners`;
-    const filesVolume = `${containerName}-files`;
+    // The component's default names for an endpoint "partners" of this stack (set once it exists).
+    let containerName = "";
+    let filesVolume = "";
     // Made in the before hook (mocha loads every file before it runs any): one directory for all of it.
     let workDirectory = "";
     let consumerDirectory = "";
     let environment: Record<string, string> = {};
     let tarball = "";
     let stack: Stack | undefined;
+    let consumer: Awaited<ReturnType<typeof createProjectStack>> | undefined;
     let destroyed = false;
-    let engineOutput = "";
-    const log = (text: string) => {
-        engineOutput += text;
-    };
+    const log = useEngineLog(() => (containerName ? `\n--- container log ---\n${dockerLogs(containerName)}` : ""));
 
     before(async function () {
         this.timeout(buildTimeoutMs + installTimeoutMs + 120_000);
@@ -56,42 +53,21 @@ describe("npm package: a TypeScript program of its own installs the tarball and 
         workDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-npm-package-"));
         const packageDirectory = path.join(workDirectory, "build", "package");
         consumerDirectory = path.join(workDirectory, "consumer");
-        const stateDirectory = path.join(workDirectory, "state");
-        const scratchDirectory = path.join(workDirectory, "tmp");
         const build = run("bash", ["scripts/build-package.sh", packageDirectory], repoRoot, buildTimeoutMs);
         tarball = build.stdout.trim().split("\n").pop() ?? "";
         assert.ok(fs.existsSync(tarball), `the build printed no tarball:\n${build.stdout}`);
 
         fs.mkdirSync(consumerDirectory);
-        fs.mkdirSync(stateDirectory);
-        fs.mkdirSync(scratchDirectory);
         writeConsumer(consumerDirectory, tarball, {
             image: String(readStackConfigFile("Pulumi.dev.yaml").image),
             publishPort: await freePort(),
         });
         run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund"], consumerDirectory, installTimeoutMs);
 
-        const envVars: Record<string, string> = {
-            ...environment,
-            PULUMI_BACKEND_URL: `file://${stateDirectory}`,
-            TMPDIR: scratchDirectory,
-            PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
-        };
-        delete envVars.PULUMI_CONFIG_PASSPHRASE_FILE;
-        const pulumiCommand = await PulumiCommand.get({
-            root: path.join(repoRoot, ".pulumi-home"),
-            skipVersionCheck: true,
-        });
-        stack = await LocalWorkspace.createStack({ stackName, workDir: consumerDirectory }, { envVars, pulumiCommand });
-    });
-
-    afterEach(function () {
-        if (this.currentTest?.state === "failed") {
-            console.error(
-                `--- engine output ---\n${engineOutput}\n--- container log ---\n${dockerLogs(containerName)}`,
-            );
-        }
-        engineOutput = "";
+        consumer = await createProjectStack("npm-package", consumerDirectory);
+        stack = consumer.stack;
+        containerName = `mtls-nginx-${consumer.stackName}-partners`;
+        filesVolume = `${containerName}-files`;
     });
 
     after(async function () {
@@ -100,13 +76,13 @@ describe("npm package: a TypeScript program of its own installs the tarball and 
             if (stack && !destroyed) {
                 await stack.destroy({ onOutput: log }).catch((error) => console.error(String(error)));
             }
-            if (stack) {
-                await stack.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
-            }
+            await consumer?.dispose();
         } finally {
-            // Only what this test made: its container and volume, and its directory (build, consumer, state).
-            spawnSync("docker", ["rm", "-f", containerName], { stdio: "ignore", timeout: 60_000 });
-            spawnSync("docker", ["volume", "rm", "-f", filesVolume], { stdio: "ignore", timeout: 60_000 });
+            // Only what this test made: its container and volume, and its directory (build, consumer).
+            if (containerName) {
+                spawnSync("docker", ["rm", "-f", containerName], { stdio: "ignore", timeout: 60_000 });
+                spawnSync("docker", ["volume", "rm", "-f", filesVolume], { stdio: "ignore", timeout: 60_000 });
+            }
             if (workDirectory !== "") {
                 fs.rmSync(workDirectory, { recursive: true, force: true });
             }
