@@ -5,7 +5,8 @@ import { validateStackConfig, type StackConfig } from "../config/stackConfig";
 import { stackEndpointName } from "../config/types";
 import { projectDirectory } from "../delivery/commands";
 import type { CertificateHistory } from "../rotation/certificateHistory";
-import { readPreviousRecords } from "../rotation/previousOutputs";
+import { currentTime } from "../rotation/clock";
+import { readPreviousResources, recordsOf } from "../rotation/previousOutputs";
 import { describeDue } from "../rotation/rotationPlanner";
 import type { RotationRecord } from "../rotation/rotationSchedule";
 import { deployMtlsEndpoint } from "../stack";
@@ -70,18 +71,22 @@ export class MtlsEndpoint extends pulumi.ComponentResource {
     constructor(name: string, args: MtlsEndpointArgs, opts?: pulumi.ComponentResourceOptions) {
         // Before super(): bad args register nothing, not even this component.
         const config = validateEndpointArgs(name, args);
+        // Asked for at once: the reply is the whole last state, and every certificate waits for it.
+        const lastDeployment = readPreviousResources();
         super(mtlsEndpointType, name, {}, opts);
         const movedFromRoot = name === stackEndpointName;
         // From a promise, not from this.urn: an Output of this.urn depends on this component, and a
         // child that depends on its own ancestor waits for itself to register (a deadlock).
         const ownUrn = new Promise<string>((resolve) => this.urn.apply(resolve));
-        const previous = pulumi.output(ownUrn.then((urn) => readPreviousRecords(urn, movedFromRoot)));
+        const previous = pulumi.output(
+            Promise.all([lastDeployment, ownUrn]).then(([resources, urn]) => recordsOf(resources, urn, movedFromRoot)),
+        );
         const outputs = deployMtlsEndpoint(
             config,
             {
                 previousRotationState: previous.rotationState,
                 previousCertificateHistory: previous.clientCertificateSerials,
-                now: new Date(),
+                now: currentTime(),
             },
             componentScope(this, name, movedFromRoot),
         );
