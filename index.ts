@@ -9,5 +9,5 @@ skipSourceMapsForPromiseStacks();
 // before any resource is registered: bad config changes nothing.
 const endpoint = new MtlsEndpoint(stackEndpointName, readStackConfigArgs(__dirname));
 
-// Every output of the endpoint is a stack output, under the names of the README's outputs table.
+// Every output of the endpoint is a stack output, under the names of docs/outputs.md (a contract: they stay).
 export = outputsOf(endpoint);

@@ -219,7 +219,7 @@ class SlotCheck {
                     keys.externalCrl,
                     `holds a CRL not signed by ${
                         settings[keys.mode] === "import" ? `a CA of ${keys.importedChain}` : keys.rootCertificate
-                    }; allowed: CRLs those CAs signed (openssl ca -gencrl, see README "Bring your own CA")`,
+                    }; allowed: CRLs those CAs signed (openssl ca -gencrl, see docs/ca-modes.md)`,
                 );
                 return;
             }
@@ -234,7 +234,7 @@ class SlotCheck {
                     `is required while revokedClients is not empty: Nginx checks a CRL for every CA of a chain and ` +
                         `refuses every client when one is missing, and the stack does not hold the key of ` +
                         `"${issuer.subject.replace(/\n/g, ", ")}"; allowed: a CRL that CA signed (openssl ca ` +
-                        `-gencrl, see README "Bring your own CA")`,
+                        `-gencrl, see docs/ca-modes.md)`,
                 );
             }
         }

@@ -28,7 +28,7 @@ export type PulumiConfigType = "string" | "integer" | "boolean" | "array" | "obj
 
 /** A default that depends on the stack or on other keys; Pulumi.yaml declares no `default:` for it. */
 export interface ComputedDefault<T> {
-    /** The rule, as the description and README state it. */
+    /** The rule, as the description and docs/configuration.md state it. */
     readonly rule: string;
     /** The value; undefined when a key it depends on is invalid (that key reports the problem). */
     readonly compute: (context: ConfigContext, settings: Readonly<Record<string, unknown>>) => T | undefined;

@@ -48,7 +48,7 @@ export function resolveArgument(endpoint: EndpointAddress): string {
 
 /**
  * A ready-to-paste curl line for a client, with hostname verification on. The files it names
- * come from the stack outputs (see the README: caCertificatePem, clientCertificatePems, ...).
+ * come from the stack outputs (see docs/outputs.md: caCertificatePem, clientCertificatePems, ...).
  */
 export function curlCommand(endpoint: EndpointAddress, clientName: string, path = "/"): string {
     return [

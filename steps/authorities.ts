@@ -177,7 +177,7 @@ function checkExternalCrlsFresh(config: StackConfig, now: Date): void {
                     caSourceKeys(slot).externalCrl,
                     `holds a CRL that expired at ${nextUpdate} (its next update), and someone is revoked: Nginx ` +
                         `would refuse every client; allowed: a fresh CRL signed by the same CA (openssl ca ` +
-                        `-gencrl, see README "Bring your own CA")`,
+                        `-gencrl, see docs/ca-modes.md)`,
                 ).message,
             );
         }
