@@ -1,22 +1,31 @@
 /**
- * `npm run status -- [STACK] [--warn-days N] [--json] [--skip-endpoint]`: every certificate, CA and
- * CRL of a deployed stack with its expiry, days left, and whether it is due, revoked or in a CA
- * rollover; then whether the live endpoint serves the server certificate state records. Exit status
- * (bits): 1 something expires within the window, 2 the endpoint is unreachable or serves something
- * else; 64 bad arguments, 70 the stack could not be read. Reads `pulumi stack output` through the
+ * `npm run status -- [STACK] [--warn-days N] [--format table|json|prometheus] [--output FILE]
+ * [--skip-endpoint]`: every certificate, CA and CRL of a deployed stack with its expiry, days left,
+ * and whether it is due, revoked or in a CA rollover; then whether the live endpoint serves the
+ * server certificate state records. `--json` is `--format json`; `--format prometheus` prints the
+ * same data as metrics (scripts/metrics.ts) for node_exporter's textfile collector, and `--output`
+ * replaces FILE atomically (temp file beside it + rename) instead of printing.
+ *
+ * Exit status. table and json (bits): 1 something expires within the window, 2 the endpoint is
+ * unreachable or serves something else. prometheus: 0 whatever the metrics say (they carry it).
+ * Every format: 64 bad arguments, 70 the stack could not be read (json and prometheus still print
+ * their data, which says so), 73 FILE could not be written. Reads `pulumi stack output` through the
  * CLI with scripts/env.sh's environment, so PULUMI_BACKEND_URL and the passphrase variables set by
  * the caller win. Never asks for secrets: nothing here needs a private key.
  */
 import { spawnSync } from "child_process";
-import type { X509Certificate } from "crypto";
+import { randomBytes, type X509Certificate } from "crypto";
+import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import * as tls from "tls";
+import { stackEndpointName } from "../config/types";
 import {
     buildExpiryReport,
     compareServedCertificate,
     DeploymentFacts,
     EndpointCheck,
+    ExpiryReport,
     findActiveCaSlot,
     newestClientIssuer,
     parseCrlText,
@@ -26,39 +35,132 @@ import {
     StatusOutputs,
     statusExitCode,
 } from "./expiryReport";
+import { metricsAsJson, renderPrometheusText, statusMetrics } from "./metrics";
 
 const repoRoot = path.join(__dirname, "..");
-const usageText = "usage: npm run status -- [STACK] [--warn-days N] [--json] [--skip-endpoint]";
+const usageText =
+    "usage: npm run status -- [STACK] [--warn-days N] [--format table|json|prometheus] [--json] [--output FILE] [--skip-endpoint]";
+
+export const statusFormats = ["table", "json", "prometheus"] as const;
+export type StatusFormat = (typeof statusFormats)[number];
 
 export interface StatusArguments {
     readonly stack: string;
     readonly warnDays: number;
-    readonly json: boolean;
+    readonly format: StatusFormat;
+    /** Replace this file atomically instead of printing. */
+    readonly output?: string;
     readonly checkEndpoint: boolean;
 }
 
 export class UsageError extends Error {}
 
+/** Exit statuses beyond the report's bits (sysexits.h). */
+export const statusExitCodes = { usage: 64, stackUnreadable: 70, cannotWrite: 73 } as const;
+
 export function parseStatusArguments(argv: readonly string[]): StatusArguments {
     let stack: string | undefined;
     let warnDays = 30;
-    let json = false;
+    let format: StatusFormat = "table";
+    let output: string | undefined;
     let checkEndpoint = true;
     for (let index = 0; index < argv.length; index++) {
         const [flag, inline] = argv[index].split(/=(.*)/s, 2);
-        if (flag === "--json") json = true;
+        const value = () => inline ?? argv[++index];
+        if (flag === "--json") format = "json";
         else if (flag === "--skip-endpoint") checkEndpoint = false;
         else if (flag === "--warn-days") {
-            const text = inline ?? argv[++index];
+            const text = value();
             if (text === undefined || !/^\d+$/.test(text)) {
                 throw new UsageError(`--warn-days needs a whole number of days, got ${text ?? "nothing"}`);
             }
             warnDays = Number(text);
+        } else if (flag === "--format") {
+            const text = value();
+            if (!statusFormats.includes(text as StatusFormat)) {
+                throw new UsageError(`--format needs one of ${statusFormats.join(", ")}, got ${text ?? "nothing"}`);
+            }
+            format = text as StatusFormat;
+        } else if (flag === "--output") {
+            const text = value();
+            if (text === undefined || text === "" || text.endsWith("/")) {
+                throw new UsageError(`--output needs a file name, got ${text || "nothing"}`);
+            }
+            output = text;
         } else if (flag.startsWith("-") || stack !== undefined) {
             throw new UsageError(`unexpected argument ${argv[index]}`);
         } else stack = flag;
     }
-    return { stack: stack ?? "dev", warnDays, json, checkEndpoint };
+    return { stack: stack ?? "dev", warnDays, format, ...(output !== undefined ? { output } : {}), checkEndpoint };
+}
+
+/** What one run found: a report, or why there is none. */
+export interface StatusRun {
+    readonly now: Date;
+    readonly report?: ExpiryReport;
+    readonly activeCaSlot?: string;
+    readonly endpoint?: EndpointCheck;
+    /** Why the stack could not be read (no report then). */
+    readonly error?: string;
+}
+
+/**
+ * The text to print or write, and the exit status, for a run in the chosen format. The endpoint
+ * label is the MtlsEndpoint's name: the project's stack holds one, `mtls-nginx`.
+ */
+export function renderStatus(
+    args: Pick<StatusArguments, "stack" | "format">,
+    run: StatusRun,
+    endpointName: string = stackEndpointName,
+): { text: string; exitCode: number } {
+    const reportExitCode = run.report ? statusExitCode(run.report, run.endpoint) : statusExitCodes.stackUnreadable;
+    if (args.format === "table") {
+        if (!run.report) throw new Error(run.error ?? "no report");
+        return { text: `${renderStatusText(args.stack, run.report, run.endpoint)}\n`, exitCode: reportExitCode };
+    }
+    const families = statusMetrics({ ...run, stack: args.stack, endpointName });
+    if (args.format === "prometheus") {
+        return { text: renderPrometheusText(families), exitCode: run.report ? 0 : statusExitCodes.stackUnreadable };
+    }
+    const document = {
+        stack: args.stack,
+        endpointName,
+        ...(run.report ?? { generatedAt: run.now.toISOString() }),
+        activeCaSlot: run.activeCaSlot,
+        endpoint: run.endpoint,
+        error: run.error,
+        exitCode: reportExitCode,
+        metrics: metricsAsJson(families),
+    };
+    return { text: `${JSON.stringify(document, null, 2)}\n`, exitCode: reportExitCode };
+}
+
+/**
+ * Replaces FILE with TEXT so that a reader (node_exporter's textfile collector) sees the old file or
+ * the new one, never half of one: a temp file in the same directory (a hidden name not ending in
+ * .prom, which the collector skips), flushed to disk, mode 0644 (the collector runs as another
+ * user), then renamed over FILE.
+ */
+export function writeFileAtomically(file: string, text: string): void {
+    const target = path.resolve(file);
+    const temporary = path.join(
+        path.dirname(target),
+        `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`,
+    );
+    try {
+        const descriptor = fs.openSync(temporary, "wx", 0o644);
+        try {
+            fs.writeFileSync(descriptor, text);
+            fs.fsyncSync(descriptor);
+            fs.fchmodSync(descriptor, 0o644);
+        } finally {
+            fs.closeSync(descriptor);
+        }
+        fs.renameSync(temporary, target);
+    } catch (error) {
+        fs.rmSync(temporary, { force: true });
+        throw error;
+    }
 }
 
 /** `pulumi stack output --json` without secrets (they show as "[secret]"; none is needed). */
@@ -157,34 +259,57 @@ async function checkEndpoint(
     }
 }
 
+/** Reads the stack, builds the report and checks the endpoint; a stack that cannot be read is an error in the run. */
+async function runStatus(args: StatusArguments): Promise<StatusRun> {
+    const now = new Date();
+    let outputs: Record<string, unknown>;
+    let report: ExpiryReport;
+    let facts: DeploymentFacts;
+    let pems: { caBundlePem: string; clientPems: Record<string, string> };
+    try {
+        outputs = readStackOutputs(args.stack);
+        if (typeof outputs.certificateExpiries !== "object" || outputs.certificateExpiries === null) {
+            throw new Error(`stack ${args.stack} has no certificateExpiries output: is it deployed?`);
+        }
+        const records = outputs as unknown as StatusOutputs;
+        pems = {
+            caBundlePem: String(outputs.caCertificatePem ?? ""),
+            clientPems: (outputs.clientCertificatePems ?? {}) as Record<string, string>,
+        };
+        const crlInState =
+            typeof records.rotationState === "object" &&
+            records.rotationState !== null &&
+            "crl" in records.rotationState;
+        facts = {
+            activeCaSlot: findActiveCaSlot(records.certificateExpiries, pems.caBundlePem, pems.clientPems),
+            ...readDeployedRevocation(outputs, pems.clientPems, crlInState),
+        };
+        report = buildExpiryReport(records, facts, { now, warnDays: args.warnDays });
+    } catch (error) {
+        // The table has nothing to show; json and prometheus say that the check failed.
+        if (args.format === "table") throw error;
+        return { now, error: error instanceof Error ? error.message : String(error) };
+    }
+    const endpoint = args.checkEndpoint ? await checkEndpoint(outputs, pems) : undefined;
+    return { now, report, activeCaSlot: facts.activeCaSlot, endpoint };
+}
+
 async function main(argv: readonly string[]): Promise<number> {
     const args = parseStatusArguments(argv);
-    const outputs = readStackOutputs(args.stack);
-    if (typeof outputs.certificateExpiries !== "object" || outputs.certificateExpiries === null) {
-        throw new Error(`stack ${args.stack} has no certificateExpiries output: is it deployed?`);
+    const run = await runStatus(args);
+    const { text, exitCode } = renderStatus(args, run);
+    if (run.error !== undefined) {
+        console.error(`status: ${run.error}`);
     }
-    const records = outputs as unknown as StatusOutputs;
-    const caBundlePem = String(outputs.caCertificatePem ?? "");
-    const clientPems = (outputs.clientCertificatePems ?? {}) as Record<string, string>;
-    const crlInState =
-        typeof records.rotationState === "object" && records.rotationState !== null && "crl" in records.rotationState;
-    const facts: DeploymentFacts = {
-        activeCaSlot: findActiveCaSlot(records.certificateExpiries, caBundlePem, clientPems),
-        ...readDeployedRevocation(outputs, clientPems, crlInState),
-    };
-    const report = buildExpiryReport(records, facts, { now: new Date(), warnDays: args.warnDays });
-    const endpoint = args.checkEndpoint ? await checkEndpoint(outputs, { caBundlePem, clientPems }) : undefined;
-    const exitCode = statusExitCode(report, endpoint);
-    if (args.json) {
-        console.log(
-            JSON.stringify(
-                { stack: args.stack, ...report, activeCaSlot: facts.activeCaSlot, endpoint, exitCode },
-                null,
-                2,
-            ),
-        );
-    } else {
-        console.log(renderStatusText(args.stack, report, endpoint));
+    if (args.output === undefined) {
+        process.stdout.write(text);
+        return exitCode;
+    }
+    try {
+        writeFileAtomically(args.output, text);
+    } catch (error) {
+        console.error(`status: could not write ${args.output}: ${error instanceof Error ? error.message : error}`);
+        return statusExitCodes.cannotWrite;
     }
     return exitCode;
 }
@@ -201,7 +326,7 @@ if (require.main === module) {
                     ? `${error.message}\n${usageText}`
                     : `status: ${error instanceof Error ? error.message : String(error)}`,
             );
-            process.exitCode = usage ? 64 : 70;
+            process.exitCode = usage ? statusExitCodes.usage : statusExitCodes.stackUnreadable;
         },
     );
 }

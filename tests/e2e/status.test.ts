@@ -4,7 +4,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { EndpointCheck, ExpiryRow } from "../../scripts/expiryReport";
+import { JsonSample, metricNames } from "../../scripts/metrics";
 import { repoRoot, ThrowawayStack, useThrowawayStack } from "../../testkit/stack";
+import { parseExposition, promtool } from "../../testkit/promtool";
 
 /** What `npm run status -- STACK --json` prints. */
 interface StatusJson {
@@ -15,6 +17,9 @@ interface StatusJson {
     readonly activeCaSlot?: string;
     readonly endpoint?: EndpointCheck;
     readonly exitCode: number;
+    readonly endpointName: string;
+    /** The samples of --format prometheus. */
+    readonly metrics: JsonSample[];
 }
 
 /**
@@ -42,6 +47,18 @@ describe("npm run status on a deployed dev stack", function () {
         assert.ok(result.stdout.trim().startsWith("{"), `JSON on stdout; stderr:\n${result.stderr}`);
         return { code: result.code, report: JSON.parse(result.stdout) as StatusJson };
     };
+    /** `--format prometheus`, checked by promtool (no findings); its samples. */
+    const statusMetrics = (...args: string[]) => {
+        const result = status("--format", "prometheus", ...args);
+        const check = promtool(["check", "metrics"], { input: result.stdout });
+        assert.strictEqual(check.code, 0, `${check.output}\n${result.stdout}\n${result.stderr}`);
+        assert.strictEqual(check.output.trim(), "", "promtool finds nothing to lint");
+        return { code: result.code, text: result.stdout, samples: parseExposition(result.stdout) };
+    };
+    const valuesOf = (samples: ReturnType<typeof parseExposition>, name: string) =>
+        Object.fromEntries(
+            samples.filter((sample) => sample.name === name).map((sample) => [sample.labels.item, sample.value]),
+        );
 
     before(async () => {
         deployment = fixture.current;
@@ -110,6 +127,81 @@ describe("npm run status on a deployed dev stack", function () {
         assert.match(stdout, /\nnothing expires within 30 days; exit 0\n$/);
     });
 
+    it("--format prometheus: valid for promtool, every item of the stack labelled, the live check's result, exit 0", () => {
+        const { code, samples } = statusMetrics("--warn-days", "3650");
+        assert.strictEqual(code, 0, "the metrics carry what expires: exit 0 even with everything inside the window");
+        const { report } = statusJson();
+        for (const sample of samples) {
+            assert.strictEqual(sample.labels.stack, deployment.stackName);
+            assert.strictEqual(sample.labels.endpoint, "mtls-nginx");
+        }
+        const expiries = valuesOf(samples, metricNames.certificateExpiration);
+        assert.deepStrictEqual(Object.keys(expiries), ["ca-root", "server", "client-alice", "client-bob"]);
+        for (const row of report.rows) {
+            // Whole seconds, as the certificate carries them (the record has the provider's fraction).
+            assert.strictEqual(expiries[row.item], Math.floor(Date.parse(row.notAfter) / 1000), row.item);
+        }
+        assert.deepStrictEqual(valuesOf(samples, metricNames.certificateRevoked), {
+            "client-alice": 0,
+            "client-bob": 0,
+        });
+        assert.deepStrictEqual(valuesOf(samples, metricNames.crlNextUpdate), {}, "no one revoked: no CRL");
+        assert.deepStrictEqual(valuesOf(samples, metricNames.endpointReachable), { server: 1 });
+        assert.deepStrictEqual(valuesOf(samples, metricNames.endpointMatchesState), { server: 1 });
+        const info = samples.find((sample) => sample.name === metricNames.endpointInfo)!;
+        assert.deepStrictEqual(info.labels, {
+            stack: deployment.stackName,
+            endpoint: "mtls-nginx",
+            item: "server",
+            address: `127.0.0.1:${deployment.publishPort}`,
+            server_name: "localhost",
+            comparison: "fingerprint",
+        });
+        assert.strictEqual(
+            valuesOf(samples, metricNames.endpointExpiration).server,
+            expiries.server,
+            "the served certificate expires when state says",
+        );
+        assert.strictEqual(samples.find((sample) => sample.name === metricNames.checkSuccess)?.value, 1);
+        const lastRun = samples.find((sample) => sample.name === metricNames.lastRun)!.value!;
+        assert.ok(Math.abs(lastRun - Date.now() / 1000) < 120, `last run ${lastRun}`);
+    });
+
+    it("--format json: the report and the same samples as the prometheus format", () => {
+        const result = status("--format", "json");
+        const report = JSON.parse(result.stdout) as StatusJson;
+        assert.strictEqual(result.code, 0, result.stderr);
+        assert.strictEqual(report.endpointName, "mtls-nginx");
+        const { samples } = statusMetrics();
+        const withoutRunTime = (list: readonly { name: string }[]) =>
+            list.filter((sample) => sample.name !== metricNames.lastRun);
+        assert.deepStrictEqual(withoutRunTime(report.metrics), withoutRunTime(samples));
+        assert.deepStrictEqual(
+            report.rows.map((row) => row.item),
+            ["ca-root", "server", "client-alice", "client-bob"],
+        );
+    });
+
+    it("--output replaces the file for node_exporter's textfile collector: quiet, mode 0644, no temp file left", () => {
+        const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-textfile-"));
+        try {
+            const file = path.join(directory, `mtls-nginx-${deployment.stackName}.prom`);
+            fs.writeFileSync(file, "# an older run\n");
+            const result = status("--format", "prometheus", "--output", file);
+            assert.strictEqual(result.code, 0, result.stderr);
+            assert.strictEqual(result.stdout, "", "nothing on stdout");
+            assert.deepStrictEqual(fs.readdirSync(directory), [path.basename(file)]);
+            assert.strictEqual((fs.statSync(file).mode & 0o777).toString(8), "644");
+            const text = fs.readFileSync(file, "utf8");
+            const check = promtool(["check", "metrics"], { input: text });
+            assert.strictEqual(check.code, 0, check.output);
+            assert.match(text, /^mtls_nginx_certificate_expiration_timestamp_seconds\{.*item="server".*\} \d+/m);
+            assert.match(text, /^mtls_nginx_endpoint_certificate_matches_state\{.*\} 1$/m);
+        } finally {
+            fs.rmSync(directory, { recursive: true, force: true });
+        }
+    });
+
     it("npm run client --p12 writes a bundle openssl opens with the password file, and curl runs quiet", () => {
         const secrets = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-password-"));
         const clientDirectory = path.join(repoRoot, ".mtls-nginx", "clients", deployment.stackName);
@@ -143,6 +235,16 @@ describe("npm run status on a deployed dev stack", function () {
             const { code, report } = statusJson();
             assert.strictEqual(code, 2);
             assert.strictEqual(report.endpoint?.reachable, false);
+            // The metrics say so, and the run still succeeds: the alert is Prometheus's business.
+            const metrics = statusMetrics();
+            assert.strictEqual(metrics.code, 0);
+            assert.deepStrictEqual(valuesOf(metrics.samples, metricNames.endpointReachable), { server: 0 });
+            assert.deepStrictEqual(valuesOf(metrics.samples, metricNames.endpointMatchesState), {});
+            assert.strictEqual(
+                metrics.samples.find((sample) => sample.name === metricNames.checkSuccess)?.value,
+                1,
+                "the stack was read",
+            );
         } finally {
             spawnSync("docker", ["start", deployment.containerName], { stdio: "ignore" });
         }

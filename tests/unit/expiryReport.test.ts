@@ -205,13 +205,13 @@ describe("expiry report", () => {
         assert.deepStrictEqual(parseStatusArguments([]), {
             stack: "dev",
             warnDays: 30,
-            json: false,
+            format: "table",
             checkEndpoint: true,
         });
         assert.deepStrictEqual(parseStatusArguments(["staging", "--warn-days", "3650", "--json", "--skip-endpoint"]), {
             stack: "staging",
             warnDays: 3650,
-            json: true,
+            format: "json",
             checkEndpoint: false,
         });
         assert.strictEqual(parseStatusArguments(["--warn-days=7"]).warnDays, 7);
