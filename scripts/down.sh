@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm run down [-- STACK]`: destroys the stack (default: dev) and removes it from the local backend.
-# Does nothing when the stack does not exist.
+# `npm run down [-- STACK]`: destroys the stack (default: dev) and removes it from the backend (the
+# local file backend, or PULUMI_BACKEND_URL's). Does nothing when the stack does not exist; a backend
+# that cannot be read is an error, not "no stack".
 set -euo pipefail
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_dir}"
@@ -10,10 +11,18 @@ stack="${1:-dev}"
 . scripts/env.sh
 # shellcheck source=scripts/stack-file.sh
 . scripts/stack-file.sh
+mtls_require_passphrase
 mtls_repair_checkpoint_sidecars
-if ! pulumi stack select "${stack}" >/dev/null 2>&1; then
-    echo "[down] no stack ${stack}: nothing to remove"
-    exit 0
+if ! selection="$(pulumi stack select "${stack}" 2>&1)"; then
+    case "${selection}" in
+    *"no stack named"*)
+        echo "[down] no stack ${stack}: nothing to remove"
+        exit 0
+        ;;
+    esac
+    printf '%s\n' "${selection}" >&2
+    echo "[down] cannot read the stack ${stack} on the backend (${PULUMI_BACKEND_URL%%://*}://)" >&2
+    exit 1
 fi
 stack_file="$(mtls_stack_file "${stack}")"
 pulumi destroy --yes --stack "${stack}" --config-file "${stack_file}"

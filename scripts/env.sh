@@ -3,7 +3,10 @@
 #   - the Pulumi toolchain that scripts/setup-toolchain.sh builds into .pulumi-home (CLI and plugins);
 #   - local state in .pulumi-state (a file backend: no account, no cloud), with secrets under a
 #     passphrase generated once per checkout into .pulumi-state/passphrase (mode 0600, git-ignored).
-# A backend URL or passphrase already in the environment is kept.
+# A backend URL or passphrase already in the environment is kept: PULUMI_BACKEND_URL (another file
+# backend, postgres://..., s3://...) and PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE win
+# over the checkout's own. A backend of the user's gets no generated passphrase: every checkout that
+# shares its state needs the same one, so it comes from the environment (docs/operations.md).
 #
 #   . scripts/env.sh && pulumi stack ls
 
@@ -49,13 +52,19 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 
 # --- State and secrets ----------------------------------------------------------------------
-export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://${mtls_repo_dir}/.pulumi-state}"
+mtls_default_backend_url="file://${mtls_repo_dir}/.pulumi-state"
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-${mtls_default_backend_url}}"
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
-    mtls_passphrase_file="${mtls_repo_dir}/.pulumi-state/passphrase"
-    if [ ! -s "${mtls_passphrase_file}" ]; then
-        mkdir -p "${mtls_repo_dir}/.pulumi-state"
-        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"${mtls_passphrase_file}")
+    if [ "${PULUMI_BACKEND_URL}" = "${mtls_default_backend_url}" ]; then
+        mtls_passphrase_file="${mtls_repo_dir}/.pulumi-state/passphrase"
+        if [ ! -s "${mtls_passphrase_file}" ]; then
+            mkdir -p "${mtls_repo_dir}/.pulumi-state"
+            (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"${mtls_passphrase_file}")
+        fi
+        export PULUMI_CONFIG_PASSPHRASE_FILE="${mtls_passphrase_file}"
+    else
+        echo "[env] PULUMI_BACKEND_URL is not this checkout's file backend: set PULUMI_CONFIG_PASSPHRASE or" \
+            "PULUMI_CONFIG_PASSPHRASE_FILE (the same for every checkout that shares the state)" >&2
     fi
-    export PULUMI_CONFIG_PASSPHRASE_FILE="${mtls_passphrase_file}"
 fi
 unset mtls_env_source

@@ -1,10 +1,12 @@
 # Sourced by scripts/up.sh and scripts/down.sh (after scripts/env.sh): the stack file Pulumi runs with.
 #
 # The tracked Pulumi.<stack>.yaml holds the environment's settings. The passphrase secrets provider
-# also needs a salt, which belongs to this checkout's passphrase (.pulumi-state/passphrase), not to
-# the environment. `pulumi stack init` writes that salt into the tracked file; we put the tracked
-# file back as it was, and run Pulumi with `--config-file` on an untracked copy that adds the salt
-# read from the stack's own state. So `git status` stays clean after `npm run up`.
+# also needs a salt, which belongs to the stack's passphrase (this checkout's .pulumi-state/passphrase,
+# or the one in the environment for a shared backend), not to the environment's settings. `pulumi
+# stack init` writes that salt into the tracked file; we put the tracked file back as it was, and run
+# Pulumi with `--config-file` on an untracked copy (in this checkout's .pulumi-state/stacks/, whatever
+# the backend) that adds the salt read from the stack's own state. So `git status` stays clean after
+# `npm run up`, and a second checkout of a shared backend finds the salt where the first one put it.
 
 # mtls_stack_file STACK: creates the stack when needed and prints the path of its runtime stack file.
 mtls_stack_file() {
@@ -50,12 +52,40 @@ mtls_state_salt() {
         process.stdout.write(salt);'
 }
 
+# Stops the script when the backend is not this checkout's own and no passphrase is in the environment:
+# scripts/env.sh generates one only for the checkout's file backend, and a passphrase of one checkout
+# would lock every other checkout of a shared state out of the stack's secrets.
+mtls_require_passphrase() {
+    if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+        echo "[state] the backend ${PULUMI_BACKEND_URL%%://*}:// is not this checkout's file backend: set" \
+            "PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE, the stack's passphrase (from a secret store" \
+            "in CI; the same for every checkout), see docs/operations.md" >&2
+        exit 1
+    fi
+}
+
+# The directory of a file:// backend URL (query parameters dropped, a leading ~ expanded); fails for others.
+mtls_file_backend_dir() {
+    local dir
+    case "$1" in
+    file://*) dir="${1#file://}" ;;
+    *) return 1 ;;
+    esac
+    dir="${dir%%\?*}"
+    case "${dir}" in
+    "~") dir="${HOME}" ;;
+    "~/"*) dir="${HOME}/${dir#"~/"}" ;;
+    esac
+    printf '%s\n' "${dir}"
+}
+
 # A CLI killed while it saved state can leave a checkpoint's `.attrs` sidecar empty (the file backend
 # rewrites it in place), and every later command then fails with "failed to load checkpoint: EOF". A
-# missing sidecar is read as no attributes: remove empty ones from the local backend before Pulumi runs.
+# missing sidecar is read as no attributes: remove empty ones from a file backend (this checkout's or
+# the user's) before Pulumi runs. Other backends (PostgreSQL, S3) write whole objects: nothing to do.
 mtls_repair_checkpoint_sidecars() {
-    local state_dir="${mtls_repo_dir}/.pulumi-state" sidecar
-    [ "${PULUMI_BACKEND_URL}" = "file://${state_dir}" ] && [ -d "${state_dir}/.pulumi" ] || return 0
+    local state_dir sidecar
+    state_dir="$(mtls_file_backend_dir "${PULUMI_BACKEND_URL}")" && [ -d "${state_dir}/.pulumi" ] || return 0
     find "${state_dir}/.pulumi" -name '*.attrs' -type f -size 0 -print | while IFS= read -r sidecar; do
         rm -f "${sidecar}"
         echo "[state] removed the empty checkpoint sidecar ${sidecar#"${state_dir}/"} (left by a killed pulumi)" >&2

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run up [-- STACK]`: set up (warm: seconds), then `pulumi up` the stack (default: dev)
-# on the local file backend. The smoke test inside the update proves the endpoint works.
+# on the local file backend, or on the backend of PULUMI_BACKEND_URL (with the passphrase from the
+# environment, see docs/operations.md). The smoke test inside the update proves the endpoint works.
 set -euo pipefail
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_dir}"
@@ -11,6 +12,7 @@ bash scripts/setup.sh
 . scripts/env.sh
 # shellcheck source=scripts/stack-file.sh
 . scripts/stack-file.sh
+mtls_require_passphrase
 mtls_repair_checkpoint_sidecars
 stack_file="$(mtls_stack_file "${stack}")"
 pulumi up --yes --stack "${stack}" --config-file "${stack_file}"

@@ -51,13 +51,25 @@ interface ThrowawayPlace {
     readonly pulumiCommand: PulumiCommand;
 }
 
-async function throwawayPlace(label: string): Promise<ThrowawayPlace> {
+/**
+ * A backend of the test's for a throwaway stack (a PostgreSQL database, say) instead of its own file
+ * backend in a temp directory.
+ */
+export interface StateBackend {
+    /** PULUMI_BACKEND_URL. */
+    readonly url: string;
+    /** What else the CLI needs for it (PGPASSWORD, say). */
+    readonly environment?: Record<string, string>;
+}
+
+async function throwawayPlace(label: string, backend?: StateBackend): Promise<ThrowawayPlace> {
     const stackName = `e2e-${label}-${crypto.randomBytes(3).toString("hex")}`;
     const stateDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-state-"));
     const scratchDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-tmp-"));
     const envVars = {
         ...toolchainEnvironment(),
-        PULUMI_BACKEND_URL: `file://${stateDirectory}`,
+        PULUMI_BACKEND_URL: backend?.url ?? `file://${stateDirectory}`,
+        ...backend?.environment,
         TMPDIR: scratchDirectory,
         PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
     };
@@ -111,11 +123,19 @@ export async function createProjectStack(
     return { stack, stackName: place.stackName, environment: place.envVars, dispose: removal(stack, place) };
 }
 
+/**
+ * A throwaway stack of this checkout's program with the dev config; `options.backend` keeps its state
+ * on a backend of the test's instead of a file backend of its own (`stateDirectory` stays empty then).
+ */
 export async function createThrowawayStack(
     label: string,
     config: Record<string, string | string[] | unknown>,
+    options: { readonly backend?: StateBackend } = {},
 ): Promise<ThrowawayStack> {
-    const { stackName, stateDirectory, scratchDirectory, envVars, pulumiCommand } = await throwawayPlace(label);
+    const { stackName, stateDirectory, scratchDirectory, envVars, pulumiCommand } = await throwawayPlace(
+        label,
+        options.backend,
+    );
     const containerName = `mtls-nginx-${stackName}`;
     const publishPort = await freePort();
     const stack = await LocalWorkspace.createStack({ stackName, workDir: repoRoot }, { envVars, pulumiCommand });
