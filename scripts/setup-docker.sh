@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a Docker daemon available on this machine and builds the local Nginx image.
 #
-#   - installs docker.io, debootstrap (and curl, openssl, iproute2) with apt, only if missing;
+#   - installs docker.io, debootstrap (and curl, openssl, iproute2, and systemd for the tests'
+#     `systemd-analyze verify` of examples/renew) with apt, only if missing;
 #   - starts a plain `dockerd` in the background when nothing answers on /var/run/docker.sock
 #     (no systemd needed; logs go to /var/log/dockerd-mtls.log, the daemon outlives this script);
 #   - builds mtls-nginx/nginx:trixie-local (or $MTLS_NGINX_IMAGE) when the tag is missing.
@@ -35,7 +36,7 @@ is_installed() {
 }
 
 install_missing_packages() {
-    local wanted=(docker.io debootstrap curl openssl iproute2 ca-certificates)
+    local wanted=(docker.io debootstrap curl openssl iproute2 ca-certificates systemd)
     local missing=()
     local package
     for package in "${wanted[@]}"; do
