@@ -28,6 +28,17 @@ die() {
     exit 1
 }
 
+# as_root CMD...: runs CMD as root (directly, or through sudo); apt and the Docker daemon need it.
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
 cache_lock() {
     local lock_file="$1"
     mkdir -p "$(dirname "${lock_file}")"

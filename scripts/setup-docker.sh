@@ -20,16 +20,6 @@ log_tag="setup-docker"
 # shellcheck source=SCRIPTDIR/lib.sh
 source "${script_dir}/lib.sh"
 
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "need root (or sudo) to run: $*"
-    fi
-}
-
 # --- packages -------------------------------------------------------------------------------
 is_installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]

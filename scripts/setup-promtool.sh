@@ -35,16 +35,6 @@ if [[ "${1:-}" == "--find" ]]; then
     die "promtool is missing (${binary}); run: npm run setup (or bash scripts/setup-promtool.sh)"
 fi
 
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "need root (or sudo) to run: $*"
-    fi
-}
-
 # One download at a time (a concurrent setup waits, then finds the binary).
 cache_lock "${dir}/.lock"
 if runs "${binary}"; then
