@@ -11,7 +11,7 @@
 # A warm run only checks that the binary runs (milliseconds); a cold one takes a few seconds (a
 # 19 MB package). Prints the binary's path on stdout. With `--find` it installs nothing: it prints
 # the path when promtool is there (this cache, else a `promtool` on PATH) and fails otherwise;
-# tests/unit/promtool.ts looks in the same places.
+# testkit/promtool.ts looks in the same places.
 set -euo pipefail
 
 # shellcheck source=scripts/env.sh

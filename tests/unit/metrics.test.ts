@@ -41,6 +41,19 @@ function fixtureReport(overrides: { expiries?: Record<string, string>; warnDays?
     );
 }
 
+/** The Prometheus text of the fixture report with a served, matching endpoint, for the dev stack. */
+function fixtureText(): string {
+    return renderPrometheusText(
+        statusMetrics({
+            stack: "dev",
+            endpointName: "mtls-nginx",
+            now,
+            report: fixtureReport(),
+            endpoint: servedEndpoint(),
+        }),
+    );
+}
+
 function servedEndpoint(overrides: Partial<EndpointCheck> = {}): EndpointCheck {
     return {
         address: "127.0.0.1:8443",
@@ -66,15 +79,7 @@ const unreachable: EndpointCheck = {
 
 describe("status metrics", () => {
     it("renders cert-manager-style gauges: HELP and TYPE once per metric, instants in seconds, no timestamps", () => {
-        const text = renderPrometheusText(
-            statusMetrics({
-                stack: "dev",
-                endpointName: "mtls-nginx",
-                now,
-                report: fixtureReport(),
-                endpoint: servedEndpoint(),
-            }),
-        );
+        const text = fixtureText();
         const base = 'stack="dev",endpoint="mtls-nginx"';
         const expected = [
             `# HELP ${metricNames.certificateExpiration} `,
@@ -133,17 +138,7 @@ describe("status metrics", () => {
     });
 
     it("prints the same output for the same input (deterministic order)", () => {
-        const render = () =>
-            renderPrometheusText(
-                statusMetrics({
-                    stack: "dev",
-                    endpointName: "mtls-nginx",
-                    now,
-                    report: fixtureReport(),
-                    endpoint: servedEndpoint(),
-                }),
-            );
-        assert.strictEqual(render(), render());
+        assert.strictEqual(fixtureText(), fixtureText());
     });
 
     it("escapes label values and help text as the exposition format wants", () => {
