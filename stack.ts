@@ -6,7 +6,7 @@ import { CertificateHistory, nextCertificateHistory, parseCertificateHistory } f
 import { RotationPlanner } from "./rotation/rotationPlanner";
 import type { MtlsEndpointOutputs } from "./components/mtlsEndpoint";
 import { CaSlots, createCaSlots } from "./steps/authorities";
-import { clientAddresses, deployEndpoint, endpointFilesOf, type DeployedEndpoint } from "./steps/endpoint";
+import { deployEndpoint, endpointFilesOf, type DeployedEndpoint } from "./steps/endpoint";
 import { issueLeaves, recordIssuedCertificates, type Leaves } from "./steps/leaves";
 import { revoke, type Revocation } from "./steps/revocation";
 import { type ResourceScope, rootScope } from "./steps/scope";
@@ -62,17 +62,17 @@ function outputsOf(
     },
 ): MtlsEndpointOutputs {
     const { authorities, leaves, revocation, endpoint, rotation } = deployed;
-    const address = clientAddresses(config)[0];
+    const address = endpoint.addresses.apply((addresses) => addresses[0]);
     const ofClients = (pick: (certificate: IssuedLeaf) => pulumi.Output<string>) =>
         Object.fromEntries([...leaves.clients].map(([clientName, certificate]) => [clientName, pick(certificate)]));
     return {
-        endpointUrl: pulumi.output(endpointUrl(address)),
+        endpointUrl: address.apply((first) => endpointUrl(first)),
         serverName: pulumi.output(config.serverName),
         caCertificatePem: authorities.trustBundlePem,
         clientCertificatePems: pulumi.output(ofClients((certificate) => certificate.certificatePem)),
         clientPrivateKeyPems: pulumi.secret(ofClients((certificate) => certificate.privateKeyPem)),
-        curlCommands: pulumi.output(
-            Object.fromEntries(config.clients.map((clientName) => [clientName, curlCommand(address, clientName)])),
+        curlCommands: address.apply((first) =>
+            Object.fromEntries(config.clients.map((clientName) => [clientName, curlCommand(first, clientName)])),
         ),
         containerId: endpoint.id,
         hostDirectory: endpoint.filesLocation,

@@ -71,12 +71,22 @@ export interface MtlsEndpointArgs {
     publishAddress?: string;
     /** Host port the endpoint is published on. Default: 8443. */
     publishPort?: number;
-    /** container (one Nginx container) or swarm (a Docker Swarm service; dockerHost names a manager). Default: "container". */
+    /** container (one Nginx container), swarm (a Docker Swarm service; dockerHost names a manager) or kubernetes (a Deployment and a Service). Default: "container". */
     platform?: string;
-    /** Swarm tasks (platform swarm only); with publishMode host, at most one per node. Default: 3. */
+    /** Swarm tasks or Kubernetes pods (platforms swarm and kubernetes); with publishMode host, at most one per node. Default: 3. */
     replicas?: number;
     /** ingress (the routing mesh) or host (each node's own port) for platform swarm. Default: "ingress". */
     publishMode?: string;
+    /** Kubeconfig (YAML) of the cluster, for platform kubernetes; set it as a secret (pulumi config set --secret). Empty: the ambient one (KUBECONFIG, else ~/.kube/config). Default: "". */
+    kubeconfig?: string;
+    /** The kubeconfig context to deploy to (platform kubernetes). Empty: its current context. Default: "". */
+    kubernetesContext?: string;
+    /** Namespace of the Deployment, Service, ConfigMap and Secret (platform kubernetes); it must exist. Default: "default". */
+    kubernetesNamespace?: string;
+    /** How the Service exposes the endpoint (platform kubernetes): ClusterIP, NodePort or LoadBalancer. Default: "ClusterIP". */
+    kubernetesServiceType?: string;
+    /** The Service's node port, 30000-32767 (kubernetesServiceType NodePort). 0: Kubernetes picks one. Default: 0. */
+    kubernetesNodePort?: number;
     /** IP addresses clients reach the endpoint at (one per node with publishMode host); the smoke test probes each. Default: the published address. */
     endpointAddresses?: string[];
     /** Nginx worker_processes (auto = one per core). Default: "auto". */

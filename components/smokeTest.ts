@@ -5,9 +5,9 @@ import * as path from "path";
 
 export interface SmokeTestArgs {
     /** URLs probed, e.g. https://localhost:8443/ (one per published address). */
-    readonly urls: readonly string[];
+    readonly urls: pulumi.Input<readonly string[]>;
     /** curl --resolve values (name:port:address), one per URL, so the name needs no DNS. */
-    readonly resolves: readonly string[];
+    readonly resolves: pulumi.Input<readonly string[]>;
     /** CA bundle the server certificate must verify against (no -k). */
     readonly caCertificatePem: pulumi.Input<string>;
     /** Name of the client whose certificate is presented. */
@@ -39,8 +39,8 @@ export class SmokeTest extends pulumi.ComponentResource {
                 interpreter: ["/bin/bash", "-c"],
                 stdin: pulumi.secret(args.clientPrivateKeyPem),
                 environment: {
-                    SMOKE_URLS: args.urls.join(" "),
-                    SMOKE_RESOLVES: args.resolves.join(" "),
+                    SMOKE_URLS: pulumi.output(args.urls).apply((urls) => urls.join(" ")),
+                    SMOKE_RESOLVES: pulumi.output(args.resolves).apply((resolves) => resolves.join(" ")),
                     SMOKE_CLIENT: args.clientName,
                     SMOKE_EXPECTED_BODY: args.expectedBody,
                     SMOKE_CA: pulumi.output(args.caCertificatePem),

@@ -17,7 +17,16 @@ import { parseLocations } from "./locations";
 import { checkClientName, checkOrganization, clientNameList } from "./names";
 import { checkIpAddress, checkServerName, serverDnsNameList, serverIpAddressList } from "./network";
 import { maxHours, trustedCaList } from "./pki";
-import { ComputedDefault, ConfigKey, ConfigSettings, platforms, publishModes, stackEndpointName } from "./types";
+import { checkDnsLabel, checkKubeconfig, checkKubernetesContextName } from "./kubernetes";
+import {
+    ComputedDefault,
+    ConfigKey,
+    ConfigSettings,
+    kubernetesServiceTypes,
+    platforms,
+    publishModes,
+    stackEndpointName,
+} from "./types";
 import { flag, integer, oneOf, stringList, text } from "./values";
 
 // The shapes live in config/types.ts; a key's shape stays importable from here too.
@@ -199,13 +208,15 @@ export const configTable = {
     }),
     platform: key({
         type: "string",
-        description: "container (one Nginx container) or swarm (a Docker Swarm service; dockerHost names a manager).",
+        description:
+            "container (one Nginx container), swarm (a Docker Swarm service; dockerHost names a manager) or kubernetes (a Deployment and a Service).",
         default: "container",
         parse: oneOf(platforms),
     }),
     replicas: key({
         type: "integer",
-        description: "Swarm tasks (platform swarm only); with publishMode host, at most one per node.",
+        description:
+            "Swarm tasks or Kubernetes pods (platforms swarm and kubernetes); with publishMode host, at most one per node.",
         default: 3,
         parse: integer(1, 100),
     }),
@@ -214,6 +225,37 @@ export const configTable = {
         description: "ingress (the routing mesh) or host (each node's own port) for platform swarm.",
         default: "ingress",
         parse: oneOf(publishModes),
+    }),
+    kubeconfig: key({
+        type: "string",
+        description:
+            "Kubeconfig (YAML) of the cluster, for platform kubernetes; set it as a secret (pulumi config set --secret). Empty: the ambient one (KUBECONFIG, else ~/.kube/config).",
+        default: "",
+        parse: text(checkKubeconfig),
+    }),
+    kubernetesContext: key({
+        type: "string",
+        description: "The kubeconfig context to deploy to (platform kubernetes). Empty: its current context.",
+        default: "",
+        parse: text(checkKubernetesContextName),
+    }),
+    kubernetesNamespace: key({
+        type: "string",
+        description: "Namespace of the Deployment, Service, ConfigMap and Secret (platform kubernetes); it must exist.",
+        default: "default",
+        parse: text(checkDnsLabel),
+    }),
+    kubernetesServiceType: key({
+        type: "string",
+        description: "How the Service exposes the endpoint (platform kubernetes): ClusterIP, NodePort or LoadBalancer.",
+        default: "ClusterIP",
+        parse: oneOf(kubernetesServiceTypes),
+    }),
+    kubernetesNodePort: key({
+        type: "integer",
+        description: "The Service's node port, 30000-32767 (kubernetesServiceType NodePort). 0: Kubernetes picks one.",
+        default: 0,
+        parse: integer(0, 32767),
     }),
     endpointAddresses: key({
         type: "array",

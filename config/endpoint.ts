@@ -148,7 +148,8 @@ export function validatePlatform(
     }
     for (const key of swarmOnlyKeys) {
         if (settings[key] !== undefined && settings[key] !== defaults[key]) {
-            problems.add(key, 'is used only with platform "swarm"; allowed: remove it, or set platform to swarm');
+            const platformsOfKey = key === "replicas" ? 'platforms "swarm" and "kubernetes"' : 'platform "swarm"';
+            problems.add(key, `is used only with ${platformsOfKey}; allowed: remove it, or set platform to swarm`);
         }
     }
     if ((settings.endpointAddresses?.length ?? 0) > 1) {

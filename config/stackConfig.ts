@@ -8,6 +8,7 @@ import { caSourcesOf } from "./caSources";
 import { configDefaults, configKeys, configTableEntries, hasComputedDefault, retiredKeys } from "./configTable";
 import { validateEngine, validatePlatform } from "./endpoint";
 import { validateKeyExchange } from "./keyExchange";
+import { validateKubernetes } from "./kubernetes";
 import { validateLocationAccess, validateUpstreamTrust } from "./locations";
 import { validateClientReferences } from "./names";
 import { lifetimesOf, validateCaSlots, validateLifetimes } from "./pki";
@@ -18,6 +19,7 @@ import type {
     ConfigContext,
     ConfigKeyName,
     ConfigSettings,
+    KubernetesServiceType,
     Platform,
     PublishMode,
     RawStackConfig,
@@ -63,6 +65,14 @@ export interface StackConfig {
     readonly platform: Platform;
     readonly replicas: number;
     readonly publishMode: PublishMode;
+    /** A kubeconfig (secret: wrap it with pulumi.secret); empty: the ambient one (KUBECONFIG, ~/.kube/config). */
+    readonly kubeconfig: string;
+    /** The kubeconfig's context; empty: its current one. */
+    readonly kubernetesContext: string;
+    readonly kubernetesNamespace: string;
+    readonly kubernetesServiceType: KubernetesServiceType;
+    /** The Service's node port (NodePort only); 0: Kubernetes picks one. */
+    readonly kubernetesNodePort: number;
     /** Addresses clients reach the endpoint at; empty: the published address. */
     readonly endpointAddresses: string[];
     readonly dockerHost: string;
@@ -112,6 +122,7 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
     validateUpstreamTrust(settings, problems);
     validateEngine(settings, problems);
     validatePlatform(settings, configDefaults, problems);
+    validateKubernetes(settings, configDefaults, problems);
     validateKeyExchange(settings, problems);
     const smokeProbe = validateSmokeProbe(settings, problems);
 

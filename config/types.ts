@@ -47,11 +47,14 @@ export type ConfigKey<T> = {
 } & ({ readonly default: NoInfer<T> } | { readonly computedDefault: ComputedDefault<T> });
 
 /** Where the endpoint runs. */
-export const platforms = ["container", "swarm"] as const;
+export const platforms = ["container", "swarm", "kubernetes"] as const;
 export type Platform = (typeof platforms)[number];
 /** How a Swarm service publishes its port. */
 export const publishModes = ["ingress", "host"] as const;
 export type PublishMode = (typeof publishModes)[number];
+/** How a Kubernetes Service exposes the endpoint. */
+export const kubernetesServiceTypes = ["ClusterIP", "NodePort", "LoadBalancer"] as const;
+export type KubernetesServiceType = (typeof kubernetesServiceTypes)[number];
 
 /**
  * The value type of each key once read, in config/configTable.ts's order (it fails to compile
@@ -93,6 +96,11 @@ export interface ConfigSettings {
     platform: Platform;
     replicas: number;
     publishMode: PublishMode;
+    kubeconfig: string;
+    kubernetesContext: string;
+    kubernetesNamespace: string;
+    kubernetesServiceType: KubernetesServiceType;
+    kubernetesNodePort: number;
     endpointAddresses: string[];
     workerProcesses: string;
     keyExchangeGroups: string[];

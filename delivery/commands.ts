@@ -7,7 +7,7 @@ import { readFileSync } from "fs";
 import * as path from "path";
 
 /** The programs of delivery/, by file name. */
-export type DeliveryProgram = "deliverFiles" | "checkFileSet" | "awaitRollout" | "claimVolume";
+export type DeliveryProgram = "deliverFiles" | "checkFileSet" | "awaitRollout" | "awaitKubernetes" | "claimVolume";
 
 /**
  * The project's root (in the npm package, the package's root): commands run there, so the project's

@@ -312,3 +312,102 @@ function hostPathProblem(where: string, hostPath: string): string {
     }
     return `${where}: bind-mounts the host path ${hostPath}; allowed: named volumes and tmpfs`;
 }
+
+/** A Kubernetes container's settings the floor reads (`securityContext`, `resources`). */
+interface PodContainerInputs {
+    readonly name?: string;
+    readonly securityContext?: {
+        readonly capabilities?: { readonly add?: readonly string[]; readonly drop?: readonly string[] };
+        readonly allowPrivilegeEscalation?: boolean;
+        readonly readOnlyRootFilesystem?: boolean;
+        readonly privileged?: boolean;
+        readonly seccompProfile?: { readonly type?: string };
+        readonly procMount?: string;
+    };
+    readonly resources?: { readonly limits?: { readonly memory?: string } };
+}
+
+/** The pod spec of a Deployment or a Job (`spec.template.spec`). */
+export interface PodTemplateOwnerInputs {
+    readonly spec?: {
+        readonly template?: {
+            readonly spec?: {
+                readonly containers?: readonly PodContainerInputs[];
+                readonly initContainers?: readonly PodContainerInputs[];
+                readonly hostNetwork?: boolean;
+                readonly hostPID?: boolean;
+                readonly hostIPC?: boolean;
+                readonly securityContext?: { readonly seccompProfile?: { readonly type?: string } };
+                readonly volumes?: ReadonlyArray<{
+                    readonly name?: string;
+                    readonly hostPath?: { readonly path?: string };
+                }>;
+            };
+        };
+    };
+}
+
+/**
+ * The same floor for a Kubernetes pod template: each container drops every capability but the
+ * allowed ones, cannot escalate privileges (no-new-privileges), has a read-only root, a memory limit,
+ * is not privileged and keeps a seccomp profile (its own or the pod's, never Unconfined); the pod
+ * shares no host namespace and mounts no hostPath.
+ */
+export function podTemplateProblems(owner: PodTemplateOwnerInputs, limits: HardeningLimits): string[] {
+    const pod = owner.spec?.template?.spec ?? {};
+    const problems: string[] = [];
+    const podSeccomp = pod.securityContext?.seccompProfile?.type;
+    for (const container of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) {
+        const context = container.securityContext ?? {};
+        const own = capabilityProblems(context.capabilities?.drop, context.capabilities?.add, limits);
+        if (context.allowPrivilegeEscalation !== false) {
+            own.push("privilege escalation is allowed (securityContext.allowPrivilegeEscalation is not false)");
+        }
+        if (context.readOnlyRootFilesystem !== true) {
+            own.push("the root filesystem is writable (securityContext.readOnlyRootFilesystem is not true)");
+        }
+        if (context.privileged === true) {
+            own.push("the container is privileged");
+        }
+        const seccomp = context.seccompProfile?.type ?? podSeccomp;
+        if (seccomp === undefined || seccomp === "Unconfined") {
+            own.push(`seccomp is ${seccomp ?? "not set"} (allowed: RuntimeDefault or Localhost)`);
+        }
+        if (context.procMount === "Unmasked") {
+            own.push("securityContext.procMount Unmasked unmasks /proc paths");
+        }
+        own.push(...memoryProblems(mebibytes(container.resources?.limits?.memory), limits));
+        problems.push(...own.map((problem) => `container ${container.name ?? "?"}: ${problem}`));
+    }
+    for (const [field, what] of [
+        ["hostNetwork", "network stack"],
+        ["hostPID", "processes"],
+        ["hostIPC", "IPC namespace"],
+    ] as const) {
+        if (pod[field] === true) {
+            problems.push(`${field}: the pod shares the host's ${what}`);
+        }
+    }
+    for (const volume of pod.volumes ?? []) {
+        if (volume.hostPath) {
+            problems.push(hostPathProblem(`volume ${volume.name ?? "?"}`, volume.hostPath.path ?? ""));
+        }
+    }
+    return problems;
+}
+
+/** A Kubernetes memory quantity in MiB (Ki, Mi, Gi and plain bytes); undefined when unset or unreadable. */
+function mebibytes(quantity: string | undefined): number | undefined {
+    const match = /^([0-9]+)(Ki|Mi|Gi|K|M|G)?$/.exec(quantity ?? "");
+    if (!match) return undefined;
+    const factor: Record<string, number> = {
+        "": 1 / 1048576,
+        Ki: 1 / 1024,
+        Mi: 1,
+        Gi: 1024,
+        K: 1000 / 1048576,
+        M: 1e6 / 1048576,
+        G: 1e9 / 1048576,
+    };
+    return Number(match[1]) * factor[match[2] ?? ""];
+}

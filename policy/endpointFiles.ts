@@ -5,7 +5,8 @@ import { Directive, parseNginxConfig } from "./nginxSyntax";
  *   - a `command:local:Command` whose stdin is a file set, JSON `{files: [{name, content}, ...]}`: the
  *     container platform's delivery and the Swarm platform's `nginx -t` check. The stdin is a secret
  *     (it holds the server key too); policies get secrets unwrapped, and never print them;
- *   - a `docker:index/serviceConfig:ServiceConfig` (Swarm) whose base64 `data` is an Nginx main config.
+ *   - a `docker:index/serviceConfig:ServiceConfig` (Swarm) whose base64 `data` is an Nginx main config;
+ *   - a `kubernetes:core/v1:ConfigMap` (Kubernetes) whose `data` has an `nginx.conf`.
  * Both are known during `pulumi up`, and in a preview once the CA exists (the config names its session
  * cache after the CA bundle): in the first preview of a stack they are unknown.
  */
@@ -16,6 +17,15 @@ export function nginxConfigOf(type: string, props: Record<string, unknown>): Ngi
     if (type === "command:local:Command") {
         const content = fileSetEntry(props.stdin, "nginx.conf");
         if (content === undefined) return undefined;
+        try {
+            return { parsed: parseNginxConfig(content) };
+        } catch (error) {
+            return { unparsable: (error as Error).message };
+        }
+    }
+    if (type === "kubernetes:core/v1:ConfigMap") {
+        const content = (props.data as Record<string, unknown> | undefined)?.["nginx.conf"];
+        if (typeof content !== "string") return undefined;
         try {
             return { parsed: parseNginxConfig(content) };
         } catch (error) {

@@ -1,6 +1,8 @@
 import {
     ContainerInputs,
     containerProblems,
+    PodTemplateOwnerInputs,
+    podTemplateProblems,
     ServiceInputs,
     serviceProblems,
     VolumeInputs,
@@ -26,6 +28,9 @@ export const resourceTypes = {
     volume: "docker:index/volume:Volume",
     serviceConfig: "docker:index/serviceConfig:ServiceConfig",
     command: "command:local:Command",
+    configMap: "kubernetes:core/v1:ConfigMap",
+    deployment: "kubernetes:apps/v1:Deployment",
+    job: "kubernetes:batch/v1:Job",
 } as const;
 
 export type Limits<Name extends PolicyName> = (typeof defaultLimits)[Name];
@@ -40,8 +45,19 @@ export interface Rule<Name extends PolicyName> {
     readonly check: (type: string, props: Props, limits: Limits<Name>) => string[];
 }
 
-const { privateKey, selfSignedCert, locallySignedCert, container, service, volume, serviceConfig, command } =
-    resourceTypes;
+const {
+    privateKey,
+    selfSignedCert,
+    locallySignedCert,
+    container,
+    service,
+    volume,
+    serviceConfig,
+    command,
+    configMap,
+    deployment,
+    job,
+} = resourceTypes;
 
 /** A rule on the nginx.conf a resource carries (see endpointFiles.ts); reading an unknown file set throws. */
 function onNginxConfig<Name extends PolicyName>(
@@ -79,7 +95,7 @@ export const rules: { readonly [Name in PolicyName]: Rule<Name> } = {
         description:
             "Every server in nginx.conf listens with TLS only (no plaintext listener, include, module, stream or " +
             "mail), and every TLS server states ssl_protocols, enabling only allowed protocols.",
-        types: [command, serviceConfig],
+        types: [command, serviceConfig, configMap],
         readsNginxConfig: true,
         check: onNginxConfig<"tls-protocol-floor">((config, limits) =>
             tlsProtocolProblems(config, limits.allowedProtocols),
@@ -90,7 +106,7 @@ export const rules: { readonly [Name in PolicyName]: Rule<Name> } = {
             "Every TLS server in nginx.conf verifies client certificates against the same CA, and under optional " +
             "verification every location but the public ones refuses a request without a verified certificate " +
             "before anything else; nothing forges $ssl_client_verify or turns a refused certificate into a page.",
-        types: [command, serviceConfig],
+        types: [command, serviceConfig, configMap],
         readsNginxConfig: true,
         check: onNginxConfig<"client-certificate-verification">(clientVerificationProblems),
     },
@@ -99,15 +115,18 @@ export const rules: { readonly [Name in PolicyName]: Rule<Name> } = {
             "The Nginx container drops every capability but the allowed ones, runs with no-new-privileges, a " +
             "read-only root filesystem and a memory limit with no swap on top, keeps Docker's seccomp, AppArmor and " +
             "SELinux confinement and its own namespaces, and mounts no host path or device (a Swarm service: the " +
-            "same, but for no-new-privileges; a volume: no host path under a volume's name).",
-        types: [container, service, volume],
+            "same, but for no-new-privileges; a volume: no host path under a volume's name; a Kubernetes Deployment " +
+            "or Job: the same floor on every container of its pod spec, and no host namespace or hostPath volume).",
+        types: [container, service, volume, deployment, job],
         readsNginxConfig: false,
         check: (type, props, limits) =>
             type === container
                 ? containerProblems(props as ContainerInputs, limits)
                 : type === service
                   ? serviceProblems(props as ServiceInputs, limits)
-                  : volumeProblems(props as VolumeInputs),
+                  : type === deployment || type === job
+                    ? podTemplateProblems(props as PodTemplateOwnerInputs, limits)
+                    : volumeProblems(props as VolumeInputs),
     },
 };
 

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { EndpointAddress } from "../domain/clientAccess";
 import type { DockerEngineArgs } from "../components/shared/engineProvider";
 import type { EndpointFileArgs } from "../components/shared/endpointFiles";
+import { KubernetesEndpoint } from "../components/kubernetesEndpoint";
 import { NginxEndpoint } from "../components/nginxEndpoint";
 import { SwarmEndpoint } from "../components/swarmEndpoint";
 import { isTcpEngine } from "../config/endpoint";
@@ -74,6 +75,8 @@ export interface DeployedEndpoint {
     readonly reloadId: pulumi.Output<string>;
     /** Where the files live, in words. */
     readonly filesLocation: pulumi.Output<string>;
+    /** Where clients reach it (a Kubernetes Service's address is known once it exists). */
+    readonly addresses: pulumi.Output<EndpointAddress[]>;
 }
 
 /** The endpoint step: one hardened container, or a Swarm service, on the configured engine. */
@@ -86,6 +89,9 @@ export function deployEndpoint(config: StackConfig, files: EndpointFileArgs, sco
         publishPort: config.publishPort,
         serverName: config.serverName,
     };
+    if (config.platform === "kubernetes") {
+        return deployOnKubernetes(config, files, scope);
+    }
     if (config.platform === "swarm") {
         const service = new SwarmEndpoint(
             scope.name("endpoint"),
@@ -102,6 +108,7 @@ export function deployEndpoint(config: StackConfig, files: EndpointFileArgs, sco
             id: service.serviceId,
             reloadId: service.rolloutReport,
             filesLocation: pulumi.output(`Swarm configs and a secret of service ${config.containerName}`),
+            addresses: pulumi.output(clientAddresses(config)),
         };
     }
     const container = new NginxEndpoint(
@@ -118,6 +125,39 @@ export function deployEndpoint(config: StackConfig, files: EndpointFileArgs, sco
         id: container.containerId,
         reloadId: container.reloadId,
         filesLocation: pulumi.interpolate`docker volume ${container.filesVolume}`,
+        addresses: pulumi.output(clientAddresses(config)),
+    };
+}
+
+/** A Deployment behind a Service, on the configured cluster; the kubeconfig becomes a secret here. */
+function deployOnKubernetes(config: StackConfig, files: EndpointFileArgs, scope: ResourceScope): DeployedEndpoint {
+    const endpoint = new KubernetesEndpoint(
+        scope.name("endpoint"),
+        {
+            ...files,
+            cluster: { kubeconfig: pulumi.secret(config.kubeconfig), context: config.kubernetesContext },
+            namespace: config.kubernetesNamespace,
+            name: config.containerName,
+            image: config.image,
+            replicas: config.replicas,
+            serverName: config.serverName,
+            serviceType: config.kubernetesServiceType,
+            port: config.publishPort,
+            nodePort: config.kubernetesNodePort,
+            hardening: hardeningOf(config),
+        },
+        scope.options("endpoint"),
+    );
+    return {
+        resource: endpoint,
+        id: endpoint.deploymentId,
+        reloadId: endpoint.rolloutReport,
+        filesLocation: endpoint.filesLocation,
+        addresses: pulumi
+            .all([endpoint.clusterIp, endpoint.nodePort, endpoint.loadBalancerAddress])
+            .apply(([clusterIp, nodePort, loadBalancer]) =>
+                kubernetesClientAddresses(config, { clusterIp, nodePort, loadBalancer }),
+            ),
     };
 }
 
@@ -131,6 +171,32 @@ function hardeningOf(config: StackConfig): ContainerHardening {
         logMaxSizeMb: config.logMaxSizeMb,
         logMaxFiles: config.logMaxFiles,
     };
+}
+
+/** What a Service tells about where it answers. */
+export interface ServiceAddresses {
+    readonly clusterIp: string;
+    readonly nodePort: number;
+    readonly loadBalancer: string;
+}
+
+/**
+ * Where clients reach a Kubernetes endpoint: the configured addresses, else the Service's own (its
+ * cluster IP, or its load balancer's address), at the Service's port; with NodePort, the node
+ * addresses (endpointAddresses, else publishAddress) at the node port.
+ */
+export function kubernetesClientAddresses(config: StackConfig, service: ServiceAddresses): EndpointAddress[] {
+    const nodePort = config.kubernetesServiceType === "NodePort";
+    const serviceAddress = config.kubernetesServiceType === "LoadBalancer" ? service.loadBalancer : service.clusterIp;
+    const addresses =
+        config.endpointAddresses.length > 0
+            ? config.endpointAddresses
+            : [nodePort ? config.publishAddress : serviceAddress];
+    return addresses.map((address) => ({
+        serverName: config.serverName,
+        publishAddress: address,
+        publishPort: nodePort ? service.nodePort : config.publishPort,
+    }));
 }
 
 /** Where clients reach the endpoint: each configured address, else the published one. */

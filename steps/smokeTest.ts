@@ -5,7 +5,7 @@ import { endpointUrl, resolveArgument } from "../domain/clientAccess";
 import { SmokeTest } from "../components/smokeTest";
 import type { StackConfig } from "../config/stackConfig";
 import { greetingFor } from "../nginx/renderNginxConfig";
-import { clientAddresses, type DeployedEndpoint } from "./endpoint";
+import type { DeployedEndpoint } from "./endpoint";
 import type { Leaves } from "./leaves";
 import type { ResourceScope } from "./scope";
 
@@ -22,13 +22,13 @@ export function runSmokeTest(
     if (!probe) {
         return pulumi.output("disabled (mtls-nginx:smokeTest is false)");
     }
-    const addresses = clientAddresses(config);
+    const addresses = endpoint.addresses;
     const probeClient = leaves.clients.get(probe.clientName)!;
     return new SmokeTest(
         scope.name("smoke-test"),
         {
-            urls: addresses.map((address) => endpointUrl(address, probe.path)),
-            resolves: addresses.map(resolveArgument),
+            urls: addresses.apply((list) => list.map((address) => endpointUrl(address, probe.path))),
+            resolves: addresses.apply((list) => list.map(resolveArgument)),
             caCertificatePem: trustBundlePem,
             clientName: probe.clientName,
             clientCertificatePem: probeClient.certificatePem,

@@ -55,6 +55,14 @@ function fakeState(type: string, name: string, inputs: Record<string, unknown>):
             return { ...inputs, imageId: `sha256:image-of-${name}` };
         case "docker:index/container:Container":
             return { ...inputs };
+        case "kubernetes:core/v1:Service": {
+            // The API server's part: a cluster IP, and a node port for a NodePort Service that names none.
+            const spec = inputs.spec as { type?: string; ports?: Array<Record<string, unknown>> };
+            const ports = (spec.ports ?? []).map((port) =>
+                spec.type === "NodePort" ? { nodePort: 31443, ...port } : port,
+            );
+            return { ...inputs, spec: { ...spec, clusterIP: "10.96.0.10", ports } };
+        }
         case "command:local:Command":
             return { ...inputs, stdout: `stdout of ${name}`, stderr: "" };
         default:

@@ -3,6 +3,8 @@ import { NginxConfigSpec, renderNginxConfig, trustDigest } from "../../nginx/ren
 import {
     ContainerInputs,
     containerProblems,
+    podTemplateProblems,
+    PodTemplateOwnerInputs,
     ServiceInputs,
     serviceProblems,
     volumeProblems,
@@ -402,6 +404,7 @@ describe("policy: the product's own resources pass every rule (the program on th
     const stacks: Record<string, Record<string, unknown>> = {
         "the default stack (container, verification on)": {},
         "a Swarm service": { platform: "swarm" },
+        "a Kubernetes Deployment": { platform: "kubernetes", replicas: "2" },
         "optional verification, an intermediate CA, a revocation, an upstream": {
             verifyClient: "optional",
             intermediateCa: true,
@@ -431,15 +434,114 @@ describe("policy: the product's own resources pass every rule (the program on th
                     );
                 }
             }
-            const runtime = raw.platform === "swarm" ? resourceTypes.service : resourceTypes.container;
+            const runtime = {
+                swarm: [resourceTypes.service],
+                kubernetes: [resourceTypes.deployment, resourceTypes.job],
+            }[String(raw.platform)] ?? [resourceTypes.container];
+            const nginxConfigCarrier = raw.platform === "kubernetes" ? resourceTypes.configMap : resourceTypes.command;
             for (const expected of [
-                `container-hardening ${runtime}`,
-                `tls-protocol-floor ${resourceTypes.command}`,
-                `client-certificate-verification ${resourceTypes.command}`,
+                ...runtime.map((type) => `container-hardening ${type}`),
+                `tls-protocol-floor ${nginxConfigCarrier}`,
+                `client-certificate-verification ${nginxConfigCarrier}`,
             ]) {
                 assert.ok(judged.has(expected), `${expected} was judged; judged: ${[...judged].join(", ")}`);
             }
         });
+    }
+});
+
+describe("policy: container-hardening judges a Kubernetes pod template", () => {
+    /** The parts of a pod spec the cases change (mutable, unlike the rule's input type). */
+    interface PodSpec {
+        securityContext: { seccompProfile: { type: string } };
+        containers: Array<{
+            name: string;
+            securityContext: {
+                capabilities: { drop: string[]; add: string[] };
+                allowPrivilegeEscalation?: boolean;
+                readOnlyRootFilesystem: boolean;
+                privileged?: boolean;
+            };
+            resources?: { limits: { memory: string } };
+        }>;
+        initContainers?: Array<{ name: string }>;
+        volumes: Array<{ name: string; projected?: object; hostPath?: { path: string } }>;
+        hostNetwork?: boolean;
+    }
+    const pod = (change: (spec: PodSpec) => void) => {
+        const owner = {
+            spec: {
+                template: {
+                    spec: {
+                        securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+                        containers: [
+                            {
+                                name: "nginx",
+                                securityContext: {
+                                    capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] },
+                                    allowPrivilegeEscalation: false,
+                                    readOnlyRootFilesystem: true,
+                                },
+                                resources: { limits: { memory: "256Mi" } },
+                            },
+                        ],
+                        volumes: [{ name: "file-set", projected: {} }],
+                    } as PodSpec,
+                },
+            },
+        };
+        change(owner.spec.template.spec);
+        return podTemplateProblems(owner as PodTemplateOwnerInputs, hardening);
+    };
+
+    it("accepts a locked-down pod", () =>
+        assert.deepStrictEqual(
+            pod(() => {}),
+            [],
+        ));
+    const cases: Array<[string, (spec: PodSpec) => void, RegExp]> = [
+        ["capabilities kept", (spec) => (spec.containers[0].securityContext.capabilities.drop = []), /not dropped/],
+        [
+            "an extra capability",
+            (spec) => spec.containers[0].securityContext.capabilities.add.push("SYS_ADMIN"),
+            /SYS_ADMIN are added/,
+        ],
+        [
+            "privilege escalation",
+            (spec) => delete spec.containers[0].securityContext.allowPrivilegeEscalation,
+            /privilege escalation is allowed/,
+        ],
+        [
+            "a writable root",
+            (spec) => (spec.containers[0].securityContext.readOnlyRootFilesystem = false),
+            /root filesystem is writable/,
+        ],
+        ["a privileged container", (spec) => (spec.containers[0].securityContext.privileged = true), /is privileged/],
+        ["seccomp off", (spec) => (spec.securityContext.seccompProfile.type = "Unconfined"), /seccomp is Unconfined/],
+        ["no memory limit", (spec) => delete spec.containers[0].resources, /no memory limit/],
+        [
+            "too much memory",
+            (spec) => (spec.containers[0].resources = { limits: { memory: "64Gi" } }),
+            /above the maximum/,
+        ],
+        [
+            "the host's network",
+            (spec) => (spec.hostNetwork = true),
+            /hostNetwork: the pod shares the host's network stack/,
+        ],
+        [
+            "a hostPath volume",
+            (spec) => spec.volumes.push({ name: "sock", hostPath: { path: "/run/containerd/containerd.sock" } }),
+            /engine's socket/,
+        ],
+        [
+            "an init container that is not locked down",
+            (spec) => (spec.initContainers = [{ name: "init" }]),
+            /container init: capabilities are not dropped/,
+        ],
+    ];
+    for (const [name, change, expected] of cases) {
+        it(`refuses ${name}`, () => assertRefused(pod(change), expected));
     }
 });
 

@@ -9,6 +9,15 @@ const validate = (raw: RawStackConfig) => validateStackConfig(raw, context);
 const json = (text: string) => JSON.parse(text) as RawStackConfig;
 const digest = "sha256:" + "a1".repeat(32);
 const label63 = "a".repeat(63);
+/** A kubeconfig with one context, "test" (the validator reads its shape, never the cluster). */
+const testKubeconfig = [
+    "apiVersion: v1",
+    "kind: Config",
+    "current-context: test",
+    "clusters: [{name: local, cluster: {server: 'https://127.0.0.1:26443'}}]",
+    "users: [{name: admin, user: {token: unit}}]",
+    "contexts: [{name: test, context: {cluster: local, user: admin}}]",
+].join("\n");
 
 /** The StackConfigError validation throws for this config. */
 function rejection(raw: RawStackConfig): StackConfigError {
@@ -27,6 +36,24 @@ function pem(kind: string): string {
 }
 
 describe("validateStackConfig", () => {
+    it("reads a Kubernetes endpoint: the cluster, the namespace, the Service", () => {
+        const config = validate({
+            platform: "kubernetes",
+            kubeconfig: testKubeconfig,
+            kubernetesContext: "test",
+            kubernetesNamespace: "edge",
+            kubernetesServiceType: "NodePort",
+            kubernetesNodePort: "30443",
+            replicas: "2",
+        });
+        assert.strictEqual(config.platform, "kubernetes");
+        assert.strictEqual(config.kubernetesNamespace, "edge");
+        assert.strictEqual(config.kubernetesServiceType, "NodePort");
+        assert.strictEqual(config.kubernetesNodePort, 30443);
+        assert.strictEqual(config.replicas, 2);
+        assert.strictEqual(config.containerName, "mtls-nginx-unit");
+    });
+
     it("fills every default for an empty config", () => {
         const config = validate({});
         assert.strictEqual(config.serverName, "localhost");
@@ -697,7 +724,7 @@ describe("validateStackConfig", () => {
             "dockerHost",
             /allowed: empty/,
         ],
-        ["an unknown platform", { platform: "kubernetes" }, "platform", /allowed: container, swarm/],
+        ["an unknown platform", { platform: "nomad" }, "platform", /allowed: container, swarm, kubernetes/],
         ["zero replicas", { platform: "swarm", replicas: "0" }, "replicas", /integer from 1 to 100/],
         [
             "an unknown publish mode",
@@ -705,12 +732,77 @@ describe("validateStackConfig", () => {
             "publishMode",
             /allowed: ingress, host/,
         ],
-        ["replicas for a single container", { replicas: "5" }, "replicas", /only with platform "swarm"/],
+        [
+            "replicas for a single container",
+            { replicas: "5" },
+            "replicas",
+            /only with platforms "swarm" and "kubernetes"/,
+        ],
+        [
+            "a Kubernetes key on a Docker platform",
+            { kubernetesNamespace: "edge" },
+            "kubernetesNamespace",
+            /only with platform "kubernetes"/,
+        ],
+        [
+            "a Docker engine key on Kubernetes",
+            { platform: "kubernetes", dockerHost: "unix:///run/docker.sock" },
+            "dockerHost",
+            /not used with platform "kubernetes"/,
+        ],
+        [
+            "a container name that cannot name a Deployment",
+            { platform: "kubernetes", containerName: "Edge_1" },
+            "containerName",
+            /cannot name a Deployment and a Service; allowed: 1-63 lower-case/,
+        ],
+        [
+            "a namespace that is no RFC 1123 label",
+            { platform: "kubernetes", kubernetesNamespace: "Prod" },
+            "kubernetesNamespace",
+            /not an RFC 1123 label/,
+        ],
+        [
+            "an unknown Service type",
+            { platform: "kubernetes", kubernetesServiceType: "Ingress" },
+            "kubernetesServiceType",
+            /allowed: ClusterIP, NodePort, LoadBalancer/,
+        ],
+        [
+            "a node port outside the node port range",
+            { platform: "kubernetes", kubernetesServiceType: "NodePort", kubernetesNodePort: "8443" },
+            "kubernetesNodePort",
+            /allowed: 0 \(Kubernetes picks\) or 30000-32767/,
+        ],
+        [
+            "a node port without a NodePort Service",
+            { platform: "kubernetes", kubernetesNodePort: "30443" },
+            "kubernetesNodePort",
+            /only with kubernetesServiceType "NodePort"/,
+        ],
+        [
+            "a kubeconfig that is not YAML",
+            { platform: "kubernetes", kubeconfig: "a: [" },
+            "kubeconfig",
+            /is not YAML .*allowed: a kubeconfig/,
+        ],
+        [
+            "a kubeconfig without contexts",
+            { platform: "kubernetes", kubeconfig: "clusters: []\nusers: []" },
+            "kubeconfig",
+            /has no contexts list/,
+        ],
+        [
+            "a context the kubeconfig lacks",
+            { platform: "kubernetes", kubeconfig: testKubeconfig, kubernetesContext: "staging" },
+            "kubernetesContext",
+            /"staging" is not a context of the kubeconfig; allowed: "test"/,
+        ],
         [
             "a host publish mode for a single container",
             { publishMode: "host" },
             "publishMode",
-            /only with platform "swarm"/,
+            /only with platform "swarm"|only with platforms "swarm" and "kubernetes"/,
         ],
         [
             "a DNS name as an endpoint address",
