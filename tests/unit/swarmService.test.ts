@@ -264,10 +264,11 @@ describe("the Swarm file-set check, against a fake engine", () => {
         { name: "nginx.conf", content: "events {}\n", mode: 0o644 },
         { name: "server-key.pem", content: "KEY\n", mode: 0o600 },
     ];
-    const now = Date.now() / 1000;
     const engineRoutes: Route = (request) => {
         const at = `${request.method} ${request.path}`;
         if (at === "GET /containers/json") {
+            // The engine's clock at the request: a suite that started over a minute ago must not age "fresh".
+            const now = Date.now() / 1000;
             return {
                 status: 200,
                 json: [
