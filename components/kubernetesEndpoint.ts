@@ -214,7 +214,8 @@ function checkFileSet(
                 name: jobName,
                 namespace: args.namespace,
                 labels: labelsOf(args.name, "check"),
-                annotations: skipAwait,
+                // The API orphans a deleted Job's pods unless told otherwise.
+                annotations: { ...skipAwait, "pulumi.com/deletionPropagationPolicy": "background" },
             },
             spec: checkJobSpec(spec),
         },
