@@ -3,6 +3,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import {
+    clientKeyCustodyDefaults,
+    clientKeyCustodyProblems,
+    type SignedCertificateFacts,
+} from "../../policy/clientKeys";
 import { rotationTrigger } from "../../rotation/rotationSchedule";
 import { makeClientRequest, requestKeyArgs } from "../../testkit/pki";
 import { deployOnMocks } from "./deploy";
@@ -125,5 +130,43 @@ describe("a client with its own CSR in the resource graph", function () {
             "validityPeriodHours",
         ]);
         assert.deepStrictEqual(ignoredChanges.get("client-bob-cert"), []);
+    });
+});
+
+describe("policy: client-key-custody (policy/clientKeys.ts)", function () {
+    this.timeout(60_000);
+    let directory: string;
+    before(() => (directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-csr-policy-"))));
+    after(() => fs.rmSync(directory, { recursive: true, force: true }));
+
+    /**
+     * The facts the stack policy reads, from the program on the mocks: a certificate whose request is
+     * a mocked CertRequest's output ("CSR OF ...") depends on that CertRequest, as in the real graph.
+     */
+    async function certificateFacts(raw: Record<string, unknown>): Promise<SignedCertificateFacts[]> {
+        await deployOnMocks(raw, { now, awaiting: ["clientCertificatePems", "containerId"] });
+        return resourcesOfType(types.certificate).map((resource) => ({
+            name: resource.name,
+            inputs: resource.inputs,
+            requestFrom: String(resource.inputs.certRequestPem).startsWith("CSR OF ") ? [types.request] : [],
+        }));
+    }
+    const problems = (facts: SignedCertificateFacts[], requireClientCsr: boolean) =>
+        facts.flatMap((certificate) => clientKeyCustodyProblems(certificate, { requireClientCsr }));
+
+    it("is off by default, and then refuses exactly the clients whose key the stack made", async () => {
+        const csr = makeClientRequest(directory, "alice").csrPem;
+        const facts = await certificateFacts({ clients: ["bob", { name: "alice", csr }], intermediateCa: true });
+        assert.deepStrictEqual(problems(facts, clientKeyCustodyDefaults.requireClientCsr), []);
+        const found = problems(facts, true);
+        assert.strictEqual(found.length, 1, found.join("\n"));
+        assert.match(found[0], /^client-bob-cert: a client certificate whose key the stack made.*requireClientCsr/);
+    });
+
+    it("passes a stack whose every client brought a CSR (the server and the CAs are not clients)", async () => {
+        const csr = makeClientRequest(directory, "carol").csrPem;
+        const facts = await certificateFacts({ clients: [{ name: "carol", csr }], smokeTest: false });
+        assert.ok(facts.some((certificate) => certificate.name === "server-cert"));
+        assert.deepStrictEqual(problems(facts, true), []);
     });
 });
