@@ -5,7 +5,14 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { makeClientRequest } from "../../testkit/pki";
-import { containerId, outputValue, ThrowawayStack, useThrowawayStack } from "../../testkit/stack";
+import {
+    containerId,
+    createThrowawayStack,
+    outputValue,
+    repoRoot,
+    ThrowawayStack,
+    useThrowawayStack,
+} from "../../testkit/stack";
 import { probe } from "../../testkit/tls";
 
 /**
@@ -70,5 +77,35 @@ describe("a client that brings a CSR (real engine)", function () {
         assert.notStrictEqual(volume.status, 0, "the files volume is gone");
         const state = (await deployment.stack.exportStack()).deployment as { resources?: unknown[] };
         assert.strictEqual((state.resources ?? []).length, 0);
+    });
+});
+
+/** The policy pack's client-key-custody rule through the real CLI: it reads what each certificate's CSR comes from. */
+describe("policy: client-key-custody with requireClientCsr (real CLI)", function () {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-csr-policy-"));
+    const partner = makeClientRequest(directory, "partner-a");
+    let deployment: ThrowawayStack | undefined;
+
+    after(async () => {
+        await deployment?.dispose();
+        fs.rmSync(directory, { recursive: true, force: true });
+    });
+
+    it("refuses the client whose key the stack makes, and only that one", async () => {
+        deployment = await createThrowawayStack("csr-policy", {
+            clients: ["bob", { name: "partner-a", csr: partner.csrPem }],
+        });
+        const policyConfig = path.join(directory, "policy.json");
+        fs.writeFileSync(policyConfig, JSON.stringify({ "client-key-custody": { requireClientCsr: true } }));
+        let output = "";
+        const preview = deployment.stack.preview({
+            policyPacks: [path.join(repoRoot, "policy")],
+            policyPackConfigs: [policyConfig],
+            onOutput: (text) => (output += text),
+        });
+        await assert.rejects(preview, "the mandatory violation fails the preview");
+        assert.match(output, /client-key-custody/);
+        assert.match(output, /client-bob-cert: a client certificate whose key the stack made/);
+        assert.doesNotMatch(output, /client-partner-a-cert: a client certificate/);
     });
 });
