@@ -63,8 +63,14 @@ function outputsOf(
 ): MtlsEndpointOutputs {
     const { authorities, leaves, revocation, endpoint, rotation } = deployed;
     const address = endpoint.addresses.apply((addresses) => addresses[0]);
-    const ofClients = (pick: (certificate: IssuedLeaf) => pulumi.Output<string>) =>
-        Object.fromEntries([...leaves.clients].map(([clientName, certificate]) => [clientName, pick(certificate)]));
+    // A client that brought a CSR has no key here: it is absent from the key map.
+    const ofClients = (pick: (certificate: IssuedLeaf) => pulumi.Output<string> | undefined) =>
+        Object.fromEntries(
+            [...leaves.clients].flatMap(([clientName, certificate]) => {
+                const value = pick(certificate);
+                return value === undefined ? [] : [[clientName, value]];
+            }),
+        );
     return {
         endpointUrl: address.apply((first) => endpointUrl(first)),
         serverName: pulumi.output(config.serverName),

@@ -26,17 +26,31 @@ export interface IssuedCertificateArgs {
     readonly rotationTrigger?: pulumi.Input<string>;
     /** Keep the certificate as issued whatever changes (a revoked one must stay what the CRL names). */
     readonly frozen?: boolean;
+    /**
+     * A client's own CSR, checked by the config validation: the CA signs it as is (its subject and
+     * public key; usages and the CA flag come from the profile), and no key or CSR resource is made.
+     */
+    readonly certificateRequest?: ClientRequest;
+}
+
+/** A CSR a client brought, and its key's algorithm (RSA, ECDSA: what the usages depend on). */
+export interface ClientRequest {
+    readonly pem: string;
+    readonly keyAlgorithm: string;
 }
 
 /** What a leaf certificate gives its users: the certificate, its key and its expiry. */
 export interface IssuedLeaf {
     /** The signed certificate. */
     readonly certificatePem: pulumi.Output<string>;
-    /** The private key (secret). */
-    readonly privateKeyPem: pulumi.Output<string>;
+    /** The private key (secret); absent for a client that brought a CSR: its key is its own. */
+    readonly privateKeyPem?: pulumi.Output<string>;
     /** When the certificate expires (RFC 3339). */
     readonly validityEndTime: pulumi.Output<string>;
 }
+
+/** A leaf whose key the stack made. */
+type KeyedLeaf = IssuedLeaf & { readonly privateKeyPem: pulumi.Output<string> };
 
 /** A leaf certificate with its own key, signed by the issuing CA. */
 export class IssuedCertificate extends pulumi.ComponentResource implements IssuedLeaf {
@@ -93,12 +107,19 @@ export class ClientCertificates extends pulumi.ComponentResource {
                 formerParents.map((parent) => ({ name: `${itemName}${suffix}`, parent }));
             certificates.set(
                 clientName,
-                issueLeaf(
-                    `${args.resourceNamePrefix ?? ""}${itemName}`,
-                    certificateArgs,
-                    { parent: this },
-                    formerNames,
-                ),
+                certificateArgs.certificateRequest
+                    ? signClientRequest(
+                          `${args.resourceNamePrefix ?? ""}${itemName}`,
+                          certificateArgs,
+                          certificateArgs.certificateRequest,
+                          { parent: this },
+                      )
+                    : issueLeaf(
+                          `${args.resourceNamePrefix ?? ""}${itemName}`,
+                          certificateArgs,
+                          { parent: this },
+                          formerNames,
+                      ),
             );
         }
         this.certificates = certificates;
@@ -122,7 +143,7 @@ function issueLeaf(
     args: IssuedCertificateArgs,
     options: pulumi.CustomResourceOptions,
     formerNames: (suffix: string) => pulumi.Input<pulumi.URN | pulumi.Alias>[] = () => [],
-): IssuedLeaf {
+): KeyedLeaf {
     const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(args.keyAlgorithm), {
         ...options,
         aliases: formerNames("-key"),
@@ -162,4 +183,38 @@ function issueLeaf(
         privateKeyPem: pulumi.secret(key.privateKeyPem),
         validityEndTime: certificate.validityEndTime,
     };
+}
+
+/**
+ * A client's own CSR signed by the issuing CA: one resource, `<name>-cert` as for a generated
+ * client (a client that moves to a CSR keeps its resource and is re-issued). The tls provider takes
+ * only the subject, the SANs and the public key from a request, never its extensions: the usages
+ * and the CA flag are the profile's. Rotation re-signs the same request (rotationTrigger); a new
+ * request replaces the certificate (the provider replaces on any change of certRequestPem).
+ */
+function signClientRequest(
+    name: string,
+    args: IssuedCertificateArgs,
+    request: ClientRequest,
+    options: pulumi.CustomResourceOptions,
+): IssuedLeaf {
+    const certificate = new tls.LocallySignedCert(
+        `${name}-cert`,
+        {
+            certRequestPem: request.pem,
+            caCertPem: args.issuerCertificatePem,
+            caPrivateKeyPem: args.issuerPrivateKeyPem,
+            isCaCertificate: false,
+            allowedUses: leafAllowedUses(certificateProfiles[args.profile], request.keyAlgorithm),
+            validityPeriodHours: args.lifetime.validityHours,
+        },
+        {
+            ...options,
+            replacementTrigger: args.rotationTrigger,
+            ignoreChanges: args.frozen
+                ? ["certRequestPem", "caCertPem", "caPrivateKeyPem", "allowedUses", "validityPeriodHours"]
+                : [],
+        },
+    );
+    return { certificatePem: certificate.certPem, validityEndTime: certificate.validityEndTime };
 }

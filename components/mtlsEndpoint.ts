@@ -15,6 +15,7 @@ import type { MtlsEndpointArgs } from "./mtlsEndpointArgs";
 
 export type { MtlsEndpointArgs } from "./mtlsEndpointArgs";
 export type { LocationArgs } from "./locationArgs";
+export type { ClientCsrArgs, ClientEntryArgs } from "./clientArgs";
 export { stackEndpointName };
 
 /** The component's type token: package `mtls-nginx`, module `index` (what a component package requires). */

@@ -1,5 +1,6 @@
 // Generated from config/configTable.ts by scripts/endpointArgs.ts: edit the table, then run
 // `bash scripts/with-node.sh node -r ts-node/register/transpile-only scripts/endpointArgs.ts --write`.
+import type { ClientEntryArgs } from "./clientArgs";
 import type { LocationArgs } from "./locationArgs";
 
 /**
@@ -13,8 +14,8 @@ export interface MtlsEndpointArgs {
     serverDnsNames?: string[];
     /** IP subject alternative names for the server certificate. Default: ["127.0.0.1"]. */
     serverIpAddresses?: string[];
-    /** One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them). Default: ["client-1"]. */
-    clients?: string[];
+    /** One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them). An entry {name, csr} brings the client's own key as a PEM CERTIFICATE REQUEST (CN = name) that the CA signs; the stack then holds no key for it. Default: ["client-1"]. */
+    clients?: ClientEntryArgs[];
     /** Clients whose certificates are revoked (must also be listed in clients). Default: []. */
     revokedClients?: string[];
     /** ECDSA-P256, ECDSA-P384, RSA-2048, RSA-3072 or RSA-4096. Default: "ECDSA-P256". */

@@ -14,7 +14,8 @@ import { checkImageReference, imageKeyExchange } from "./image";
 import { keyExchangeGroupList } from "./keyExchange";
 import { classicalDefaultGroups, hybridFirstGroups } from "../domain/keyExchange";
 import { parseLocations } from "./locations";
-import { checkClientName, checkOrganization, clientNameList } from "./names";
+import { clientEntryList } from "./clientEntries";
+import { checkClientName, checkOrganization } from "./names";
 import { checkIpAddress, checkServerName, serverDnsNameList, serverIpAddressList } from "./network";
 import { maxHours, trustedCaList } from "./pki";
 import { checkDnsLabel, checkKubeconfig, checkKubernetesContextName } from "./kubernetes";
@@ -23,6 +24,7 @@ import {
     ConfigKey,
     ConfigSettings,
     kubernetesServiceTypes,
+    mixedItems,
     platforms,
     publishModes,
     stackEndpointName,
@@ -81,11 +83,13 @@ export const configTable = {
     }),
     clients: key({
         type: "array",
-        items: "string",
+        items: mixedItems,
         description:
-            "One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them).",
+            "One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them). An entry {name, csr} brings the client's own key as a PEM CERTIFICATE REQUEST (CN = name) that the CA signs; the stack then holds no key for it.",
         default: ["client-1"],
-        parse: clientNameList("must list at least one client; allowed: a non-empty list of client names"),
+        parse: clientEntryList(
+            "must list at least one client; allowed: a non-empty list of client names or {name, csr} objects",
+        ),
     }),
     revokedClients: key({
         type: "array",

@@ -1,6 +1,7 @@
 import { LocationConfig, locationFields } from "../domain/endpoint";
 import { checkClientReferences, clientNameList } from "./names";
 import { checkUpstreamUrl } from "./network";
+import { clientNamesOf } from "../domain/clients";
 import { ConfigProblems } from "./problems";
 import type { ConfigSettings } from "./types";
 import { flag, Parse, show, text } from "./values";
@@ -142,7 +143,8 @@ export function validateLocationAccess(settings: Partial<ConfigSettings>, proble
     locations?.forEach((location, index) => {
         const key = `locations[${index}]`;
         if (location.allowedClients !== undefined && clients !== undefined) {
-            checkClientReferences(`${key}.allowedClients`, location.allowedClients, clients, problems);
+            const clientNames = clientNamesOf(clients);
+            checkClientReferences(`${key}.allowedClients`, location.allowedClients, clientNames, problems);
         }
         if (!location.requireClientCertificate && verifyClient === "on") {
             problems.add(

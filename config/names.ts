@@ -1,3 +1,4 @@
+import { clientNamesOf } from "../domain/clients";
 import { ConfigProblems } from "./problems";
 import type { ConfigSettings } from "./types";
 import { Check, show, stringList } from "./values";
@@ -68,7 +69,8 @@ export function checkClientReferences(
 /** Names concern: revoked clients must be clients. */
 export function validateClientReferences(settings: Partial<ConfigSettings>, problems: ConfigProblems): void {
     if (settings.clients !== undefined && settings.revokedClients !== undefined) {
-        checkClientReferences("revokedClients", settings.revokedClients, settings.clients, problems);
+        const clientNames = clientNamesOf(settings.clients);
+        checkClientReferences("revokedClients", settings.revokedClients, clientNames, problems);
     }
 }
 

@@ -1,4 +1,5 @@
 import type { LocationConfig, SmokeProbe } from "../domain/endpoint";
+import { clientNamesOf, requestsOf } from "../domain/clients";
 import { ConfigProblems, StackConfigError } from "./problems";
 import type { ConfigSettings } from "./types";
 
@@ -6,6 +7,8 @@ import type { ConfigSettings } from "./types";
 export interface SmokeProbeInputs {
     readonly clients: readonly string[];
     readonly revokedClients: readonly string[];
+    /** Clients that brought a CSR: the stack holds no key to probe as them. */
+    readonly keylessClients?: readonly string[];
     readonly locations: readonly LocationConfig[];
 }
 
@@ -25,13 +28,15 @@ export function findSmokeProbe(inputs: SmokeProbeInputs): SmokeProbe | string {
     const usable = inputs.clients.filter(
         (clientName) =>
             !inputs.revokedClients.includes(clientName) &&
+            !(inputs.keylessClients ?? []).includes(clientName) &&
             (!location.allowedClients || location.allowedClients.includes(clientName)),
     );
     if (usable.length === 0) {
         return (
-            `has no client to probe ${location.path} with: every client allowed there is revoked; ` +
-            `allowed: false, or true with a client allowed at ${location.path} that is not in ` +
-            "mtls-nginx:revokedClients"
+            `has no client to probe ${location.path} with: every client allowed there is revoked or brought a ` +
+            `CSR (the stack holds no key to probe as it); allowed: false, or true with a client allowed at ` +
+            `${location.path} that is not in mtls-nginx:revokedClients and whose key the stack makes (a name, ` +
+            "not {name, csr})"
         );
     }
     return { clientName: usable[0], path: location.path };
@@ -58,7 +63,12 @@ export function validateSmokeProbe(
     if (problems.touches("locations") || problems.touches("clients") || problems.touches("revokedClients")) {
         return undefined;
     }
-    const found = findSmokeProbe({ clients, revokedClients, locations });
+    const found = findSmokeProbe({
+        clients: clientNamesOf(clients),
+        revokedClients,
+        locations,
+        keylessClients: Object.keys(requestsOf(clients)),
+    });
     if (typeof found === "string") {
         problems.add("smokeTest", found);
         return undefined;

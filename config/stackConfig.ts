@@ -5,6 +5,7 @@ import { validateCaDepth } from "./caChainDepth";
 import { validateCaModes } from "./caModeRules";
 import { CaSourceKey, caSourceKeyNames } from "./caSlotKeys";
 import { caSourcesOf } from "./caSources";
+import { clientNamesOf, requestsOf } from "../domain/clients";
 import { configDefaults, configKeys, configTableEntries, hasComputedDefault, retiredKeys } from "./configTable";
 import { validateEngine, validatePlatform } from "./endpoint";
 import { validateKeyExchange } from "./keyExchange";
@@ -42,7 +43,10 @@ export interface StackConfig {
     /** serverName first, then the extra names (repeats of serverName removed). */
     readonly serverDnsNames: string[];
     readonly serverIpAddresses: string[];
+    /** Every client's name (its certificate's CN). */
     readonly clients: string[];
+    /** The CSR (PEM) of each client that brought one, by name: the CA signs it, and the stack holds no key for it. */
+    readonly clientCsrs: Readonly<Record<string, string>>;
     readonly revokedClients: string[];
     readonly keyAlgorithm: KeyAlgorithm;
     readonly intermediateCa: boolean;
@@ -101,7 +105,7 @@ export interface StackConfig {
 /** Keys folded into StackConfig.lifetimes rather than copied one to one. */
 type LifetimeKey = `${CertificateKind}${"ValidityHours" | "RenewBeforeHours"}`;
 /** Keys copied to the StackConfig field of the same name (a key without such a field fails to compile). */
-type FieldKey = Exclude<ConfigKeyName, LifetimeKey | CaSourceKey>;
+type FieldKey = Exclude<ConfigKeyName, LifetimeKey | CaSourceKey | "clients">;
 
 /**
  * Validates raw stack config and fills in defaults. Pure: no Pulumi, no I/O, so it runs (and fails)
@@ -130,6 +134,8 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
     const valid = settings as ConfigSettings;
     return {
         ...fields(valid),
+        clients: clientNamesOf(valid.clients),
+        clientCsrs: requestsOf(valid.clients),
         serverDnsNames: [
             valid.serverName,
             ...valid.serverDnsNames.filter((name) => name.toLowerCase() !== valid.serverName.toLowerCase()),
@@ -184,7 +190,8 @@ function readSettings(raw: RawStackConfig, context: ConfigContext, problems: Con
 /** The keys StackConfig holds under their own name. */
 function fields(settings: ConfigSettings): Pick<StackConfig, FieldKey> {
     const copied = configKeys.filter(
-        (name) => !/(ValidityHours|RenewBeforeHours)$/.test(name) && !caSourceKeyNames.includes(name),
+        (name) =>
+            !/(ValidityHours|RenewBeforeHours)$/.test(name) && !caSourceKeyNames.includes(name) && name !== "clients",
     );
     return Object.fromEntries(copied.map((name) => [name, settings[name as FieldKey]])) as Pick<StackConfig, FieldKey>;
 }

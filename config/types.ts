@@ -1,6 +1,7 @@
 // The shapes of the stack config, apart from the code that reads and checks it: every module of config/
 // may import this one, and it imports only types (cert-manager's apis package, in small).
 import type { CaMode } from "../domain/caSource";
+import type { ClientEntry } from "../domain/clients";
 import type { LocationConfig, VerifyClientMode } from "../domain/endpoint";
 import type { CaSlot, KeyAlgorithm } from "../domain/pki";
 import type { Parse } from "./values";
@@ -25,6 +26,11 @@ export type RawStackConfig = Record<string, unknown>;
 
 /** A key's `type` in Pulumi.yaml. */
 export type PulumiConfigType = "string" | "integer" | "boolean" | "array" | "object";
+/**
+ * The items of an array whose entries are strings or objects (`clients`): Pulumi.yaml cannot type
+ * such a list, so it declares the key without a type, and the parser checks every entry.
+ */
+export const mixedItems = "string or object";
 
 /** A default that depends on the stack or on other keys; Pulumi.yaml declares no `default:` for it. */
 export interface ComputedDefault<T> {
@@ -38,8 +44,8 @@ export interface ComputedDefault<T> {
 export type ConfigKey<T> = {
     /** Its `type` in Pulumi.yaml. */
     readonly type: PulumiConfigType;
-    /** Its `items: {type}` in Pulumi.yaml, for arrays. */
-    readonly items?: PulumiConfigType;
+    /** Its `items: {type}` in Pulumi.yaml, for arrays (mixedItems: declared without a type). */
+    readonly items?: PulumiConfigType | typeof mixedItems;
     /** Its `description` in Pulumi.yaml, word for word. */
     readonly description: string;
     /** Reads a set value, reporting every problem under the key. */
@@ -64,7 +70,7 @@ export interface ConfigSettings {
     serverName: string;
     serverDnsNames: string[];
     serverIpAddresses: string[];
-    clients: string[];
+    clients: ClientEntry[];
     revokedClients: string[];
     keyAlgorithm: KeyAlgorithm;
     intermediateCa: boolean;

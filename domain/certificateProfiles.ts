@@ -17,8 +17,11 @@ export const certificateProfiles = {
     client: { isCaCertificate: false, allowedUses: ["digital_signature", "client_auth"] },
 } satisfies Record<string, CertificateProfile>;
 
-/** A leaf's usages for its key type: key encipherment only means something for RSA keys. */
-export function leafAllowedUses(profile: CertificateProfile, algorithm: KeyAlgorithm): string[] {
+/**
+ * A leaf's usages for its key type (a KeyAlgorithm, or a CSR key's RSA / ECDSA): key encipherment
+ * only means something for RSA keys.
+ */
+export function leafAllowedUses(profile: CertificateProfile, algorithm: KeyAlgorithm | string): string[] {
     return algorithm.startsWith("RSA") ? [...profile.allowedUses, "key_encipherment"] : [...profile.allowedUses];
 }
 

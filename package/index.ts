@@ -6,6 +6,8 @@ export {
     MtlsEndpoint,
     mtlsEndpointType,
     outputsOf,
+    type ClientCsrArgs,
+    type ClientEntryArgs,
     type LocationArgs,
     type MtlsEndpointArgs,
     type MtlsEndpointOutputs,

@@ -1,4 +1,18 @@
-import { PolicyPack, ResourceValidationArgs, ResourceValidationPolicy, ReportViolation } from "@pulumi/policy";
+import {
+    PolicyPack,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    ReportViolation,
+    StackValidationArgs,
+    StackValidationPolicy,
+} from "@pulumi/policy";
+import {
+    ClientKeyCustodyLimits,
+    clientKeyCustodyDefaults,
+    clientKeyCustodyName,
+    clientKeyCustodyProblems,
+    clientKeyCustodySchema,
+} from "./clientKeys";
 import { configSchemas, limitsOf, PolicyName } from "./limits";
 import { problemsOf, resourceTypes, rules } from "./rules";
 
@@ -48,6 +62,30 @@ function isUnknownValue(error: unknown): boolean {
     return error instanceof Error && error.constructor.name === "UnknownValueError";
 }
 
-const policies = (Object.keys(rules) as PolicyName[]).map(policy);
+/** client-key-custody: a stack policy, since it reads what each certificate's CSR comes from. */
+const clientKeyCustody: StackValidationPolicy = {
+    name: clientKeyCustodyName,
+    description:
+        "With requireClientCsr, every client certificate is signed from a CSR the client brought: the stack makes " +
+        "and holds no client key.",
+    enforcementLevel: "mandatory",
+    configSchema: clientKeyCustodySchema,
+    validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
+        const limits = { ...clientKeyCustodyDefaults, ...args.getConfig<Partial<ClientKeyCustodyLimits>>() };
+        for (const resource of args.resources) {
+            if (resource.type !== resourceTypes.locallySignedCert) continue;
+            const facts = {
+                name: resource.name,
+                inputs: resource.props,
+                requestFrom: (resource.propertyDependencies.certRequestPem ?? []).map((dependency) => dependency.type),
+            };
+            for (const problem of clientKeyCustodyProblems(facts, limits)) {
+                reportViolation(problem, resource.urn);
+            }
+        }
+    },
+};
+
+const policies = [...(Object.keys(rules) as PolicyName[]).map(policy), clientKeyCustody];
 
 new PolicyPack("mtls-endpoint", { enforcementLevel: "mandatory", policies });

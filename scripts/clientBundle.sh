@@ -34,6 +34,13 @@ modern) algorithms=(-keypbe AES-256-CBC -certpbe AES-256-CBC -macalg sha256 -ite
 legacy) algorithms=(-keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -iter 100000) ;;
 esac
 
+# The key must be the certificate's: for a client that brought a CSR, the key it made the CSR with.
+certificate_key="$(openssl x509 -noout -pubkey -in "${certificate}")" || exit 65
+if ! given_key="$(openssl pkey -pubout -in "${key}" 2>/dev/null)" || [ "${given_key}" != "${certificate_key}" ]; then
+    echo "clientBundle.sh: ${key} is not the key of ${certificate}; allowed: the certificate's own key (for a client that brought a CSR: the key the CSR was made with)" >&2
+    exit 65
+fi
+
 umask 077
 # Written beside OUT and renamed: a failed run never leaves a truncated bundle behind.
 partial="$(mktemp "${out}.XXXXXX")"

@@ -55,6 +55,7 @@ export function renderEndpointArgs(): string {
     return [
         "// Generated from config/configTable.ts by scripts/endpointArgs.ts: edit the table, then run",
         "// `bash scripts/with-node.sh node -r ts-node/register/transpile-only scripts/endpointArgs.ts --write`.",
+        'import type { ClientEntryArgs } from "./clientArgs";',
         'import type { LocationArgs } from "./locationArgs";',
         "",
         "/**",
@@ -94,6 +95,9 @@ function typeScriptType(name: string, declaration: ConfigKey<unknown>): string {
             }
             if (name === "locations") {
                 return "LocationArgs[]";
+            }
+            if (name === "clients") {
+                return "ClientEntryArgs[]";
             }
             throw new Error(`${name}: no args type for an array of ${declaration.items}`);
         case "object":

@@ -13,6 +13,7 @@ import {
     resourceNameOf,
 } from "../components/issuedCertificate";
 import type { StackConfig } from "../config/stackConfig";
+import { parseCertificateRequest } from "../domain/csr";
 import { CertificateHistory, issuedSerialsOf, nextCertificateHistory } from "../rotation/certificateHistory";
 import type { RotationPlanner } from "../rotation/rotationPlanner";
 import type { ResourceScope } from "./scope";
@@ -73,6 +74,7 @@ export function issueLeaves(
                     revoked ? "freeze" : "rotate",
                 ),
                 frozen: revoked,
+                ...requestOf(config, clientName),
             };
             return [clientName, args];
         }),
@@ -108,4 +110,12 @@ export function recordIssuedCertificates(
             Object.fromEntries(Object.entries(pems).map(([clientName, pem]) => [clientName, issuedSerialsOf(pem)])),
         );
     return pulumi.all([previous, current]).apply(([recorded, issued]) => nextCertificateHistory(recorded, issued, now));
+}
+
+/** The CSR a client brought, if any, with its key's algorithm (validated already: it parses). */
+function requestOf(config: StackConfig, clientName: string): Pick<IssuedCertificateArgs, "certificateRequest"> {
+    const pem = config.clientCsrs[clientName];
+    return pem === undefined
+        ? {}
+        : { certificateRequest: { pem, keyAlgorithm: parseCertificateRequest(pem).key.algorithm } };
 }

@@ -32,7 +32,8 @@ export function runSmokeTest(
             caCertificatePem: trustBundlePem,
             clientName: probe.clientName,
             clientCertificatePem: probeClient.certificatePem,
-            clientPrivateKeyPem: probeClient.privateKeyPem,
+            // The probe is never a client that brought a CSR (config/smokeProbe.ts): the stack holds its key.
+            clientPrivateKeyPem: probeClient.privateKeyPem!,
             expectedBody: greetingFor(probe.clientName),
             triggers: [endpoint.id, endpoint.reloadId, probeClient.certificatePem],
         },

@@ -401,3 +401,45 @@ export function opensslKeyOnPipe(dir: string, args: readonly string[], key?: str
     }
     return result.stdout;
 }
+
+/** A client's own key and CSR, as a partner would make them with `openssl req`. */
+export interface ClientRequestFiles {
+    /** The private key file (mode 0600): it stays with the client. */
+    readonly keyPath: string;
+    readonly csrPath: string;
+    readonly csrPem: string;
+}
+
+export interface ClientRequestOptions {
+    /** The subject CN (default: the file name). */
+    readonly commonName?: string;
+    /** `openssl genpkey` arguments (default: EC P-256). */
+    readonly keyArgs?: readonly string[];
+    /** `openssl req -addext` values, e.g. "basicConstraints=critical,CA:TRUE". */
+    readonly extensions?: readonly string[];
+}
+
+/** RSA and EC `openssl genpkey` arguments for the request tests. */
+export const requestKeyArgs = {
+    rsa: (bits: number) => ["-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${bits}`],
+    ec: (curve: string) => ["-algorithm", "EC", "-pkeyopt", `ec_paramgen_curve:${curve}`],
+} as const;
+
+/** Makes `<name>.key` (0600) and `<name>.csr` in `directory` with openssl, as a client would. */
+export function makeClientRequest(
+    directory: string,
+    name: string,
+    options: ClientRequestOptions = {},
+): ClientRequestFiles {
+    const keyPath = path.join(directory, `${name}.key`);
+    const csrPath = path.join(directory, `${name}.csr`);
+    const config = path.join(directory, "client-req.cnf");
+    // A config of our own: no default extensions from the system openssl.cnf leak into the request.
+    fs.writeFileSync(config, "[req]\ndistinguished_name = dn\n[dn]\n");
+    openssl(["genpkey", ...(options.keyArgs ?? requestKeyArgs.ec("P-256")), "-out", keyPath]);
+    fs.chmodSync(keyPath, 0o600);
+    const extensions = (options.extensions ?? []).flatMap((extension) => ["-addext", extension]);
+    const subject = `/CN=${options.commonName ?? name}/O=partner`;
+    openssl(["req", "-new", "-config", config, "-key", keyPath, "-subj", subject, ...extensions, "-out", csrPath]);
+    return { keyPath, csrPath, csrPem: fs.readFileSync(csrPath, "utf8") };
+}

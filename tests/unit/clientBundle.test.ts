@@ -179,6 +179,17 @@ describe("PKCS#12 client bundles (scripts/clientBundle.sh)", () => {
         assert.strictEqual(answer, "hello alice");
     });
 
+    it("refuses a key that is not the certificate's (a CSR client's bundle needs the key its CSR was made with)", () => {
+        const out = path.join(directory, "mismatch.p12");
+        const result = writeBundle({ ...alice, keyPath: server.keyPath }, ca, out);
+        assert.strictEqual(result.status, 65, result.stderr);
+        assert.match(
+            result.stderr,
+            /is not the key of .*alice.*allowed: the certificate's own key \(for a client that brought a CSR: the key the CSR was made with\)/,
+        );
+        assert.ok(!fs.existsSync(out));
+    });
+
     it("refuses an empty password and writes nothing", () => {
         const out = path.join(directory, "empty.p12");
         const result = writeBundle(alice, ca, out, { password: "" });

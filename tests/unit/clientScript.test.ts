@@ -31,10 +31,12 @@ describe("npm run client (scripts/client.sh)", () => {
         const write = (name: string, value: unknown) =>
             fs.writeFileSync(path.join(outputs, name), typeof value === "string" ? value : JSON.stringify(value));
         write("caCertificatePem", "CA PEM\n");
-        write("clientCertificatePems", { alice: "ALICE CERT\n" });
+        // carol brought a CSR: she has a certificate and no key in the stack.
+        write("clientCertificatePems", { alice: "ALICE CERT\n", carol: "CAROL CERT\n" });
         write("clientPrivateKeyPems", { alice: "ALICE KEY\n" });
         write("curlCommands", {
             alice: "curl --cacert ca.pem --cert alice.crt --key alice.key https://localhost:8443/",
+            carol: "curl --cacert ca.pem --cert carol.crt --key carol.key https://localhost:8443/",
         });
         // scripts/env.sh puts the checkout's .pulumi-home/bin first on PATH: the stand-in goes there.
         const pulumiBin = path.join(checkout, ".pulumi-home", "bin");
@@ -46,7 +48,7 @@ describe("npm run client (scripts/client.sh)", () => {
         );
         bin = path.join(checkout, "bin");
         fs.mkdirSync(bin);
-        fs.writeFileSync(path.join(bin, "curl"), '#!/bin/sh\necho "curl ran in $(pwd)"\n', { mode: 0o755 });
+        fs.writeFileSync(path.join(bin, "curl"), '#!/bin/sh\necho "curl ran in $(pwd) with $*"\n', { mode: 0o755 });
     });
 
     after(() => fs.rmSync(checkout, { recursive: true, force: true }));
@@ -67,6 +69,42 @@ describe("npm run client (scripts/client.sh)", () => {
             [],
             "no partial key file left",
         );
+    });
+
+    describe("a client that brought a CSR", () => {
+        it("writes its certificate and no key, says the key is the client's, and runs nothing without --key", () => {
+            fs.mkdirSync(path.dirname(clientFile("carol.key")), { recursive: true });
+            fs.writeFileSync(clientFile("carol.key"), "A KEY FROM BEFORE THE CSR\n", { mode: 0o600 });
+            const result = run("dev", "carol");
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.match(result.stderr, /carol brought a CSR: its key is the client's own and the stack holds none/);
+            assert.match(result.stderr, /add --key FILE \(the key the CSR was made with\)/);
+            assert.doesNotMatch(result.stdout, /curl ran/);
+            assert.strictEqual(fs.readFileSync(clientFile("carol.crt"), "utf8"), "CAROL CERT\n");
+            assert.ok(
+                !fs.existsSync(clientFile("carol.key")),
+                "no key of carol's in the directory, not even an old one",
+            );
+        });
+
+        it("runs curl with the key file given, which it never copies", () => {
+            const keyFile = path.join(checkout, "carol-own.key");
+            fs.writeFileSync(keyFile, "CAROL'S OWN KEY\n", { mode: 0o600 });
+            const result = run("dev", "carol", "--key", keyFile);
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.match(result.stdout, new RegExp(`curl ran in .* with .*--cert carol.crt --key ${keyFile} `));
+            assert.ok(!fs.existsSync(clientFile("carol.key")));
+        });
+
+        it("refuses --p12 without --key, saying whose key it needs, and --key for a client the stack made a key for", () => {
+            const p12 = run("dev", "carol", "--p12", "--password-file", "/dev/null");
+            assert.strictEqual(p12.status, 65, p12.stderr);
+            assert.match(p12.stderr, /--p12 needs carol's key: add --key FILE, the key carol's CSR was made with/);
+            assert.ok(!fs.existsSync(clientFile("carol.p12")));
+            const generated = run("dev", "alice", "--key", "/dev/null");
+            assert.strictEqual(generated.status, 64, generated.stderr);
+            assert.match(generated.stderr, /--key is for a client that brought a CSR/);
+        });
     });
 
     for (const [what, args] of [

@@ -266,7 +266,7 @@ describe("components, one by one", () => {
             await promiseOf(clients.certificates.get("bob")!.certificatePem),
             "CERT OF client-bob-cert\n",
         );
-        assert.strictEqual(await pulumi.isSecret(clients.certificates.get("alice")!.privateKeyPem), true);
+        assert.strictEqual(await pulumi.isSecret(clients.certificates.get("alice")!.privateKeyPem!), true);
         await settled();
         assert.deepStrictEqual(childrenOf(), [
             "tls:index/certRequest:CertRequest client-alice-csr",
