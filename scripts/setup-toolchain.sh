@@ -5,17 +5,18 @@
 #   .pulumi-home/bin/pulumi                      the CLI
 #   .pulumi-home/bin/pulumi-language-nodejs      the Node.js language host
 #   .pulumi-home/bin/pulumi-language-yaml        the Pulumi YAML language host (pulumi-yaml)
-#   .pulumi-home/plugins/resource-{tls,docker,command}-vX.Y.Z/   the provider plugins
+#   .pulumi-home/plugins/resource-{tls,docker,command,kubernetes}-vX.Y.Z/   the provider plugins
 #
 # Nothing is downloaded except Go modules: each binary is built with `go build` from its
-# wrapper module in toolchain/<name>/ (pinned go.mod + go.sum) and cached by version in
+# wrapper module in toolchain/<name>/ (pinned go.mod + go.sum; the kubernetes plugin's is
+# toolchain/kubernetes-provider/) and cached by version in
 # ${MTLS_TOOLCHAIN_CACHE:-$MTLS_CACHE_ROOT/toolchain}/<name>-<version>/, so a warm
 # run only checks and links files (seconds). What is already there is used instead:
 #   - a `pulumi` on PATH at a usable version (>= MTLS_PULUMI_MIN_VERSION, default 3.270.0),
 #     with its own pulumi-language-nodejs (and pulumi-language-yaml) next to it or on PATH;
 #   - a plugin of the exact version already installed in the project PULUMI_HOME, or in the
 #     user's default Pulumi home (~/.pulumi, or MTLS_AMBIENT_PULUMI_HOME).
-# Plugin versions come from node_modules/@pulumi/{tls,docker,command}/package.json
+# Plugin versions come from node_modules/@pulumi/{tls,docker,command,kubernetes}/package.json
 # ("pulumi": {"version"}), so run `npm ci` first; they must equal what the wrappers build.
 #
 # Usage: scripts/setup-toolchain.sh            then: source scripts/env.sh
@@ -111,7 +112,9 @@ check_go() {
 }
 
 # ensure_built NAME VERSION BINARY [go build args...]: prints the path of a cached binary,
-# building it into the cache first when missing.
+# building it into the cache first when missing. With PREPARE_BUILD=FUNC the build runs in a
+# copy of toolchain/NAME (<cache dir>/src, removed after a successful build) to which
+# `FUNC <copy> VERSION` first adds generated files (stdout/stderr go to the build log).
 ensure_built() {
     local name="$1" version="$2" binary="$3"
     shift 3
@@ -132,14 +135,27 @@ ensure_built() {
     log "$name $version: building $binary from toolchain/$name (cold builds take minutes; log: $buildlog)"
     local t0 t1
     t0=$(date +%s)
-    if ! (cd "$TOOLCHAIN_DIR/$name" &&
+    local build_dir="$TOOLCHAIN_DIR/$name"
+    : >"$buildlog"
+    if [[ -n "${PREPARE_BUILD:-}" ]]; then
+        build_dir="$dir/src"
+        rm -rf "$build_dir"
+        mkdir -p "$build_dir"
+        cp -R "$TOOLCHAIN_DIR/$name/." "$build_dir/"
+        if ! "$PREPARE_BUILD" "$build_dir" "$version" >>"$buildlog" 2>&1; then
+            tail -n 30 "$buildlog" >&2 || true
+            die "$binary $version is missing: preparing the build of toolchain/$name failed (full log: $buildlog)"
+        fi
+    fi
+    if ! (cd "$build_dir" &&
         CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly -buildvcs=false" \
-            go build -trimpath "$@" -o "$out.tmp" "${BUILD_PKG:-.}") >"$buildlog" 2>&1; then
+            go build -trimpath "$@" -o "$out.tmp" "${BUILD_PKG:-.}") >>"$buildlog" 2>&1; then
         rm -f "$out.tmp"
         tail -n 30 "$buildlog" >&2 || true
         die "$binary $version is missing: 'go build' in toolchain/$name failed (full log: $buildlog)"
     fi
     mv -f "$out.tmp" "$out"
+    if [[ "$build_dir" == "$dir/src" ]]; then rm -rf "$build_dir"; fi
     printf '%s\n' "$stamp" >"$dir/.wrapper-stamp"
     t1=$(date +%s)
     log "$name $version: built in $((t1 - t0))s"
@@ -253,20 +269,52 @@ fi
 
 # --- 2. provider plugins ---------------------------------------------------------------
 
+K8S_PROVIDER_MODULE="github.com/pulumi/pulumi-kubernetes/provider/v4"
+
+# prepare_kubernetes_provider DIR VERSION (a PREPARE_BUILD hook): the provider's main package
+# embeds schema-embed.json and terraform-mapping-embed.json, which upstream generates before a
+# build and the module zip lacks. Our genembed writes them into DIR (the copy of the wrapper)
+# from the module's schema.json (version set to VERSION) and terraform-mapping.json. The module
+# cache is only read.
+prepare_kubernetes_provider() (
+    # A subshell: the cd and GOFLAGS stay here. Every step is checked explicitly (the hook runs
+    # as an `if` condition, where set -e does not apply).
+    local dir="$1" version="$2" module_dir
+    cd "$dir" || return 1
+    export GOFLAGS="${GOFLAGS:-} -mod=readonly -buildvcs=false" CGO_ENABLED=0
+    go mod download "$K8S_PROVIDER_MODULE" || return 1
+    module_dir="$(go list -m -f '{{.Dir}}' "$K8S_PROVIDER_MODULE")" || return 1
+    if [[ ! -f "$module_dir/cmd/pulumi-resource-kubernetes/schema.json" ]]; then
+        echo "$K8S_PROVIDER_MODULE: no cmd/pulumi-resource-kubernetes/schema.json in '$module_dir'" >&2
+        return 1
+    fi
+    echo "genembed: $module_dir -> $dir (version $version)"
+    go run ./genembed -module-dir "$module_dir" -version "$version" -out "$dir"
+)
+
 # Build tags per plugin wrapper. Every build uses upstream's osusergo,grpcnotrace: equal tags
 # let builds share compiled packages in Go's build cache (grpc's file set depends on them).
 # no_compose leaves out the upstream docker provider's compose resource (not bridged here).
-declare -A PLUGIN_TAGS=([command]="osusergo,grpcnotrace" [tls]="osusergo,grpcnotrace" [docker]="osusergo,grpcnotrace,no_compose")
+declare -A PLUGIN_TAGS=([command]="osusergo,grpcnotrace" [tls]="osusergo,grpcnotrace" [docker]="osusergo,grpcnotrace,no_compose"
+    [kubernetes]="osusergo,grpcnotrace")
+PLUGINS=(command tls docker kubernetes)
+# Wrapper module per plugin, where it is not toolchain/<plugin> (toolchain/kubernetes/ holds the
+# cluster binaries), a PREPARE_BUILD hook where the build needs generated files, and the
+# upstream version variable set with -X besides main.Version.
+declare -A PLUGIN_WRAPPER=([kubernetes]=kubernetes-provider)
+declare -A PLUGIN_PREPARE=([kubernetes]=prepare_kubernetes_provider)
+declare -A PLUGIN_VERSION_VAR=([kubernetes]="$K8S_PROVIDER_MODULE/pkg/version.Version")
 
 # Check every version first, so one run reports all mismatches.
 declare -A WANT
 mismatch=0
-for name in command tls docker; do
+for name in "${PLUGINS[@]}"; do
+    wrapper="${PLUGIN_WRAPPER[$name]:-$name}"
     want="$(npm_plugin_version "$name")"
-    have="$(wrapper_version "$name")"
+    have="$(wrapper_version "$wrapper")"
     if [[ "$want" != "$have" ]]; then
         printf '[setup-toolchain] ERROR: %s: node_modules/@pulumi/%s asks for plugin %s but toolchain/%s builds %s; pin @pulumi/%s to %s in package.json or update toolchain/%s\n' \
-            "$name" "$name" "$want" "$name" "$have" "$name" "$have" "$name" >&2
+            "$name" "$name" "$want" "$wrapper" "$have" "$name" "$have" "$wrapper" >&2
         mismatch=1
     fi
     WANT[$name]="$want"
@@ -293,9 +341,12 @@ acquire_normally() {
     return 1
 }
 
-for name in command tls docker; do
+for name in "${PLUGINS[@]}"; do
     version="${WANT[$name]}"
     binary="pulumi-resource-$name"
+    wrapper="${PLUGIN_WRAPPER[$name]:-$name}"
+    ldflags="-X main.Version=$version"
+    if [[ -n "${PLUGIN_VERSION_VAR[$name]:-}" ]]; then ldflags+=" -X ${PLUGIN_VERSION_VAR[$name]}=$version"; fi
     installed="$PULUMI_HOME_DIR/plugins/resource-$name-v$version/$binary"
     reinstall=()
     if [[ -n "$use_external_cli" && "$FORCE_BUILD" != 1 ]]; then
@@ -307,13 +358,13 @@ for name in command tls docker; do
         fi
     fi
     if [[ -n "${OWN_PLUGIN[$name]:-}" ]]; then
-        src="$(ensure_built "$name" "$version" "$binary" -tags "${PLUGIN_TAGS[$name]}" -ldflags "-X main.Version=$version")"
+        src="$(PREPARE_BUILD="${PLUGIN_PREPARE[$name]:-}" ensure_built "$wrapper" "$version" "$binary" -tags "${PLUGIN_TAGS[$name]}" -ldflags "$ldflags")"
         if [[ -x "$installed" ]] && cmp -s "$src" "$installed"; then
-            log "$name $version: installed in $PULUMI_HOME_DIR and up to date with toolchain/$name"
+            log "$name $version: installed in $PULUMI_HOME_DIR and up to date with toolchain/$wrapper"
             continue
         fi
         if [[ -e "$installed" ]]; then
-            log "$name $version: the installed plugin differs from toolchain/$name; reinstalling"
+            log "$name $version: the installed plugin differs from toolchain/$wrapper; reinstalling"
             reinstall=(--reinstall)
         fi
     elif [[ -x "$installed" ]]; then
@@ -329,7 +380,7 @@ for name in command tls docker; do
     else
         tags=()
         [[ -n "${PLUGIN_TAGS[$name]}" ]] && tags=(-tags "${PLUGIN_TAGS[$name]}")
-        src="$(ensure_built "$name" "$version" "$binary" "${tags[@]}" -ldflags "-X main.Version=$version")"
+        src="$(PREPARE_BUILD="${PLUGIN_PREPARE[$name]:-}" ensure_built "$wrapper" "$version" "$binary" "${tags[@]}" -ldflags "$ldflags")"
     fi
     if ! "$PULUMI" plugin install resource "$name" "$version" --file "$src" "${reinstall[@]}" >"$CACHE_ROOT/plugin-install-$name.log" 2>&1; then
         cat "$CACHE_ROOT/plugin-install-$name.log" >&2
