@@ -22,7 +22,7 @@ describe("setup: the normal Pulumi way first, the offline build as the fallback"
         for (const entry of ["scripts", "toolchain", "package.json"]) {
             fs.cpSync(path.join(repoRoot, entry), path.join(checkout, entry), { recursive: true });
         }
-        for (const name of ["tls", "docker", "command"]) {
+        for (const name of ["tls", "docker", "command", "kubernetes"]) {
             const target = path.join(checkout, "node_modules", "@pulumi", name);
             fs.mkdirSync(target, { recursive: true });
             fs.copyFileSync(
