@@ -76,7 +76,9 @@ export class KubernetesEndpoint extends pulumi.ComponentResource {
         super("mtls:nginx:KubernetesEndpoint", name, {}, opts);
         const hardening = args.hardening ?? defaultHardening;
         const provider = clusterProvider(`${name}-cluster`, args, this);
-        const onCluster: OnCluster = { parent: this, provider };
+        // Every object of the endpoint depends on the teardown watch, so a destroy runs it last.
+        const teardown = watch(name, "teardown", args, pulumi.output(args.name), [], { parent: this }, "delete");
+        const onCluster: OnCluster = { parent: this, provider, dependsOn: [teardown] };
 
         const files = fileObjects(name, args, onCluster);
         const spec: KubernetesSpecArgs = {
@@ -97,7 +99,7 @@ export class KubernetesEndpoint extends pulumi.ComponentResource {
                 },
                 spec: deploymentSpec(spec),
             },
-            { ...onCluster, dependsOn: [check] },
+            { ...onCluster, dependsOn: [teardown, check] },
         );
         const rollout = watch(name, "rollout", args, deployment.metadata.name, [deployment.spec], {
             parent: this,
@@ -114,7 +116,7 @@ export class KubernetesEndpoint extends pulumi.ComponentResource {
                     nodePort: args.nodePort,
                 }),
             },
-            { ...onCluster, dependsOn: [rollout] },
+            { ...onCluster, dependsOn: [teardown, rollout] },
         );
 
         this.deploymentId = deployment.metadata.uid;
@@ -206,7 +208,7 @@ function checkFileSet(
 ): command.local.Command {
     const jobName = pulumi
         .all([files.configMap.metadata.name, files.secret.metadata.name])
-        .apply(([configMap, secret]) => checkJobName(args.name, configMap, secret));
+        .apply(([configMap, secret]) => checkJobName(spec, configMap, secret));
     const job = new k8s.batch.v1.Job(
         `${name}-check`,
         {
@@ -219,7 +221,7 @@ function checkFileSet(
             },
             spec: checkJobSpec(spec),
         },
-        { ...onCluster, dependsOn: [files.configMap, files.secret] },
+        { ...onCluster, dependsOn: [...dependenciesOf(onCluster), files.configMap, files.secret] },
     );
     return watch(name, "check", args, job.metadata.name, [job.metadata.uid], {
         parent: onCluster.parent,
@@ -227,7 +229,15 @@ function checkFileSet(
     });
 }
 
-/** A watch command for one gate (delivery/awaitKubernetes.ts); it runs again whenever a trigger changes. */
+function dependenciesOf(opts: pulumi.CustomResourceOptions): pulumi.Input<pulumi.Resource>[] {
+    const dependsOn = opts.dependsOn ?? [];
+    return Array.isArray(dependsOn) ? dependsOn : [dependsOn as pulumi.Input<pulumi.Resource>];
+}
+
+/**
+ * A watch command for one gate (delivery/awaitKubernetes.ts): run when the command is created (and
+ * again whenever a trigger changes), or, for the teardown, when it is deleted.
+ */
 function watch(
     name: string,
     gate: KubernetesWatch["gate"],
@@ -235,6 +245,7 @@ function watch(
     objectName: pulumi.Output<string>,
     triggers: pulumi.Input<unknown>[],
     opts: pulumi.CustomResourceOptions,
+    when: "create" | "delete" = "create",
 ): command.local.Command {
     const input = pulumi.all([args.cluster.kubeconfig, objectName]).apply(
         ([kubeconfig, object]): KubernetesWatch => ({
@@ -248,7 +259,7 @@ function watch(
     return new command.local.Command(
         `${name}-${gate}-watch`,
         {
-            create: deliveryCommand("awaitKubernetes"),
+            [when]: deliveryCommand("awaitKubernetes"),
             stdin: pulumi.secret(input.apply((value) => JSON.stringify(value))),
             dir: projectDirectory,
             triggers,

@@ -3,17 +3,21 @@
  * - `check`: the Job that runs `nginx -t` on a new file set. A failure fails `up` before the
  *   Deployment sees the set, quoting Nginx's own lines;
  * - `rollout`: the Deployment rolling to the applied pod template, new pods ready before old ones go
- *   (maxUnavailable 0). A rollout that cannot become ready fails `up` with the new pods' events and
- *   Nginx's `[emerg]` lines, while the old pods keep serving.
+ *   (maxUnavailable 0), and the old ones gone (so every pod that answers serves the new set). A
+ *   rollout that cannot become ready fails `up` with the new pods' events and Nginx's `[emerg]`
+ *   lines, while the old pods keep serving;
+ * - `teardown` (run when the endpoint is destroyed): once the Deployment is gone, its pods and the
+ *   check pods are waited for, so `destroy` returns with nothing of the endpoint's left.
  * Run with a JSON `KubernetesWatch` on stdin (it may hold the kubeconfig).
  */
+import { endpointLabel } from "../nginx/kubernetes";
 import { runWithStdin } from "./commands";
 import { clusterClient, type ClusterAddress, type KubernetesApi } from "./kubernetesApi";
 
 export interface KubernetesWatch {
     readonly cluster: ClusterAddress;
     readonly namespace: string;
-    readonly gate: "check" | "rollout";
+    readonly gate: "check" | "rollout" | "teardown";
     /** The Job's or the Deployment's name. */
     readonly name: string;
     readonly timeoutSeconds: number;
@@ -31,7 +35,7 @@ interface JobState {
 }
 
 interface DeploymentState {
-    readonly metadata: { readonly generation?: number };
+    readonly metadata: { readonly generation?: number; readonly deletionTimestamp?: string };
     readonly spec: { readonly replicas?: number; readonly selector: { readonly matchLabels: Record<string, string> } };
     readonly status?: {
         readonly observedGeneration?: number;
@@ -44,7 +48,11 @@ interface DeploymentState {
 }
 
 interface PodState {
-    readonly metadata: { readonly name: string; readonly labels?: Record<string, string> };
+    readonly metadata: {
+        readonly name: string;
+        readonly labels?: Record<string, string>;
+        readonly deletionTimestamp?: string;
+    };
     readonly status?: {
         readonly phase?: string;
         readonly containerStatuses?: ReadonlyArray<{
@@ -66,7 +74,8 @@ interface EventList {
 
 export async function awaitKubernetes(watch: KubernetesWatch): Promise<string> {
     const api = clusterClient(watch.cluster);
-    return watch.gate === "check" ? awaitCheck(api, watch) : awaitRollout(api, watch);
+    const gates = { check: awaitCheck, rollout: awaitRollout, teardown: awaitTeardown };
+    return gates[watch.gate](api, watch);
 }
 
 const pollMs = 1000;
@@ -109,6 +118,7 @@ async function awaitRollout(api: KubernetesApi, watch: KubernetesWatch): Promise
         }
         const wanted = deployment.spec.replicas ?? 1;
         const status = deployment.status ?? {};
+        const selector = selectorOf(deployment);
         const observed = (status.observedGeneration ?? 0) >= (deployment.metadata.generation ?? 1);
         const done =
             observed &&
@@ -116,22 +126,55 @@ async function awaitRollout(api: KubernetesApi, watch: KubernetesWatch): Promise
             status.readyReplicas === wanted &&
             status.availableReplicas === wanted &&
             status.replicas === wanted;
-        if (done) {
-            return `rolled out: ${wanted}/${wanted} pods of generation ${deployment.metadata.generation} ready`;
+        // The old pods count until they are gone: while one terminates, it may still answer with the old set.
+        if (done && (await podsOf(api, watch.namespace, selector)).length === wanted) {
+            return `rolled out: ${wanted}/${wanted} pods of generation ${deployment.metadata.generation} ready, no old pod left`;
         }
         const stalled = (status.conditions ?? []).find(
             (c) => c.type === "Progressing" && c.status === "False" && c.reason === "ProgressDeadlineExceeded",
         );
         if ((observed && stalled) || Date.now() > deadline) {
-            const selector = Object.entries(deployment.spec.selector.matchLabels)
-                .map(([label, value]) => `${label}=${value}`)
-                .join(",");
             const pods = await podsOf(api, watch.namespace, selector);
             const verdict =
                 `the rollout did not become ready (${status.updatedReplicas ?? 0}/${wanted} new pods, ` +
                 `${status.availableReplicas ?? 0} available${stalled ? `: ${stalled.message ?? stalled.reason}` : ""}); ` +
                 "the old pods keep serving. Fix the cause and run `pulumi up` again";
             throw new Error(`${verdict}\n${await describePods(api, watch.namespace, pods, true)}`);
+        }
+        await sleep(pollMs);
+    }
+}
+
+function selectorOf(deployment: DeploymentState): string {
+    return Object.entries(deployment.spec.selector.matchLabels)
+        .map(([label, value]) => `${label}=${value}`)
+        .join(",");
+}
+
+/**
+ * After a destroy: the API deletes a Deployment's and a Job's pods in the background, after their
+ * grace period; this waits until none of the endpoint's is left. While the Deployment still exists
+ * (this watch is replaced, not the endpoint destroyed), nothing is going away and it returns at once.
+ */
+async function awaitTeardown(api: KubernetesApi, watch: KubernetesWatch): Promise<string> {
+    const deadline = Date.now() + watch.timeoutSeconds * 1000;
+    const deploymentPath = `/apis/apps/v1/namespaces/${watch.namespace}/deployments/${watch.name}`;
+    const selector = `${endpointLabel}=${watch.name}`;
+    for (;;) {
+        const deployment = await api.getJson<DeploymentState>(deploymentPath);
+        if (deployment && !deployment.metadata.deletionTimestamp) {
+            return `the Deployment ${watch.name} stays: nothing to wait for`;
+        }
+        const pods = await podsOf(api, watch.namespace, selector);
+        if (!deployment && pods.length === 0) {
+            return `the Deployment ${watch.name} and its pods are gone`;
+        }
+        if (Date.now() > deadline) {
+            const left = [
+                deployment ? `deployment ${watch.name}` : "",
+                ...pods.map((pod) => `pod ${pod.metadata.name}`),
+            ];
+            throw new Error(`still there after ${watch.timeoutSeconds} s: ${left.filter(Boolean).join(", ")}`);
         }
         await sleep(pollMs);
     }

@@ -75,9 +75,17 @@ export function tlsSecretName(name: string, serverCertificateChainPem: string): 
     return `${name}-tls-${digestOf(serverCertificateChainPem)}`;
 }
 
-/** The check Job's name: one per file set (ConfigMap and Secret together); a Job's spec cannot change. */
-export function checkJobName(name: string, configMap: string, secret: string): string {
-    return `${name}-check-${digestOf(configMap, secret)}`;
+/**
+ * The check Job's name: one per file set (ConfigMap and Secret together) and pod (image, lockdown).
+ * A Job's spec cannot change, so any change is a new Job, created before the old one goes: it
+ * needs a name of its own.
+ */
+export function checkJobName(
+    args: Pick<KubernetesSpecArgs, "name" | "image" | "hardening">,
+    configMap: string,
+    secret: string,
+): string {
+    return `${args.name}-check-${digestOf(configMap, secret, args.image, JSON.stringify(args.hardening))}`;
 }
 
 /** The labels of the endpoint's objects; `role` tells serving pods from check pods. */

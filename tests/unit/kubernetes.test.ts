@@ -76,6 +76,13 @@ describe("platform kubernetes: the endpoint's objects", () => {
             assert.strictEqual(input.cluster.kubeconfig, kubeconfig);
             assert.strictEqual(input.namespace, "edge");
         }
+        const teardown = resourcesOfType("command:local:Command").find(
+            (command) => command.name === "endpoint-teardown-watch",
+        );
+        assert.ok(teardown, "a teardown watch");
+        assert.strictEqual(teardown.inputs.create, undefined, "it does nothing on create");
+        assert.match(String(teardown.inputs.delete), /awaitKubernetes/, "it waits on delete");
+        assert.strictEqual(JSON.parse(String(teardown.inputs.stdin)).gate, "teardown");
         const provider = only("pulumi:providers:kubernetes");
         assert.ok(provider.secretInputs.includes("kubeconfig"), "the provider's kubeconfig is a secret");
         assert.strictEqual(provider.inputs.namespace, "edge");
