@@ -206,6 +206,7 @@ describe("platform kubernetes on a real single-node cluster", function () {
         await assert.rejects(deployment.stack.up({ onOutput: log }), (error: Error) => {
             assert.match(error.message, /the rollout did not become ready/);
             assert.match(error.message, /nginx: .*\[(emerg|alert)\].*(setgid|setuid|Operation not permitted)/);
+            assert.match(error.message, /event \w+: /, "the new pods' Warning events");
             console.log(
                 `      the failed up said: ${error.message
                     .split("\n")
