@@ -1,4 +1,6 @@
 import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as path from "path";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 
 import { kubectl, startTestCluster, type TestCluster } from "../../testkit/kubernetes";
@@ -13,6 +15,8 @@ import {
     type ThrowawayStack,
 } from "../../testkit/stack";
 import { expectTlsFailure, misdirectedRequests, probe, type ProbeOptions } from "../../testkit/tls";
+
+const repoRoot = path.join(__dirname, "..", "..");
 
 /** The namespace the test's stack deploys into (created by the test, in the test's own cluster). */
 const namespace = "mtls-e2e";
@@ -139,6 +143,34 @@ describe("platform kubernetes on a real single-node cluster", function () {
             "jsonpath={.items[*].type}",
         ]);
         assert.strictEqual(secretType, "kubernetes.io/tls");
+        // The server key (as the cluster holds it, base64) and the kubeconfig's client key: never in plain text in state.
+        const keyInCluster = kubectl(clusterNow(), [
+            "get",
+            "secrets",
+            "-n",
+            namespace,
+            "-l",
+            `mtls-nginx.dev/endpoint=${deployment.containerName}`,
+            "-o",
+            "jsonpath={.items[0].data.tls\\.key}",
+        ]);
+        const kubeconfigKey = /client-key-data: (\S+)/.exec(clusterNow().kubeconfig)![1];
+        // The Automation API's exportStack() decrypts secrets (--show-secrets): ask the CLI directly.
+        const exported = execFileSync("pulumi", ["stack", "export", "--stack", deployment.stackName], {
+            cwd: repoRoot,
+            env: { ...process.env, ...deployment.environment },
+            encoding: "utf8",
+            maxBuffer: 1 << 26,
+        });
+        assert.ok(exported.includes("BEGIN CERTIFICATE"), "certificates are in the state (the search works)");
+        assert.doesNotMatch(exported, /PRIVATE KEY/);
+        for (const [what, secret] of [
+            ["the server key, base64", keyInCluster],
+            ["the kubeconfig's client key", kubeconfigKey],
+        ]) {
+            assert.ok(secret.length > 100, `${what} was read`);
+            assert.ok(!exported.includes(secret.slice(0, 60)), `${what} is not in the state`);
+        }
         const preview = await deployment.stack.preview({ onOutput: log, diff: true });
         assert.deepStrictEqual(
             realChanges(preview.changeSummary),
