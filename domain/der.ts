@@ -1,6 +1,6 @@
 /**
  * A small reader of DER (X.690), enough for the structures the stack reads by hand: a PKCS#10
- * request (domain/csr.ts). Synchronous and pure; it checks lengths against the buffer and throws a
+ * request (domain/csr.ts), a CRL and a certificate's subject (domain/x509.ts). Synchronous and pure; it checks lengths against the buffer and throws a
  * DerError on anything malformed, so a caller reports one message for any bad input.
  */
 
@@ -24,6 +24,8 @@ export const derTag = {
     t61String: 0x14,
     ia5String: 0x16,
     bmpString: 0x1e,
+    utcTime: 0x17,
+    generalizedTime: 0x18,
     sequence: 0x30,
     set: 0x31,
     /** [0] constructed, context-specific (a request's attributes). */

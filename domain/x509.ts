@@ -5,6 +5,8 @@
  */
 import * as crypto from "crypto";
 
+import { bitStringBytes, childrenOf, type DerElement, derTag, expectTag, oidOf, readDer } from "./der";
+
 /** The PEM blocks of one label ("CERTIFICATE", "X509 CRL", ...), each as its own text. */
 export function pemBlocks(text: string, label: string): string[] {
     const pattern = new RegExp(`-----BEGIN ${label}-----[A-Za-z0-9+/=\\s]+?-----END ${label}-----`, "g");
@@ -108,34 +110,33 @@ export interface CrlSummary {
     signedBy(issuer: crypto.X509Certificate): boolean;
 }
 
-/** Reads a PEM CRL; throws a plain Error saying what is wrong. */
+/** Reads a PEM CRL; throws an Error saying what is wrong. */
 export function parseCrl(pem: string): CrlSummary {
     const der = Buffer.from(pem.replace(/-----(BEGIN|END) X509 CRL-----/g, "").replace(/\s+/g, ""), "base64");
-    const list = readElement(der, 0, 0x30, "CRL");
-    const tbs = readElement(der, list.contentStart, 0x30, "tbsCertList");
-    const algorithm = readElement(der, tbs.end, 0x30, "signatureAlgorithm");
-    const signature = readElement(der, algorithm.end, 0x03, "signatureValue");
-    const fields = children(der, tbs);
-    let index = fields[0]?.tag === 0x02 ? 1 : 0; // version, present in v2 CRLs
+    const [tbs, algorithm, signature] = childrenOf(expectTag(readDer(der), derTag.sequence, "the CRL"));
+    expectTag(tbs, derTag.sequence, "tbsCertList");
+    expectTag(algorithm, derTag.sequence, "signatureAlgorithm");
+    expectTag(signature, derTag.bitString, "signatureValue");
+    const fields = childrenOf(tbs);
+    let index = fields[0]?.tag === derTag.integer ? 1 : 0; // version, present in v2 CRLs
     index += 1; // the inner signature algorithm
     const issuer = fields[index++];
     const thisUpdate = fields[index++];
     const nextUpdate = fields[index];
-    if (issuer?.tag !== 0x30 || !isTime(thisUpdate)) {
+    if (issuer?.tag !== derTag.sequence || !isTime(thisUpdate)) {
         throw new Error("not an X.509 CRL (no issuer and thisUpdate)");
     }
-    const hash = signatureHash(objectIdentifier(der, children(der, algorithm)[0]));
+    const algorithmId = childrenOf(algorithm)[0];
+    const hash = signatureHash(algorithmId?.tag === derTag.oid ? oidOf(algorithmId) : "");
     return {
-        issuer: der.subarray(issuer.start, issuer.end),
-        thisUpdate: readTime(der, thisUpdate),
-        nextUpdate: isTime(nextUpdate) ? readTime(der, nextUpdate) : undefined,
+        issuer: issuer.encoded,
+        thisUpdate: readTime(thisUpdate),
+        nextUpdate: isTime(nextUpdate) ? readTime(nextUpdate) : undefined,
         signedBy(candidate) {
-            if (hash === undefined || !subjectOf(candidate).equals(der.subarray(issuer.start, issuer.end))) {
+            if (hash === undefined || !subjectOf(candidate).equals(issuer.encoded)) {
                 return false;
             }
-            // A BIT STRING: its first byte counts unused bits (0 for a signature).
-            const value = der.subarray(signature.contentStart + 1, signature.end);
-            return crypto.verify(hash, der.subarray(tbs.start, tbs.end), candidate.publicKey, value);
+            return crypto.verify(hash, tbs.encoded, candidate.publicKey, bitStringBytes(signature));
         },
     };
 }
@@ -148,94 +149,28 @@ export function earliestNextUpdate(pem: string): string | undefined {
 
 /** A certificate's subject name, DER (tbsCertificate: [0] version, serial, algorithm, issuer, validity, subject). */
 export function subjectOf(certificate: crypto.X509Certificate): Buffer {
-    const der = certificate.raw;
-    const outer = readElement(der, 0, 0x30, "certificate");
-    const tbs = readElement(der, outer.contentStart, 0x30, "tbsCertificate");
-    const fields = children(der, tbs);
-    const subject = fields[fields[0]?.tag === 0xa0 ? 5 : 4];
-    return der.subarray(subject.start, subject.end);
+    const [tbs] = childrenOf(readDer(certificate.raw));
+    const fields = childrenOf(expectTag(tbs, derTag.sequence, "tbsCertificate"));
+    return fields[fields[0]?.tag === derTag.contextConstructed0 ? 5 : 4].encoded;
 }
 
-interface Element {
-    readonly tag: number;
-    readonly start: number;
-    readonly contentStart: number;
-    readonly end: number;
+function isTime(element: DerElement | undefined): element is DerElement {
+    return element?.tag === derTag.utcTime || element?.tag === derTag.generalizedTime;
 }
 
-function readElement(der: Buffer, offset: number, expectedTag: number | undefined, what: string): Element {
-    if (offset + 2 > der.length) {
-        throw new Error(`truncated DER (${what})`);
-    }
-    const tag = der[offset];
-    if (expectedTag !== undefined && tag !== expectedTag) {
-        throw new Error(`unexpected DER tag 0x${tag.toString(16)} (${what})`);
-    }
-    let length = der[offset + 1];
-    let contentStart = offset + 2;
-    if (length & 0x80) {
-        const octets = length & 0x7f;
-        if (octets === 0 || octets > 4 || contentStart + octets > der.length) {
-            throw new Error(`bad DER length (${what})`);
-        }
-        length = 0;
-        for (let i = 0; i < octets; i++) {
-            length = length * 256 + der[contentStart + i];
-        }
-        contentStart += octets;
-    }
-    const end = contentStart + length;
-    if (end > der.length) {
-        throw new Error(`truncated DER (${what})`);
-    }
-    return { tag, start: offset, contentStart, end };
-}
-
-function children(der: Buffer, parent: Element): Element[] {
-    const found: Element[] = [];
-    for (let offset = parent.contentStart; offset < parent.end; ) {
-        const child = readElement(der, offset, undefined, "element");
-        found.push(child);
-        offset = child.end;
-    }
-    return found;
-}
-
-function isTime(element: Element | undefined): element is Element {
-    return element?.tag === 0x17 || element?.tag === 0x18; // UTCTime, GeneralizedTime
-}
-
-function readTime(der: Buffer, element: Element): Date {
-    const text = der.subarray(element.contentStart, element.end).toString("latin1");
-    const match =
-        element.tag === 0x17
-            ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
-            : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+function readTime(element: DerElement): Date {
+    const text = element.contents.toString("latin1");
+    const utc = element.tag === derTag.utcTime;
+    const match = utc
+        ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+        : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
     if (!match) {
         throw new Error(`unreadable time ${JSON.stringify(text)}`);
     }
     const [, yearText, month, day, hour, minute, second] = match;
     // RFC 5280: a two-digit year YY means 19YY from 50, 20YY below.
-    const year = element.tag === 0x17 ? (Number(yearText) >= 50 ? 1900 : 2000) + Number(yearText) : Number(yearText);
+    const year = utc ? (Number(yearText) >= 50 ? 1900 : 2000) + Number(yearText) : Number(yearText);
     return new Date(Date.UTC(year, Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second)));
-}
-
-function objectIdentifier(der: Buffer, element: Element | undefined): string {
-    if (element?.tag !== 0x06) {
-        return "";
-    }
-    const bytes = der.subarray(element.contentStart, element.end);
-    const arcs: number[] = [];
-    let value = 0;
-    for (const byte of bytes) {
-        value = value * 128 + (byte & 0x7f);
-        if ((byte & 0x80) === 0) {
-            arcs.push(value);
-            value = 0;
-        }
-    }
-    const first = Math.min(Math.floor(arcs[0] / 40), 2);
-    return [first, arcs[0] - first * 40, ...arcs.slice(1)].join(".");
 }
 
 /** The hash of a signature algorithm Node can verify with (null: none, Ed25519); undefined for others (RSA-PSS). */
