@@ -282,13 +282,24 @@ export function outputValue<T>(outputs: OutputMap, name: string): T {
 
 /** A probe of the stack's endpoint on 127.0.0.1 as one of its clients, from the stack's outputs. */
 export function clientProbe(deployment: ThrowawayStack, outputs: OutputMap, client: string): ProbeOptions {
+    return probeAt(outputs, { host: "127.0.0.1", port: deployment.publishPort }, client);
+}
+
+/**
+ * A client of a deployed endpoint at one address (a node, a pod, a Service), holding `client`'s
+ * certificate and key from the outputs; none for an anonymous client.
+ */
+export function probeAt(outputs: OutputMap, at: { host: string; port: number }, client?: string): ProbeOptions {
     return {
-        host: "127.0.0.1",
-        port: deployment.publishPort,
+        ...at,
         serverName: outputValue<string>(outputs, "serverName"),
         caPem: outputValue<string>(outputs, "caCertificatePem"),
-        clientCertificatePem: outputValue<Record<string, string>>(outputs, "clientCertificatePems")[client],
-        clientPrivateKeyPem: outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems")[client],
+        clientCertificatePem: client
+            ? outputValue<Record<string, string>>(outputs, "clientCertificatePems")[client]
+            : undefined,
+        clientPrivateKeyPem: client
+            ? outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems")[client]
+            : undefined,
     };
 }
 

@@ -8,6 +8,7 @@ import { startRequestLoop } from "../../testkit/requestLoop";
 import {
     createThrowawayStack,
     outputValue,
+    probeAt,
     readStackConfigFile,
     realChanges,
     setConfig,
@@ -77,23 +78,24 @@ describe("platform kubernetes on a real single-node cluster", function () {
             .map((pod) => pod.metadata.name)
             .sort();
 
-    /** A client of the endpoint at host:port, holding `client`'s credentials (none: anonymous). */
-    const as = (outputs: OutputMap, host: string, port: number, client?: string): ProbeOptions => ({
-        host,
-        port,
-        serverName: "localhost",
-        caPem: outputValue<string>(outputs, "caCertificatePem"),
-        clientCertificatePem: client
-            ? outputValue<Record<string, string>>(outputs, "clientCertificatePems")[client]
-            : undefined,
-        clientPrivateKeyPem: client
-            ? outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems")[client]
-            : undefined,
-    });
+    const as = (outputs: OutputMap, host: string, port: number, client?: string): ProbeOptions =>
+        probeAt(outputs, { host, port }, client);
     const throughService = (outputs: OutputMap, client?: string) => as(outputs, "127.0.0.1", nodePort, client);
     /** Each serving pod on its own address (the pod network of the test's cluster), port 443. */
     const everyPod = (outputs: OutputMap, client?: string) =>
         servingPods().map((pod) => as(outputs, pod.status.podIP!, 443, client));
+    /** A JSONPath of the endpoint's Secrets, as the cluster holds them. */
+    const endpointSecrets = (jsonPath: string) =>
+        kubectl(clusterNow(), [
+            "get",
+            "secrets",
+            "-n",
+            namespace,
+            "-l",
+            `mtls-nginx.dev/endpoint=${deployment.containerName}`,
+            "-o",
+            `jsonpath=${jsonPath}`,
+        ]);
     const statuses = async (targets: ProbeOptions[]) =>
         Promise.all(targets.map(async (target) => (await probe(target)).status ?? "no answer"));
 
@@ -132,28 +134,10 @@ describe("platform kubernetes on a real single-node cluster", function () {
         });
         assert.strictEqual(refused.handshakeCompleted, false, `another SNI: ${refused.message}`);
 
-        const secretType = kubectl(clusterNow(), [
-            "get",
-            "secrets",
-            "-n",
-            namespace,
-            "-l",
-            `mtls-nginx.dev/endpoint=${deployment.containerName}`,
-            "-o",
-            "jsonpath={.items[*].type}",
-        ]);
+        const secretType = endpointSecrets("{.items[*].type}");
         assert.strictEqual(secretType, "kubernetes.io/tls");
         // The server key (as the cluster holds it, base64) and the kubeconfig's client key: never in plain text in state.
-        const keyInCluster = kubectl(clusterNow(), [
-            "get",
-            "secrets",
-            "-n",
-            namespace,
-            "-l",
-            `mtls-nginx.dev/endpoint=${deployment.containerName}`,
-            "-o",
-            "jsonpath={.items[0].data.tls\\.key}",
-        ]);
+        const keyInCluster = endpointSecrets("{.items[0].data.tls\\.key}");
         const kubeconfigKey = /client-key-data: (\S+)/.exec(clusterNow().kubeconfig)![1];
         // The Automation API's exportStack() decrypts secrets (--show-secrets): ask the CLI directly.
         const exported = execFileSync("pulumi", ["stack", "export", "--stack", deployment.stackName], {

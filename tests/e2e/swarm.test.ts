@@ -3,7 +3,14 @@ import * as assert from "assert";
 import { createStackOnNode, startSwarm, stopSwarm, type SwarmCluster } from "../../testkit/swarm";
 import { misdirectedRequests, probe, type ProbeOptions } from "../../testkit/tls";
 import { startFailoverLoop } from "../../testkit/requestLoop";
-import { outputValue, realChanges, setConfig, useThrowawayStack, type ThrowawayStack } from "../../testkit/stack";
+import {
+    outputValue,
+    probeAt,
+    realChanges,
+    setConfig,
+    useThrowawayStack,
+    type ThrowawayStack,
+} from "../../testkit/stack";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 
 /**
@@ -33,18 +40,7 @@ describe("a Swarm service on 3 nodes", function () {
 
     /** Probe options for every node, as a client holding `client`'s credentials. */
     const nodesAs = (outputs: OutputMap, client?: string): ProbeOptions[] =>
-        swarm.nodes.map((node) => ({
-            host: node.loopbackAddress,
-            port: swarm.servicePort,
-            serverName: "localhost",
-            caPem: outputValue<string>(outputs, "caCertificatePem"),
-            clientCertificatePem: client
-                ? outputValue<Record<string, string>>(outputs, "clientCertificatePems")[client]
-                : undefined,
-            clientPrivateKeyPem: client
-                ? outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems")[client]
-                : undefined,
-        }));
+        swarm.nodes.map((node) => probeAt(outputs, { host: node.loopbackAddress, port: swarm.servicePort }, client));
     const statuses = async (nodes: ProbeOptions[]) =>
         (await Promise.all(nodes.map((node) => probe(node)))).map((answer) => answer.status ?? answer.error);
     /** Running task IDs of the service, per node. */
