@@ -14,6 +14,12 @@ export const packageVersion = "0.2.0";
 /** What the package holds besides package.json and README.md: the compiled folders and the entry point. */
 export const packageFolders = ["components", "config", "delivery", "domain", "nginx", "rotation", "steps"] as const;
 
+/**
+ * Single modules from outside those folders that the product code imports, without extension: the
+ * policy pack's key rules, which the validation of a client's CSR shares (config/clientEntries.ts).
+ */
+export const packageModules = ["policy/pki"] as const;
+
 /** The entry point, compiled from package/index.ts. */
 const entry = "./package/index";
 
@@ -39,7 +45,14 @@ export function packageManifest(project: ProjectManifest): Record<string, unknow
             ".": { types: `${entry}.d.ts`, default: `${entry}.js` },
             "./package.json": "./package.json",
         },
-        files: ["package/", ...packageFolders.map((folder) => `${folder}/`), "stack.js", "stack.d.ts", "README.md"],
+        files: [
+            "package/",
+            ...packageFolders.map((folder) => `${folder}/`),
+            ...packageModules.flatMap((module) => [`${module}.js`, `${module}.d.ts`]),
+            "stack.js",
+            "stack.d.ts",
+            "README.md",
+        ],
         engines: project.engines,
         // The exact versions the project pins and tests: the component's resources are those providers'.
         dependencies: project.dependencies,

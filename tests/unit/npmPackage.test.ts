@@ -4,7 +4,13 @@ import * as path from "path";
 
 import { deliveryCommand } from "../../delivery/commands";
 import * as entry from "../../package/index";
-import { packageFolders, packageManifest, packageVersion, type ProjectManifest } from "../../package/manifest";
+import {
+    packageFolders,
+    packageManifest,
+    packageModules,
+    packageVersion,
+    type ProjectManifest,
+} from "../../package/manifest";
 
 const root = path.join(__dirname, "..", "..");
 const readJson = (file: string) =>
@@ -65,19 +71,50 @@ describe("npm package", () => {
         assert.match(readme, /@pulumi\/pulumi@/);
     });
 
-    it("packs every folder tsconfig.package.json compiles", () => {
-        const compiled = (readJson("tsconfig.package.json").include as string[]).map((pattern) =>
-            pattern.split("/")[0].replace(/\.ts$/, ""),
+    it("packs every folder and module tsconfig.package.json compiles", () => {
+        const includes = readJson("tsconfig.package.json").include as string[];
+        const folders = includes
+            .filter((pattern) => pattern.endsWith("/**/*.ts"))
+            .map((pattern) => pattern.split("/")[0]);
+        const modules = includes
+            .filter((pattern) => !pattern.endsWith("/**/*.ts"))
+            .map((file) => file.replace(/\.ts$/, ""));
+        assert.deepStrictEqual(
+            folders.sort(),
+            [...packageFolders].sort(),
+            "the folders compiled and the folders packed",
         );
         assert.deepStrictEqual(
-            [...new Set(compiled)].sort(),
-            ["package", "stack", ...packageFolders].sort(),
-            "the folders compiled and the folders packed",
+            modules.sort(),
+            ["package/index", "stack", ...packageModules].sort(),
+            "the single modules compiled and packed",
         );
         for (const folder of ["package", ...packageFolders]) {
             assert.ok(manifest.files.includes(`${folder}/`), `${folder}/ is not in files`);
         }
-        assert.ok(manifest.files.includes("stack.js") && manifest.files.includes("stack.d.ts"));
+        for (const module of ["stack", ...packageModules]) {
+            assert.ok(manifest.files.includes(`${module}.js`) && manifest.files.includes(`${module}.d.ts`), module);
+        }
+    });
+
+    it("imports nothing from the project that the package leaves out", () => {
+        const packed = [
+            "package/index.ts",
+            "stack.ts",
+            ...packageModules.map((module) => `${module}.ts`),
+            ...packageFolders.flatMap((folder) => sourceFiles(folder)),
+        ];
+        const packedModules = new Set(packed.map((file) => file.replace(/\.ts$/, "")));
+        for (const file of packed) {
+            const source = fs.readFileSync(path.join(root, file), "utf8");
+            for (const [, specifier] of source.matchAll(/(?:from |require\()"(\.{1,2}\/[^"]+)"/g)) {
+                const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), specifier));
+                assert.ok(
+                    packedModules.has(target) || packedModules.has(`${target}/index`),
+                    `${file} imports ${specifier}, which the package does not hold`,
+                );
+            }
+        }
     });
 
     it("exports the component, its type token and outputsOf (the args and outputs as types)", () => {
