@@ -13,6 +13,9 @@ import type { Stack, UpOptions, UpResult } from "@pulumi/pulumi/automation";
 
 import { upInTwoPhases } from "../scripts/upPhases";
 import { makeClientRequest } from "../testkit/pki";
+import { clientNames, setClients } from "../testkit/stack";
+
+export { clientNames, setClients };
 
 import type { ThrowawayStack } from "../testkit/stack";
 import { onCleanup } from "./cleanup";
@@ -74,11 +77,6 @@ export const rotationMethod =
 
 export function toolchainPresent(): boolean {
     return fs.existsSync(pulumiBinary);
-}
-
-/** Client names for a stack of n clients. */
-export function clientNames(count: number): string[] {
-    return Array.from({ length: count }, (_, index) => `bench-${String(index + 1).padStart(3, "0")}`);
 }
 
 export async function runDeploy(
@@ -365,18 +363,6 @@ export async function setClientsOfKind(
 function clientRequestPem(directory: string, name: string): string {
     const csrPath = path.join(directory, `${name}.csr`);
     return fs.existsSync(csrPath) ? fs.readFileSync(csrPath, "utf8") : makeClientRequest(directory, name).csrPem;
-}
-
-/**
- * Sets mtls-nginx:clients as a structured list (the project declares it `array<string>`) in one
- * `pulumi config set-all --path` call, instead of one CLI call per client.
- */
-export async function setClients(stack: Stack, names: readonly string[]): Promise<void> {
-    await stack.removeConfig("mtls-nginx:clients").catch(() => undefined);
-    await stack.setAllConfig(
-        Object.fromEntries(names.map((name, index) => [`mtls-nginx:clients[${index}]`, { value: name }])),
-        true,
-    );
 }
 
 function isNoChange(op: string): boolean {

@@ -166,6 +166,28 @@ export async function createThrowawayStack(
     };
 }
 
+/** Client names for a stack of n clients (bench-001, ...). */
+export function clientNames(count: number): string[] {
+    return Array.from({ length: count }, (_, index) => `bench-${String(index + 1).padStart(3, "0")}`);
+}
+
+/**
+ * Sets mtls-nginx:clients as a structured list (the project declares it `array<string>`) in one
+ * `pulumi config set-all --path` call, instead of one CLI call per client.
+ */
+export async function setClients(stack: Stack, names: readonly string[]): Promise<void> {
+    await setListConfig(stack, "clients", names);
+}
+
+/** Sets a list of strings (`mtls-nginx:<key>`) in one `pulumi config set-all --path` call. */
+export async function setListConfig(stack: Stack, key: string, values: readonly string[]): Promise<void> {
+    await stack.removeConfig(`mtls-nginx:${key}`).catch(() => undefined);
+    await stack.setAllConfig(
+        Object.fromEntries(values.map((value, index) => [`mtls-nginx:${key}[${index}]`, { value }])),
+        true,
+    );
+}
+
 /** The `mtls-nginx:*` values of a committed stack file. */
 export function readStackConfigFile(file: string): Record<string, unknown> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
