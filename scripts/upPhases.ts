@@ -81,3 +81,16 @@ export const twoPhaseMinimumTlsSteps = Number(process.env.MTLS_TWO_PHASE_MIN_TLS
 export function worthTwoPhases(tlsSteps: number): boolean {
     return tlsSteps >= twoPhaseMinimumTlsSteps;
 }
+
+/**
+ * Whether a URN matches one of the engine's target globs, by the engine's own rule (pulumi
+ * pkg/resource/deploy: `**` is any characters, `*` any but `:`). The unit tests check the globs with it.
+ */
+export function matchesTargetGlob(glob: string, urn: string): boolean {
+    const quote = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const pattern = glob
+        .split("**")
+        .map((segment) => segment.split("*").map(quote).join("[^:]*"))
+        .join(".*");
+    return new RegExp(`^${pattern}$`).test(urn);
+}
