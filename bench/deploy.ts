@@ -342,7 +342,8 @@ export async function upOnPath(stack: Stack, upPath: UpPath, options: UpOptions 
 
 /**
  * The clients of a stack of n clients: names, or with BENCH_CLIENT_KIND=csr a CSR each, made with
- * openssl in `csrDirectory` (the keys stay there, as a partner's would).
+ * openssl in `csrDirectory` (the keys stay there, as a partner's would), and one more client whose
+ * key the stack makes, for the smoke test.
  */
 export async function setClientsOfKind(
     stack: Stack,
@@ -352,11 +353,15 @@ export async function setClientsOfKind(
 ): Promise<void> {
     if (kind === "generated") return setClients(stack, clientNames(count));
     await stack.removeConfig("mtls-nginx:clients").catch(() => undefined);
+    // One client whose key the stack makes, first: the smoke test probes as it (config/smokeProbe.ts).
     const entries = clientNames(count).flatMap((name, index) => [
-        [`mtls-nginx:clients[${index}].name`, { value: name }],
-        [`mtls-nginx:clients[${index}].csr`, { value: clientRequestPem(csrDirectory, name) }],
+        [`mtls-nginx:clients[${index + 1}].name`, { value: name }],
+        [`mtls-nginx:clients[${index + 1}].csr`, { value: clientRequestPem(csrDirectory, name) }],
     ]);
-    await stack.setAllConfig(Object.fromEntries(entries), true);
+    await stack.setAllConfig(
+        Object.fromEntries([["mtls-nginx:clients[0]", { value: "smoke-probe" }], ...entries]),
+        true,
+    );
 }
 
 /** A client's CSR, made once per directory. */
