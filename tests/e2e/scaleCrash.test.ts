@@ -37,13 +37,13 @@ interface CommandRun {
 
 /**
  * Runs `bash scripts/<script> STACK` as a user would, with the stack's environment. When `killWhen`
- * returns true for the output so far, the `pulumi` process the script is running gets SIGKILL.
+ * returns true for the output so far (asked at each output and every 100 ms), the `pulumi` process
+ * the script is running gets SIGKILL.
  */
 function runScript(
     deployment: ThrowawayStack,
     script: string,
     killWhen?: (output: string) => boolean,
-    killDelayMs = 0,
 ): Promise<CommandRun> {
     const child = spawn("bash", [`scripts/${script}`, deployment.stackName], {
         cwd: repoRoot,
@@ -51,22 +51,31 @@ function runScript(
     });
     let output = "";
     let killed = false;
-    const killEngine = () => {
+    const killIfDue = () => {
+        if (!killWhen || killed || !killWhen(output)) return;
         const engine = spawnSync("pgrep", ["-P", String(child.pid), "-x", "pulumi"], { encoding: "utf8" });
-        for (const pid of engine.stdout.trim().split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+        const pids = engine.stdout.trim().split("\n").filter(Boolean);
+        for (const pid of pids) process.kill(Number(pid), "SIGKILL");
+        killed = pids.length > 0;
     };
+    const poll = setInterval(killIfDue, 100);
     return new Promise((resolve) => {
         const onData = (data: Buffer) => {
             output += data.toString();
-            if (killWhen && !killed && killWhen(output)) {
-                killed = true;
-                setTimeout(killEngine, killDelayMs);
-            }
+            killIfDue();
         };
         child.stdout.on("data", onData);
         child.stderr.on("data", onData);
-        child.on("exit", (status) => resolve({ output, status, killed }));
+        child.on("exit", (status) => {
+            clearInterval(poll);
+            resolve({ output, status, killed });
+        });
     });
+}
+
+/** Whether the engine has a container of this name. */
+function containerExists(name: string): boolean {
+    return spawnSync("docker", ["container", "inspect", name], { stdio: "ignore" }).status === 0;
 }
 
 /** The output after a marker line (empty while the marker has not appeared). */
@@ -118,12 +127,14 @@ describe("scale: 1,000 clients through npm run up, killed twice, then 1,000 revo
                 `${(afterFirst.resources ?? []).length} resources; recover: ${recoveredFirst.output.trim().split("\n").pop()}`,
         );
 
-        // Phase 2 saves every step: killed as the container is created, the create is a pending operation.
+        // Phase 2 saves every step: killed once the engine has the container, before the create is recorded
+        // as done, the create is a pending operation, and the container is on the engine unrecorded.
         const second = await runScript(
             deployment,
             "up.sh",
-            (output) => /docker:index:Container \S+ creating/.test(after(output, "[up] phase 2 of 2")),
-            300,
+            (output) =>
+                /docker:index:Container \S+ creating/.test(after(output, "[up] phase 2 of 2")) &&
+                containerExists(deployment.containerName),
         );
         assert.ok(second.killed, `the engine was never killed in phase 2:\n${second.output.slice(-3000)}`);
         const pendingAfterSecond = ((await exportedState(deployment)).pending_operations ?? []).length;
