@@ -27,3 +27,17 @@ mtls_up_in_phases() {
     echo "[up] phase 2 of 2: the endpoint (every step saved)"
     pulumi up "${common[@]}"
 }
+
+# `pulumi destroy` in two phases (for scripts/down.sh): first everything but the pure TLS resources,
+# every step saved (the endpoint's objects on the engine go here); then what is left, state only,
+# with PULUMI_SKIP_CHECKPOINTS=true.
+mtls_destroy_in_phases() {
+    local stack="$1" stack_file="$2"
+    local -a common=(--yes --skip-preview --stack "${stack}" --config-file "${stack_file}")
+    local -a kept
+    mapfile -t kept < <(mtls_pure_resource_targets | sed 's/^--target=/--exclude=/')
+    echo "[down] phase 1 of 2: the endpoint (every step saved)"
+    pulumi destroy "${common[@]}" "${kept[@]}" --exclude='**pulumi:pulumi:Stack::*' --exclude='**pulumi:providers:**'
+    echo "[down] phase 2 of 2: the TLS keys, CSRs and certificates (state only: saved once, at the end)"
+    PULUMI_SKIP_CHECKPOINTS=true pulumi destroy "${common[@]}"
+}

@@ -16,7 +16,14 @@
 import * as fs from "fs";
 import * as path from "path";
 
-import type { LocalWorkspace, Stack, UpOptions, UpResult } from "@pulumi/pulumi/automation";
+import type {
+    DestroyOptions,
+    DestroyResult,
+    LocalWorkspace,
+    Stack,
+    UpOptions,
+    UpResult,
+} from "@pulumi/pulumi/automation";
 
 /** The URN globs of phase 1: every tls:index resource and the components that parent them. */
 export const pureResourceTargets: readonly string[] = JSON.parse(
@@ -50,6 +57,22 @@ export async function upInTwoPhases(stack: Stack, options: UpOptions = {}): Prom
     const tls = await upPureResources(stack, options);
     const endpoint = await stack.up({ ...options, replace: undefined });
     return { tls, endpoint };
+}
+
+/** Kept by phase 1 of a destroy besides the pure resources: the stack and the providers, deleted in phase 2. */
+const keptByEndpointDestroy = ["**pulumi:pulumi:Stack::*", "**pulumi:providers:**"];
+
+/**
+ * `destroy` in two phases (scripts/up-phases.sh has the same for scripts/down.sh): everything but the
+ * pure TLS resources, every step saved; then what is left, state only, with PULUMI_SKIP_CHECKPOINTS.
+ */
+export async function destroyInTwoPhases(
+    stack: Stack,
+    options: DestroyOptions = {},
+): Promise<{ endpoint: DestroyResult; tls: DestroyResult }> {
+    const endpoint = await stack.destroy({ ...options, exclude: [...pureResourceTargets, ...keptByEndpointDestroy] });
+    const tls = await withEnvironment(stack, { [skipCheckpointsVariable]: "true" }, () => stack.destroy(options));
+    return { endpoint, tls };
 }
 
 /** Runs `run` with extra environment variables for the stack's CLI, restored afterwards. */

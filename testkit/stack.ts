@@ -353,6 +353,8 @@ export interface StackFixtureOptions {
     readonly afterDispose?: () => Promise<void>;
     /** Whether a failed test also prints `docker logs` of the container from this machine's engine (default true). */
     readonly localContainerLog?: boolean;
+    /** How the after hook destroys the stack (default `stack.destroy`; a large stack: `destroyInTwoPhases`). */
+    readonly destroy?: (stack: Stack, onOutput: (text: string) => void) => Promise<unknown>;
 }
 
 /**
@@ -377,7 +379,12 @@ export function useThrowawayStack(
     config: Record<string, unknown> = {},
     options: StackFixtureOptions = {},
 ): StackFixture {
-    const { create = createThrowawayStack, afterDispose, localContainerLog = true } = options;
+    const {
+        create = createThrowawayStack,
+        afterDispose,
+        localContainerLog = true,
+        destroy = (stack: Stack, onOutput: (text: string) => void) => stack.destroy({ onOutput }),
+    } = options;
     let current: ThrowawayStack | undefined;
     const fixture: StackFixture = {
         get current() {
@@ -394,7 +401,7 @@ export function useThrowawayStack(
     after(async () => {
         try {
             if (current) {
-                await current.stack.destroy({ onOutput: fixture.log }).catch((error) => console.error(String(error)));
+                await destroy(current.stack, fixture.log).catch((error) => console.error(String(error)));
                 await current.dispose();
             }
         } finally {
