@@ -188,6 +188,11 @@ export async function setListConfig(stack: Stack, key: string, values: readonly 
     );
 }
 
+/** Removes the runtime stack file that scripts/stack-file.sh writes for a stack run by `npm run up` or `renew`. */
+export function removeRuntimeStackFile(stackName: string): void {
+    fs.rmSync(path.join(repoRoot, ".pulumi-state", "stacks", `Pulumi.${stackName}.yaml`), { force: true });
+}
+
 /** The `mtls-nginx:*` values of a committed stack file. */
 export function readStackConfigFile(file: string): Record<string, unknown> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -8,6 +8,7 @@ import {
     clientNames,
     clientProbe,
     outputValue,
+    removeRuntimeStackFile,
     repoRoot,
     setClients,
     setListConfig,
@@ -113,6 +114,9 @@ describe("scale: 1,000 clients through npm run up, killed twice, then 1,000 revo
         deployment = fixture.current;
         await setClients(deployment.stack, clientNames(clientCount));
     });
+
+    // The runtime stack file `npm run up`'s scripts/stack-file.sh writes, as for any stack.
+    after(() => deployment && removeRuntimeStackFile(deployment.stackName));
 
     it("SIGKILL in each phase of an up, then npm run recover and npm run up reconcile everything", async () => {
         const started = Date.now();
