@@ -116,7 +116,9 @@ describe("scale: 1,000 clients through npm run up, killed twice, then 1,000 revo
     });
 
     // The runtime stack file `npm run up`'s scripts/stack-file.sh writes, as for any stack.
-    after(() => deployment && removeRuntimeStackFile(deployment.stackName));
+    after(() => {
+        if (deployment) removeRuntimeStackFile(deployment.stackName);
+    });
 
     it("SIGKILL in each phase of an up, then npm run recover and npm run up reconcile everything", async () => {
         const started = Date.now();
