@@ -81,7 +81,7 @@ function containerExists(name: string): boolean {
 }
 
 /** The output after a marker line (empty while the marker has not appeared). */
-function after(output: string, marker: string): string {
+function outputAfter(output: string, marker: string): string {
     const index = output.indexOf(marker);
     return index < 0 ? "" : output.slice(index);
 }
@@ -127,7 +127,7 @@ describe("scale: 1,000 clients through npm run up, killed twice, then 1,000 revo
         const first = await runScript(
             deployment,
             "up.sh",
-            (output) => (after(output, phase1).match(/ created \(/g) ?? []).length >= 1500,
+            (output) => (outputAfter(output, phase1).match(/ created \(/g) ?? []).length >= 1500,
         );
         assert.ok(first.killed, `the engine was never killed in phase 1:\n${first.output.slice(-3000)}`);
         assert.notStrictEqual(first.status, 0);
@@ -145,7 +145,7 @@ describe("scale: 1,000 clients through npm run up, killed twice, then 1,000 revo
             deployment,
             "up.sh",
             (output) =>
-                /docker:index:Container \S+ creating/.test(after(output, "[up] phase 2 of 2")) &&
+                /docker:index:Container \S+ creating/.test(outputAfter(output, "[up] phase 2 of 2")) &&
                 containerExists(deployment.containerName),
         );
         assert.ok(second.killed, `the engine was never killed in phase 2:\n${second.output.slice(-3000)}`);
