@@ -5,10 +5,17 @@
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { performance } from "perf_hooks";
 
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { Stack, UpOptions, UpResult } from "@pulumi/pulumi/automation";
+
+import { upInTwoPhases } from "../scripts/upPhases";
+import { makeClientRequest } from "../testkit/pki";
+import { clientNames, setClients } from "../testkit/stack";
+
+export { clientNames, setClients };
 
 import type { ThrowawayStack } from "../testkit/stack";
 import { onCleanup } from "./cleanup";
@@ -37,6 +44,11 @@ export type DeployProgram = "component" | "before the component";
 export interface DeployRun {
     readonly clients: number;
     readonly program: DeployProgram;
+    /** How `up` from empty and the rotation ran (adding one client is always one `up`). */
+    readonly upPath: UpPath;
+    readonly clientKind: ClientKind;
+    /** The machine's 1-minute load average when the run started and ended. */
+    readonly loadAverage: readonly [number, number];
     readonly status: "ok" | "failed" | "skipped";
     readonly operations: readonly DeployOperation[];
     /** Bytes of `stack.exportStack()` as JSON, after the first `up` and after the rotation. */
@@ -67,11 +79,6 @@ export function toolchainPresent(): boolean {
     return fs.existsSync(pulumiBinary);
 }
 
-/** Client names for a stack of n clients. */
-export function clientNames(count: number): string[] {
-    return Array.from({ length: count }, (_, index) => `bench-${String(index + 1).padStart(3, "0")}`);
-}
-
 export async function runDeploy(
     clientCounts: readonly number[],
     deadline: number,
@@ -93,13 +100,23 @@ export async function runDeploy(
     // the component is the difference (issue 19: at most 10 % on a 100-client preview and up).
     const largest = Math.max(...clientCounts);
     // It runs first: the first deploy of a run pays for cold caches, and that must not count for the component.
+    // Only up to 100 clients, where issue 19 set the bound: the old program takes 20 minutes at 1,000.
     const plan = [
-        { count: largest, program: "before the component" as DeployProgram },
+        ...(largest <= 100 ? [{ count: largest, program: "before the component" as DeployProgram }] : []),
         ...clientCounts.map((count) => ({ count, program: "component" as DeployProgram })),
     ];
     for (const { count, program } of plan) {
         if (Date.now() > deadline) {
-            runs.push({ clients: count, program, status: "skipped", operations: [], error: "time budget used up" });
+            runs.push({
+                clients: count,
+                program,
+                upPath: benchUpPath(),
+                clientKind: benchClientKind(),
+                loadAverage: [os.loadavg()[0], os.loadavg()[0]],
+                status: "skipped",
+                operations: [],
+                error: "time budget used up",
+            });
             continue;
         }
         runs.push(await runOne(harness, count, program, deadline, progress));
@@ -123,7 +140,10 @@ async function runOne(
     const onOutput = (text: string): void => {
         engineOutput = (engineOutput + text).slice(-20_000);
     };
-    const names = clientNames(count);
+    const upPath = program === "component" ? benchUpPath() : "one phase";
+    const clientKind = program === "component" ? benchClientKind() : "generated";
+    const loadAtStart = os.loadavg()[0];
+    const csrDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-bench-csr-"));
     let deployment: ThrowawayStack | undefined;
     let stateBytesAfterUp: number | undefined;
     let stateBytesAfterRotation: number | undefined;
@@ -183,10 +203,10 @@ async function runOne(
             program === "component" ? undefined : await harness.formerProgram(created, harness.programBeforeComponent);
         removeFormer = former?.dispose;
         const stack = former?.stack ?? created.stack;
-        await setClients(stack, names);
+        await setClientsOfKind(stack, count, clientKind, csrDirectory);
 
         const upOk = await measure("up from empty", async () => {
-            const result = await stack.up({ onOutput });
+            const result = await upOnPath(stack, upPath, { onOutput });
             const smoke = harness.outputValue<string>(result.outputs, "smokeTest");
             if (!/^smoke test passed/.test(smoke)) {
                 throw new Error(`endpoint not verified: ${smoke}`);
@@ -201,7 +221,7 @@ async function runOne(
                 return changes.length === 0 ? "no changes" : `CHANGES: ${JSON.stringify(Object.fromEntries(changes))}`;
             });
             // The config change is not part of the timing: only the `up` that rolls it out.
-            await setClients(stack, clientNames(count + 1));
+            await setClientsOfKind(stack, count + 1, clientKind, csrDirectory);
             await measure("add one client", async () => {
                 const result = await stack.up({ onOutput });
                 return summarizeChanges(result.summary.resourceChanges);
@@ -213,7 +233,7 @@ async function runOne(
                 .filter((resource) => resource.type.startsWith("tls:index/"))
                 .map((resource) => resource.urn);
             await measure("rotate all", async () => {
-                const result = await stack.up({ onOutput, replace: urns });
+                const result = await upOnPath(stack, upPath, { onOutput, replace: urns });
                 const smoke = harness.outputValue<string>(result.outputs, "smokeTest");
                 if (!/^smoke test passed/.test(smoke)) {
                     throw new Error(`endpoint not verified after the rotation: ${smoke}`);
@@ -235,6 +255,7 @@ async function runOne(
             removeLeftovers?.();
             removeFormer?.();
         }
+        fs.rmSync(csrDirectory, { recursive: true, force: true });
     }
     if (error) {
         console.error(`--- engine output (last lines, ${count} clients) ---\n${engineOutput.slice(-4000)}`);
@@ -243,6 +264,9 @@ async function runOne(
     return {
         clients: count,
         program,
+        upPath,
+        clientKind,
+        loadAverage: [loadAtStart, os.loadavg()[0]],
         status: error ? "failed" : "ok",
         operations,
         stateBytesAfterUp,
@@ -278,15 +302,72 @@ function summarizeChanges(changes: Record<string, number> | undefined): string {
 }
 
 /**
- * Sets mtls-nginx:clients as a structured list (the project declares it `array<string>`) in one
- * `pulumi config set-all --path` call, instead of one CLI call per client.
+ * How the bench runs an `up` that changes many certificates: in two phases, as the project's commands
+ * do (scripts/upPhases.ts; the default), or in one checkpointed `up`, as before (BENCH_UP_PATH).
  */
-export async function setClients(stack: Stack, names: readonly string[]): Promise<void> {
+export type UpPath = "two phases" | "one phase";
+
+export function benchUpPath(): UpPath {
+    const value = process.env.BENCH_UP_PATH?.trim() || "two-phase";
+    if (value !== "two-phase" && value !== "one-phase") {
+        throw new Error(`BENCH_UP_PATH=${value}: expected two-phase or one-phase`);
+    }
+    return value === "two-phase" ? "two phases" : "one phase";
+}
+
+/** Where the clients' keys are made (BENCH_CLIENT_KIND): by the stack, or by the client, who sends a CSR. */
+export type ClientKind = "generated" | "csr";
+
+export function benchClientKind(): ClientKind {
+    const value = process.env.BENCH_CLIENT_KIND?.trim() || "generated";
+    if (value !== "generated" && value !== "csr") {
+        throw new Error(`BENCH_CLIENT_KIND=${value}: expected generated or csr`);
+    }
+    return value;
+}
+
+/**
+ * An `up` of many certificate changes (from empty, a rotation of everything) on the given path;
+ * the change summary is both phases' together.
+ */
+export async function upOnPath(stack: Stack, upPath: UpPath, options: UpOptions = {}): Promise<UpResult> {
+    if (upPath === "one phase") return stack.up(options);
+    const { tls, endpoint } = await upInTwoPhases(stack, options);
+    const changes: Record<string, number> = { ...endpoint.summary.resourceChanges };
+    for (const [op, count] of Object.entries(tls.summary.resourceChanges ?? {})) {
+        if (op !== "same") changes[op] = (changes[op] ?? 0) + count;
+    }
+    return { ...endpoint, summary: { ...endpoint.summary, resourceChanges: changes } };
+}
+
+/**
+ * The clients of a stack of n clients: names, or with BENCH_CLIENT_KIND=csr a CSR each, made with
+ * openssl in `csrDirectory` (the keys stay there, as a partner's would), and one more client whose
+ * key the stack makes, for the smoke test.
+ */
+export async function setClientsOfKind(
+    stack: Stack,
+    count: number,
+    kind: ClientKind,
+    csrDirectory: string,
+): Promise<void> {
+    if (kind === "generated") return setClients(stack, clientNames(count));
     await stack.removeConfig("mtls-nginx:clients").catch(() => undefined);
+    // One client whose key the stack makes, first: the smoke test probes as it (config/smokeProbe.ts).
+    const entries = clientNames(count).flatMap((name, index) => [
+        [`mtls-nginx:clients[${index + 1}].name`, { value: name }],
+        [`mtls-nginx:clients[${index + 1}].csr`, { value: clientRequestPem(csrDirectory, name) }],
+    ]);
     await stack.setAllConfig(
-        Object.fromEntries(names.map((name, index) => [`mtls-nginx:clients[${index}]`, { value: name }])),
+        Object.fromEntries([["mtls-nginx:clients[0]", { value: "smoke-probe" }], ...entries]),
         true,
     );
+}
+
+/** A client's CSR, made once per directory. */
+function clientRequestPem(directory: string, name: string): string {
+    const csrPath = path.join(directory, `${name}.csr`);
+    return fs.existsSync(csrPath) ? fs.readFileSync(csrPath, "utf8") : makeClientRequest(directory, name).csrPem;
 }
 
 function isNoChange(op: string): boolean {

@@ -16,7 +16,18 @@ import type { LocalWorkspace } from "@pulumi/pulumi/automation";
 
 import { createThrowawayStack, ThrowawayStack } from "../testkit/stack";
 import { onCleanup } from "./cleanup";
-import { clientNames, setClients } from "./deploy";
+import * as os from "os";
+
+import {
+    benchClientKind,
+    benchUpPath,
+    clientNames,
+    setClients,
+    setClientsOfKind,
+    upOnPath,
+    type ClientKind,
+    type UpPath,
+} from "./deploy";
 import { MemorySampler } from "./procfs";
 import { repoRoot } from "./settings";
 
@@ -157,42 +168,91 @@ async function profileOperation(
     }
 }
 
+/** One timed operation of the scale run, with the machine's 1-minute load average when it ended. */
+interface ScaleTiming {
+    readonly seconds: number;
+    readonly enginePeakRssMiB: number;
+    readonly loadAverage: number;
+}
+
 /** One client count of the scale run: plain timings, no gRPC log. */
 interface ScalePoint {
     readonly clients: number;
-    readonly upFromEmpty: { seconds: number; enginePeakRssMiB: number };
-    readonly noOpPreview: { seconds: number; enginePeakRssMiB: number };
-    readonly addOneClient: { seconds: number; enginePeakRssMiB: number };
+    readonly upPath: UpPath;
+    readonly clientKind: ClientKind;
+    readonly upFromEmpty: ScaleTiming;
+    readonly noOpPreview: ScaleTiming;
+    readonly addOneClient: ScaleTiming;
+    /** `--replace` of every tls:index resource (BENCH_SCALE_ROTATE=0 leaves it out). */
+    readonly rotateAll?: ScaleTiming;
     readonly stateBytes: number;
     readonly resources: number;
 }
 
+/** `timed`, with the load average added. */
+async function timedWithLoad(
+    deployment: ThrowawayStack,
+    operation: string,
+    run: () => Promise<unknown>,
+): Promise<ScaleTiming> {
+    const { seconds, enginePeakRssMiB } = await timed(deployment, operation, run);
+    const loadAverage = os.loadavg()[0];
+    console.log(`  (load average ${loadAverage.toFixed(1)})`);
+    return { seconds, enginePeakRssMiB, loadAverage };
+}
+
+/** The URNs of every tls:index resource in the stack's state: what "rotate all" replaces. */
+async function tlsUrns(deployment: ThrowawayStack): Promise<string[]> {
+    const state = (await deployment.stack.exportStack()).deployment as {
+        resources?: Array<{ urn: string; type: string }>;
+    };
+    return (state.resources ?? []).filter((resource) => resource.type.startsWith("tls:index/")).map((r) => r.urn);
+}
+
 /**
- * `--scale 10,100,1000`: `up` from empty, a no-op preview and adding one client at each count,
- * and the growth exponent between counts (t ~ n^k). The stacks are disposed without `destroy`:
- * their state, container and volume are removed directly.
+ * `--scale 10,100,1000`: `up` from empty, a no-op preview, adding one client and rotating everything
+ * at each count, and the growth exponent between counts (t ~ n^k). `up` from empty and the rotation
+ * take BENCH_UP_PATH (default: two phases, as the project's commands); the clients are
+ * BENCH_CLIENT_KIND. The stacks are disposed without `destroy`: their state, container and volume
+ * are removed directly.
  */
 async function scale(counts: readonly number[]): Promise<void> {
     const points: ScalePoint[] = [];
+    const upPath = benchUpPath();
+    const clientKind = benchClientKind();
+    const rotate = process.env.BENCH_SCALE_ROTATE !== "0";
+    const csrDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-bench-csr-"));
     for (const count of counts) {
         const deployment = await createThrowawayStack(`scale-${count}`, { smokeTest: "true" });
         const removeLeftovers = onCleanup(`dispose stack ${deployment.stackName}`, () => void deployment.dispose());
         const stack = deployment.stack;
+        const label = `${count} ${clientKind} clients, ${upPath}`;
         try {
-            await setClients(stack, clientNames(count));
-            const upFromEmpty = await timed(deployment, `${count} clients: up from empty`, () => stack.up());
-            const noOpPreview = await timed(deployment, `${count} clients: no-op preview`, () => stack.preview());
-            await setClients(stack, clientNames(count + 1));
-            const addOneClient = await timed(deployment, `${count} clients: add one client`, () => stack.up());
+            await setClientsOfKind(stack, count, clientKind, csrDirectory);
+            const upFromEmpty = await timedWithLoad(deployment, `${label}: up from empty`, () =>
+                upOnPath(stack, upPath),
+            );
+            const noOpPreview = await timedWithLoad(deployment, `${label}: no-op preview`, () => stack.preview());
+            await setClientsOfKind(stack, count + 1, clientKind, csrDirectory);
+            const addOneClient = await timedWithLoad(deployment, `${label}: add one client`, () => stack.up());
             const state = JSON.stringify(await stack.exportStack());
             const resources = (
                 (JSON.parse(state) as { deployment: { resources?: unknown[] } }).deployment.resources ?? []
             ).length;
+            const urns = rotate ? await tlsUrns(deployment) : [];
+            const rotateAll = rotate
+                ? await timedWithLoad(deployment, `${label}: rotate all (${urns.length} tls resources)`, () =>
+                      upOnPath(stack, upPath, { replace: urns }),
+                  )
+                : undefined;
             points.push({
                 clients: count,
+                upPath,
+                clientKind,
                 upFromEmpty,
                 noOpPreview,
                 addOneClient,
+                rotateAll,
                 stateBytes: state.length,
                 resources,
             });
@@ -201,6 +261,7 @@ async function scale(counts: readonly number[]): Promise<void> {
             removeLeftovers();
         }
     }
+    fs.rmSync(csrDirectory, { recursive: true, force: true });
     const exponents = points.slice(1).map((point, index) => {
         const before = points[index];
         const exponent = (pick: (p: ScalePoint) => number) =>
@@ -216,7 +277,8 @@ async function scale(counts: readonly number[]): Promise<void> {
         };
     });
     const report = { points, exponents };
-    const output = path.join(repoRoot, "bench", "results", `scale-${counts.join("-")}.json`);
+    const kindSuffix = `${clientKind === "csr" ? "-csr" : ""}${upPath === "one phase" ? "-one-phase" : ""}`;
+    const output = path.join(repoRoot, "bench", "results", `scale-${counts.join("-")}${kindSuffix}.json`);
     fs.writeFileSync(output, JSON.stringify(report, null, 2) + "\n");
     console.log(JSON.stringify(report, null, 2));
     console.log(`written to ${path.relative(repoRoot, output)}`);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run down [-- STACK]`: destroys the stack (default: dev) and removes it from the backend (the
 # local file backend, or PULUMI_BACKEND_URL's). Does nothing when the stack does not exist; a backend
-# that cannot be read is an error, not "no stack".
+# that cannot be read is an error, not "no stack". In two phases (scripts/up-phases.sh): the endpoint, then
+# the TLS resources without a checkpoint per step.
 set -euo pipefail
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_dir}"
@@ -11,6 +12,8 @@ stack="${1:-dev}"
 . scripts/env.sh
 # shellcheck source=scripts/stack-file.sh
 . scripts/stack-file.sh
+# shellcheck source=scripts/up-phases.sh
+. scripts/up-phases.sh
 mtls_require_passphrase
 mtls_repair_checkpoint_sidecars
 if ! selection="$(pulumi stack select "${stack}" 2>&1)"; then
@@ -25,6 +28,6 @@ if ! selection="$(pulumi stack select "${stack}" 2>&1)"; then
     exit 1
 fi
 stack_file="$(mtls_stack_file "${stack}")"
-pulumi destroy --yes --stack "${stack}" --config-file "${stack_file}"
+mtls_destroy_in_phases "${stack}" "${stack_file}"
 pulumi stack rm --yes --preserve-config --stack "${stack}"
 rm -f "${stack_file}"

@@ -30,6 +30,7 @@ import { spawnSync } from "child_process";
 import * as path from "path";
 import { clockOverride, clockOverrideVariable } from "../rotation/clock";
 import { classifyItem } from "./expiryReport";
+import { upInTwoPhases, worthTwoPhases } from "./upPhases";
 
 const repoRoot = path.join(__dirname, "..");
 const usageText = "usage: npm run renew -- [STACK] [--dry-run]";
@@ -166,6 +167,8 @@ export interface RenewalPlan {
     readonly changes: string[];
     /** Whether the renewal runs `up`. */
     readonly runUp: boolean;
+    /** How many steps of the plan change a tls:index resource (phase 1 of an up in two phases). */
+    readonly tlsSteps: number;
 }
 
 /** The items of `due for rotation: server (expires X), crl (expires Y)` log lines. */
@@ -220,6 +223,7 @@ export function planRenewal(observation: Observation): RenewalPlan {
         disruptive,
         changes,
         runUp: somethingDue && disruptive.length === 0,
+        tlsSteps: changing.filter((step) => step.type.startsWith("tls:index/")).length,
     };
 }
 
@@ -492,18 +496,27 @@ async function renew(args: RenewArguments, now: Date): Promise<Verdict> {
         return early;
     }
 
-    progress(args.stack, "up");
     const update = observer();
+    const upOptions = {
+        ...operation,
+        message: `renew: ${describeItems(plan.renewable) || plan.replaced.join(", ")}`,
+        onEvent: update.onEvent,
+        onOutput: (text: string) => process.stdout.write(text),
+        // A log, not a terminal: no progress dots, and no outputs (`pulumi stack output` has them).
+        suppressProgress: true,
+        suppressOutputs: true,
+    };
     try {
-        await stack.up({
-            ...operation,
-            message: `renew: ${describeItems(plan.renewable) || plan.replaced.join(", ")}`,
-            onEvent: update.onEvent,
-            onOutput: (text) => process.stdout.write(text),
-            // A log, not a terminal: no progress dots, and no outputs (`pulumi stack output` has them).
-            suppressProgress: true,
-            suppressOutputs: true,
-        });
+        if (worthTwoPhases(plan.tlsSteps)) {
+            progress(
+                args.stack,
+                `up in two phases (${plan.tlsSteps} certificate steps): the certificates, then the endpoint`,
+            );
+            await upInTwoPhases(stack, upOptions);
+        } else {
+            progress(args.stack, "up");
+            await stack.up(upOptions);
+        }
     } catch (error) {
         return upVerdict(args.stack, plan, update.observation, error);
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run up [-- STACK]`: set up (warm: seconds), then `pulumi up` the stack (default: dev)
 # on the local file backend, or on the backend of PULUMI_BACKEND_URL (with the passphrase from the
-# environment, see docs/operations.md). The smoke test inside the update proves the endpoint works.
+# environment, see docs/operations.md), in two phases (scripts/up-phases.sh): the TLS resources without a
+# checkpoint per step, then the endpoint. The smoke test inside the update proves the endpoint works.
 set -euo pipefail
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_dir}"
@@ -12,10 +13,12 @@ bash scripts/setup.sh
 . scripts/env.sh
 # shellcheck source=scripts/stack-file.sh
 . scripts/stack-file.sh
+# shellcheck source=scripts/up-phases.sh
+. scripts/up-phases.sh
 mtls_require_passphrase
 mtls_repair_checkpoint_sidecars
 stack_file="$(mtls_stack_file "${stack}")"
-pulumi up --yes --stack "${stack}" --config-file "${stack_file}"
+mtls_up_in_phases "${stack}" "${stack_file}"
 echo
 echo "Endpoint: $(pulumi stack output endpointUrl --stack "${stack}")"
 echo "Try it:   npm run client -- ${stack} <client-name>   (writes ca.pem, <name>.crt, <name>.key and runs curl)"

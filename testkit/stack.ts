@@ -166,6 +166,33 @@ export async function createThrowawayStack(
     };
 }
 
+/** Client names for a stack of n clients (bench-001, ...). */
+export function clientNames(count: number): string[] {
+    return Array.from({ length: count }, (_, index) => `bench-${String(index + 1).padStart(3, "0")}`);
+}
+
+/**
+ * Sets mtls-nginx:clients as a structured list (the project declares it `array<string>`) in one
+ * `pulumi config set-all --path` call, instead of one CLI call per client.
+ */
+export async function setClients(stack: Stack, names: readonly string[]): Promise<void> {
+    await setListConfig(stack, "clients", names);
+}
+
+/** Sets a list of strings (`mtls-nginx:<key>`) in one `pulumi config set-all --path` call. */
+export async function setListConfig(stack: Stack, key: string, values: readonly string[]): Promise<void> {
+    await stack.removeConfig(`mtls-nginx:${key}`).catch(() => undefined);
+    await stack.setAllConfig(
+        Object.fromEntries(values.map((value, index) => [`mtls-nginx:${key}[${index}]`, { value }])),
+        true,
+    );
+}
+
+/** Removes the runtime stack file that scripts/stack-file.sh writes for a stack run by `npm run up` or `renew`. */
+export function removeRuntimeStackFile(stackName: string): void {
+    fs.rmSync(path.join(repoRoot, ".pulumi-state", "stacks", `Pulumi.${stackName}.yaml`), { force: true });
+}
+
 /** The `mtls-nginx:*` values of a committed stack file. */
 export function readStackConfigFile(file: string): Record<string, unknown> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -342,6 +369,8 @@ export interface StackFixtureOptions {
     readonly afterDispose?: () => Promise<void>;
     /** Whether a failed test also prints `docker logs` of the container from this machine's engine (default true). */
     readonly localContainerLog?: boolean;
+    /** How the after hook destroys the stack (default `stack.destroy`; a large stack: `destroyInTwoPhases`). */
+    readonly destroy?: (stack: Stack, onOutput: (text: string) => void) => Promise<unknown>;
 }
 
 /**
@@ -366,7 +395,12 @@ export function useThrowawayStack(
     config: Record<string, unknown> = {},
     options: StackFixtureOptions = {},
 ): StackFixture {
-    const { create = createThrowawayStack, afterDispose, localContainerLog = true } = options;
+    const {
+        create = createThrowawayStack,
+        afterDispose,
+        localContainerLog = true,
+        destroy = (stack: Stack, onOutput: (text: string) => void) => stack.destroy({ onOutput }),
+    } = options;
     let current: ThrowawayStack | undefined;
     const fixture: StackFixture = {
         get current() {
@@ -383,7 +417,7 @@ export function useThrowawayStack(
     after(async () => {
         try {
             if (current) {
-                await current.stack.destroy({ onOutput: fixture.log }).catch((error) => console.error(String(error)));
+                await destroy(current.stack, fixture.log).catch((error) => console.error(String(error)));
                 await current.dispose();
             }
         } finally {

@@ -4,7 +4,15 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import type { OutputMap } from "@pulumi/pulumi/automation";
-import { containerId, outputValue, repoRoot, setConfig, ThrowawayStack, useThrowawayStack } from "../../testkit/stack";
+import {
+    containerId,
+    outputValue,
+    removeRuntimeStackFile,
+    repoRoot,
+    setConfig,
+    ThrowawayStack,
+    useThrowawayStack,
+} from "../../testkit/stack";
 
 const hour = 3600_000;
 
@@ -63,11 +71,7 @@ describe("npm run renew on a deployed stack", function () {
 
     after(() => {
         // The runtime stack file `npm run up`'s scripts/stack-file.sh writes, as for any stack.
-        if (deployment) {
-            fs.rmSync(path.join(repoRoot, ".pulumi-state", "stacks", `Pulumi.${deployment.stackName}.yaml`), {
-                force: true,
-            });
-        }
+        if (deployment) removeRuntimeStackFile(deployment.stackName);
     });
 
     it("exits 0 and runs no up when nothing is due", async () => {
