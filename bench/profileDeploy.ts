@@ -222,46 +222,53 @@ async function scale(counts: readonly number[]): Promise<void> {
     const clientKind = benchClientKind();
     const rotate = process.env.BENCH_SCALE_ROTATE !== "0";
     const csrDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-bench-csr-"));
-    for (const count of counts) {
-        const deployment = await createThrowawayStack(`scale-${count}`, { smokeTest: "true" });
-        const removeLeftovers = onCleanup(`dispose stack ${deployment.stackName}`, () => void deployment.dispose());
-        const stack = deployment.stack;
-        const label = `${count} ${clientKind} clients, ${upPath}`;
-        try {
-            await setClientsOfKind(stack, count, clientKind, csrDirectory);
-            const upFromEmpty = await timedWithLoad(deployment, `${label}: up from empty`, () =>
-                upOnPath(stack, upPath),
-            );
-            const noOpPreview = await timedWithLoad(deployment, `${label}: no-op preview`, () => stack.preview());
-            await setClientsOfKind(stack, count + 1, clientKind, csrDirectory);
-            const addOneClient = await timedWithLoad(deployment, `${label}: add one client`, () => stack.up());
-            const state = JSON.stringify(await stack.exportStack());
-            const resources = (
-                (JSON.parse(state) as { deployment: { resources?: unknown[] } }).deployment.resources ?? []
-            ).length;
-            const urns = rotate ? await tlsUrns(deployment) : [];
-            const rotateAll = rotate
-                ? await timedWithLoad(deployment, `${label}: rotate all (${urns.length} tls resources)`, () =>
-                      upOnPath(stack, upPath, { replace: urns }),
-                  )
-                : undefined;
-            points.push({
-                clients: count,
-                upPath,
-                clientKind,
-                upFromEmpty,
-                noOpPreview,
-                addOneClient,
-                rotateAll,
-                stateBytes: state.length,
-                resources,
-            });
-        } finally {
-            await deployment.dispose();
-            removeLeftovers();
+    // The partners' keys go when the run ends, fails or is interrupted.
+    const removeCsrDirectory = onCleanup(`remove ${csrDirectory}`, () =>
+        fs.rmSync(csrDirectory, { recursive: true, force: true }),
+    );
+    try {
+        for (const count of counts) {
+            const deployment = await createThrowawayStack(`scale-${count}`, { smokeTest: "true" });
+            const removeLeftovers = onCleanup(`dispose stack ${deployment.stackName}`, () => void deployment.dispose());
+            const stack = deployment.stack;
+            const label = `${count} ${clientKind} clients, ${upPath}`;
+            try {
+                await setClientsOfKind(stack, count, clientKind, csrDirectory);
+                const upFromEmpty = await timedWithLoad(deployment, `${label}: up from empty`, () =>
+                    upOnPath(stack, upPath),
+                );
+                const noOpPreview = await timedWithLoad(deployment, `${label}: no-op preview`, () => stack.preview());
+                await setClientsOfKind(stack, count + 1, clientKind, csrDirectory);
+                const addOneClient = await timedWithLoad(deployment, `${label}: add one client`, () => stack.up());
+                const state = JSON.stringify(await stack.exportStack());
+                const resources = (
+                    (JSON.parse(state) as { deployment: { resources?: unknown[] } }).deployment.resources ?? []
+                ).length;
+                const urns = rotate ? await tlsUrns(deployment) : [];
+                const rotateAll = rotate
+                    ? await timedWithLoad(deployment, `${label}: rotate all (${urns.length} tls resources)`, () =>
+                          upOnPath(stack, upPath, { replace: urns }),
+                      )
+                    : undefined;
+                points.push({
+                    clients: count,
+                    upPath,
+                    clientKind,
+                    upFromEmpty,
+                    noOpPreview,
+                    addOneClient,
+                    rotateAll,
+                    stateBytes: state.length,
+                    resources,
+                });
+            } finally {
+                await deployment.dispose();
+                removeLeftovers();
+            }
         }
+    } finally {
+        removeCsrDirectory();
     }
-    fs.rmSync(csrDirectory, { recursive: true, force: true });
     const exponents = points.slice(1).map((point, index) => {
         const before = points[index];
         const exponent = (pick: (p: ScalePoint) => number) =>
