@@ -390,6 +390,36 @@ export function useEngineLog(more: () => string = () => ""): (text: string) => v
     };
 }
 
+/**
+ * Kills this checkout's Pulumi language hosts and plugins whose engine is gone. A test that SIGKILLs
+ * the CLI leaves them running, reparented to init (PID 1), idle forever: the after hooks of such
+ * suites reap them. A live engine's plugins are its children, so they are never touched. Returns
+ * how many were killed; never throws (a process may end while it is read).
+ */
+export function reapOrphanedPlugins(): number {
+    const home = `${path.join(repoRoot, ".pulumi-home")}/`;
+    let killed = 0;
+    for (const entry of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+        try {
+            const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+            // Fields after the command's closing parenthesis: state, then the parent's PID.
+            const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            const executable = fs.readlinkSync(`/proc/${entry}/exe`);
+            if (
+                parent === 1 &&
+                executable.startsWith(home) &&
+                /^pulumi-(language|resource)-/.test(path.basename(executable))
+            ) {
+                process.kill(Number(entry), "SIGKILL");
+                killed += 1;
+            }
+        } catch {
+            // Gone meanwhile, or not ours to read.
+        }
+    }
+    return killed;
+}
+
 export function useThrowawayStack(
     label: string,
     config: Record<string, unknown> = {},
@@ -422,6 +452,7 @@ export function useThrowawayStack(
             }
         } finally {
             await afterDispose?.();
+            reapOrphanedPlugins();
         }
     });
     return fixture;

@@ -12,6 +12,7 @@ import {
     createThrowawayStack,
     outputValue,
     RecordedStep,
+    reapOrphanedPlugins,
     repoRoot,
     setConfig,
     stepRecorder,
@@ -188,6 +189,7 @@ describe("shared state on PostgreSQL", function () {
                 fs.rmSync(path.join(repoRoot, ".pulumi-state", "stacks", stackFile()), { force: true });
             }
             if (checkoutB) fs.rmSync(checkoutB, { recursive: true, force: true });
+            reapOrphanedPlugins();
         });
 
         it("checkout A deploys; checkout B, another directory, previews the same stack: no change beyond its path", async () => {
