@@ -159,24 +159,11 @@ function issueLeaf(
         },
         { ...options, aliases: formerNames("-csr") },
     );
-    const certificate = new tls.LocallySignedCert(
-        `${name}-cert`,
-        {
-            certRequestPem: request.certRequestPem,
-            caCertPem: args.issuerCertificatePem,
-            caPrivateKeyPem: args.issuerPrivateKeyPem,
-            isCaCertificate: false,
-            allowedUses: leafAllowedUses(certificateProfiles[args.profile], args.keyAlgorithm),
-            // No earlyRenewalHours: rotation is driven by rotationTrigger, which also renews the key.
-            validityPeriodHours: args.lifetime.validityHours,
-        },
-        {
-            ...options,
-            aliases: formerNames("-cert"),
-            replacementTrigger: args.rotationTrigger,
-            // Even a CA rollover must not re-issue a revoked certificate: its serial would leave the CRL.
-            ignoreChanges: args.frozen ? ["caCertPem", "caPrivateKeyPem", "allowedUses", "validityPeriodHours"] : [],
-        },
+    const certificate = signLeafRequest(
+        name,
+        args,
+        { pem: request.certRequestPem, keyAlgorithm: args.keyAlgorithm },
+        { ...options, aliases: formerNames("-cert") },
     );
     return {
         certificatePem: certificate.certPem,
@@ -198,7 +185,24 @@ function signClientRequest(
     request: ClientRequest,
     options: pulumi.CustomResourceOptions,
 ): IssuedLeaf {
-    const certificate = new tls.LocallySignedCert(
+    // A frozen CSR client keeps its certificate even when the client sends a new request.
+    const certificate = signLeafRequest(name, args, request, options, ["certRequestPem"]);
+    return { certificatePem: certificate.certPem, validityEndTime: certificate.validityEndTime };
+}
+
+/**
+ * The CA's signature on a leaf's request, `<name>-cert`: what a generated and a CSR client both end
+ * in. A frozen (revoked) leaf ignores `frozenAlso` and every issuer or profile change: even a CA
+ * rollover must not re-issue a revoked certificate, or its serial would leave the CRL.
+ */
+function signLeafRequest(
+    name: string,
+    args: IssuedCertificateArgs,
+    request: { readonly pem: pulumi.Input<string>; readonly keyAlgorithm: KeyAlgorithm | string },
+    options: pulumi.CustomResourceOptions,
+    frozenAlso: string[] = [],
+): tls.LocallySignedCert {
+    return new tls.LocallySignedCert(
         `${name}-cert`,
         {
             certRequestPem: request.pem,
@@ -206,15 +210,15 @@ function signClientRequest(
             caPrivateKeyPem: args.issuerPrivateKeyPem,
             isCaCertificate: false,
             allowedUses: leafAllowedUses(certificateProfiles[args.profile], request.keyAlgorithm),
+            // No earlyRenewalHours: rotation is driven by rotationTrigger, which also renews a generated key.
             validityPeriodHours: args.lifetime.validityHours,
         },
         {
             ...options,
             replacementTrigger: args.rotationTrigger,
             ignoreChanges: args.frozen
-                ? ["certRequestPem", "caCertPem", "caPrivateKeyPem", "allowedUses", "validityPeriodHours"]
+                ? [...frozenAlso, "caCertPem", "caPrivateKeyPem", "allowedUses", "validityPeriodHours"]
                 : [],
         },
     );
-    return { certificatePem: certificate.certPem, validityEndTime: certificate.validityEndTime };
 }
