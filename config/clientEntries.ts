@@ -1,7 +1,8 @@
 /**
  * The `clients` key: each entry a name (the stack makes the client's key) or `{name, csr}`, a client
- * that brings its own key as a PKCS#10 request the CA signs. Every request is checked here, before
- * any resource is registered, and each failure is named.
+ * that brings its own key as a PKCS#10 request the CA signs; in stack config also `{name, csrFile}`,
+ * the request read from a file (config/files.ts), which becomes `{name, csr}`. Every request is
+ * checked here, before any resource is registered, and each failure is named.
  */
 
 import { parseCertificateRequest, type CertificateRequest } from "../domain/csr";
@@ -9,12 +10,15 @@ import { privateKeyArgs } from "../domain/certificateProfiles";
 import { ClientEntry, clientNamesOf } from "../domain/clients";
 import { keyAlgorithms } from "../domain/pki";
 import { keyAlgorithmProblems, keySizeProblems, type KeyAlgorithmLimits, type KeySizeLimits } from "../policy/pki";
+import { namesFiles, readNamedFile } from "./files";
 import { checkClientName, nginxNameKey } from "./names";
 import { ConfigProblems } from "./problems";
+import type { ConfigContext } from "./types";
 import { duplicates, Parse, show } from "./values";
 
-/** The fields of an object entry. */
+/** The fields of an object entry: in MtlsEndpoint args, and in stack config (which may name a file). */
 export const clientEntryFields = ["name", "csr"] as const;
+export const stackClientEntryFields = [...clientEntryFields, "csrFile"] as const;
 
 /**
  * The key types a request may carry: those the stack itself issues (domain/pki.ts's keyAlgorithms),
@@ -96,29 +100,46 @@ function keyProblems(request: CertificateRequest): string[] {
           ];
 }
 
-const listAllowed = 'a list like ["a", "b"] of client names, or of {"name": ..., "csr": PEM} objects';
+const csrFileAllowed =
+    "the path of a file that holds the client's PEM CERTIFICATE REQUEST, relative to the project directory " +
+    "(where Pulumi.yaml is) or absolute";
+
+const listAllowed = (files: boolean) =>
+    'a list like ["a", "b"] of client names, or of {"name": ..., "csr": PEM} objects' +
+    (files ? ', or of {"name": ..., "csrFile": path} objects' : "");
 
 /** Whether an entry has an entry's shape: a string, or an object (its fields are checked after). */
 function isEntryShaped(entry: unknown): entry is string | object {
     return typeof entry === "string" || (typeof entry === "object" && entry !== null && !Array.isArray(entry));
 }
 
-/** Reads one entry: a name (problems under the list's key, as before objects), or {name, csr} (under `key[i].field`). */
+/**
+ * Reads one entry: a name (problems under the list's key, as before objects), or an object (under
+ * `key[i].field`): {name, csr}, or in stack config {name, csrFile}, read into {name, csr}.
+ */
 function parseEntry(
     entry: string | object,
     listKey: string,
     key: string,
     problems: ConfigProblems,
+    context: ConfigContext | undefined,
 ): ClientEntry | undefined {
     if (typeof entry === "string") {
         const problem = checkClientName(entry);
         return problem === undefined ? entry : (problems.add(listKey, problem), undefined);
     }
     const fields = new Map(Object.entries(entry));
+    const allowedFields: readonly string[] = namesFiles(context) ? stackClientEntryFields : clientEntryFields;
     let valid = true;
     for (const field of fields.keys()) {
-        if (!(clientEntryFields as readonly string[]).includes(field)) {
-            problems.add(`${key}.${field}`, `unknown field; allowed: ${clientEntryFields.join(", ")}`);
+        if (!allowedFields.includes(field)) {
+            problems.add(
+                `${key}.${field}`,
+                field === "csrFile"
+                    ? "is read from stack config only (an MtlsEndpoint reads no files); allowed: csr, the PEM " +
+                          "itself (a program reads the file and passes what it holds)"
+                    : `unknown field; allowed: ${allowedFields.join(", ")}`,
+            );
             valid = false;
         }
     }
@@ -128,32 +149,76 @@ function parseEntry(
         problems.add(`${key}.name`, nameProblem);
         valid = false;
     }
-    const csr = fields.get("csr");
-    if (typeof csr !== "string") {
-        problems.add(`${key}.csr`, `${show(csr)} is not allowed; allowed: ${requestAllowed}`);
+    const request = requestOf(fields, key, problems, context);
+    if (request === undefined) {
         return undefined;
     }
     if (typeof name === "string") {
-        for (const problem of requestProblems(csr, name)) {
-            problems.add(`${key}.csr`, problem);
+        for (const problem of requestProblems(request.csr, name)) {
+            problems.add(request.key, request.file === undefined ? problem : `${request.file}: ${problem}`);
             valid = false;
         }
     }
-    return valid ? { name: name as string, csr } : undefined;
+    return valid ? { name: name as string, csr: request.csr } : undefined;
 }
 
-/** The `clients` list: every entry read and checked, each name once regardless of case (as Nginx compares them). */
+/** An entry's request: the PEM, the key its problems go under, and the file it was read from (if any). */
+interface EntryRequest {
+    readonly csr: string;
+    readonly key: string;
+    readonly file?: string;
+}
+
+/** The request an object entry brings (csr, or csrFile read), or undefined with the problem reported. */
+function requestOf(
+    fields: ReadonlyMap<string, unknown>,
+    key: string,
+    problems: ConfigProblems,
+    context: ConfigContext | undefined,
+): EntryRequest | undefined {
+    const files = namesFiles(context);
+    if (!files && fields.has("csrFile")) {
+        return undefined; // refused as a field above
+    }
+    if (files && fields.has("csrFile")) {
+        if (fields.has("csr")) {
+            problems.add(
+                key,
+                `has both csr and csrFile; allowed: one of them (csr: the PEM itself; csrFile: ${csrFileAllowed})`,
+            );
+            return undefined;
+        }
+        const read = readNamedFile(fields.get("csrFile"), `${key}.csrFile`, csrFileAllowed, context, problems);
+        return read && { csr: read.text, key: `${key}.csrFile`, file: read.file };
+    }
+    const csr = fields.get("csr");
+    if (typeof csr !== "string") {
+        problems.add(
+            `${key}.csr`,
+            !fields.has("csr") && files
+                ? `is not set, nor is csrFile; allowed: csr, ${requestAllowed}, or csrFile, ${csrFileAllowed}`
+                : `${show(csr)} is not allowed; allowed: ${requestAllowed}`,
+        );
+        return undefined;
+    }
+    return { csr, key: `${key}.csr` };
+}
+
+/**
+ * The `clients` list (or the list a clients file holds, under its key): every entry read and
+ * checked, each name once regardless of case (as Nginx compares them).
+ */
 export function clientEntryList(emptyMessage: string): Parse<ClientEntry[]> {
-    return (value, key, problems) => {
+    return (value, key, problems, context) => {
         if (!Array.isArray(value) || !value.every(isEntryShaped)) {
-            problems.add(key, `${show(value)} is not a list of clients; allowed: ${listAllowed}`);
+            problems.add(key, `${show(value)} is not a list of clients; allowed: ${listAllowed(namesFiles(context))}`);
             return undefined;
         }
         if (value.length === 0) {
             problems.add(key, emptyMessage);
             return undefined;
         }
-        const entries = value.map((entry, index) => parseEntry(entry, key, `${key}[${index}]`, problems));
+        const entries = value.map((entry, index) => parseEntry(entry, key, `${key}[${index}]`, problems, context));
         const names = clientNamesOf(entries.filter((entry): entry is ClientEntry => entry !== undefined));
         for (const duplicate of duplicates(names, nginxNameKey)) {
             const message =

@@ -15,6 +15,7 @@ import { keyExchangeGroupList } from "./keyExchange";
 import { classicalDefaultGroups, hybridFirstGroups } from "../domain/keyExchange";
 import { parseLocations } from "./locations";
 import { clientEntryList } from "./clientEntries";
+import { clientsFilePath } from "./clientsFile";
 import { checkClientName, checkOrganization } from "./names";
 import { checkIpAddress, checkServerName, serverDnsNameList, serverIpAddressList } from "./network";
 import { maxHours, trustedCaList } from "./pki";
@@ -55,9 +56,10 @@ const renewBeforeHours = (kind: CertificateKind, certificates: string, fallback:
     });
 
 /**
- * Every key the stack config may set, in the `mtls-nginx` namespace. Adding a key: an entry here, its
- * type on ConfigSettings (config/types.ts; the compiler compares the two), a field on StackConfig, and
- * its declaration in Pulumi.yaml (a unit test compares the two).
+ * Every key the stack config may set, in the `mtls-nginx` namespace, each also an MtlsEndpoint arg
+ * unless marked `stackOnly`. Adding a key: an entry here, its type on ConfigSettings (config/types.ts;
+ * the compiler compares the two), a field on StackConfig, and its declaration in Pulumi.yaml (a unit
+ * test compares the two).
  */
 export const configTable = {
     serverName: key({
@@ -85,11 +87,21 @@ export const configTable = {
         type: "array",
         items: mixedItems,
         description:
-            "One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them). An entry {name, csr} brings the client's own key as a PEM CERTIFICATE REQUEST (CN = name) that the CA signs; the stack then holds no key for it.",
+            "One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them). An entry {name, csr} brings the client's own key as a PEM CERTIFICATE REQUEST (CN = name) that the CA signs; the stack then holds no key for it. In stack config, {name, csrFile} reads the CSR from a file (relative to the project directory, or absolute).",
         default: ["client-1"],
         parse: clientEntryList(
             "must list at least one client; allowed: a non-empty list of client names or {name, csr} objects",
         ),
+    }),
+    clientsFile: key({
+        type: "string",
+        description:
+            "Stack config only: a YAML or JSON file (relative to the project directory, or absolute) that holds the clients list, entries as in clients, for a list too long for stack config; set it or clients, not both. Empty: clients applies.",
+        default: "",
+        stackOnly: {
+            argInstead: "clients, the list itself (a program reads the file and passes what it holds)",
+        },
+        parse: clientsFilePath,
     }),
     revokedClients: key({
         type: "array",
@@ -426,6 +438,14 @@ export function hasComputedDefault<T>(
 
 /** Every key the stack config may set, in table order. */
 export const configKeys: readonly string[] = [...configTableEntries.keys()];
+
+/** Keys only the stack config may set (they name files): every other key is also an MtlsEndpoint arg. */
+export const stackOnlyKeys: readonly string[] = configKeys.filter(
+    (name) => configTableEntries.get(name)!.stackOnly !== undefined,
+);
+
+/** The MtlsEndpoint args, in table order: every key but the stack-only ones. */
+export const endpointArgKeys: readonly string[] = configKeys.filter((name) => !stackOnlyKeys.includes(name));
 
 /** Keys whose default depends on the stack or on other keys (no `default:` in Pulumi.yaml). */
 export const computedDefaultKeys: readonly string[] = configKeys.filter((name) =>

@@ -5,8 +5,17 @@ import { validateCaDepth } from "./caChainDepth";
 import { validateCaModes } from "./caModeRules";
 import { CaSourceKey, caSourceKeyNames } from "./caSlotKeys";
 import { caSourcesOf } from "./caSources";
-import { clientNamesOf, requestsOf } from "../domain/clients";
-import { configDefaults, configKeys, configTableEntries, hasComputedDefault, retiredKeys } from "./configTable";
+import { clientEntriesOf, clientNamesOf, requestsOf } from "../domain/clients";
+import { clientsOf } from "./clientsFile";
+import {
+    configDefaults,
+    configKeys,
+    configTableEntries,
+    endpointArgKeys,
+    hasComputedDefault,
+    retiredKeys,
+    stackOnlyKeys,
+} from "./configTable";
 import { validateEngine, validatePlatform } from "./endpoint";
 import { validateKeyExchange } from "./keyExchange";
 import { validateKubernetes } from "./kubernetes";
@@ -33,7 +42,14 @@ export { verifyClientModes } from "../domain/endpoint";
 export type { VerifyClientMode, LocationConfig, SmokeProbe } from "../domain/endpoint";
 export { caModes } from "../domain/caSource";
 export type { CaMode, CaSource } from "../domain/caSource";
-export { computedDefaultKeys, configDefaults, configKeys, configTable } from "./configTable";
+export {
+    computedDefaultKeys,
+    configDefaults,
+    configKeys,
+    configTable,
+    endpointArgKeys,
+    stackOnlyKeys,
+} from "./configTable";
 export type { ConfigContext, RawStackConfig } from "./types";
 export { StackConfigError, type ConfigProblem } from "./problems";
 
@@ -104,17 +120,22 @@ export interface StackConfig {
 
 /** Keys folded into StackConfig.lifetimes rather than copied one to one. */
 type LifetimeKey = `${CertificateKind}${"ValidityHours" | "RenewBeforeHours"}`;
+/** Keys folded into StackConfig.clients and clientCsrs. */
+type ClientsKey = "clients" | "clientsFile";
+const clientsKeys: readonly string[] = ["clients", "clientsFile"] satisfies ClientsKey[];
 /** Keys copied to the StackConfig field of the same name (a key without such a field fails to compile). */
-type FieldKey = Exclude<ConfigKeyName, LifetimeKey | CaSourceKey | "clients">;
+type FieldKey = Exclude<ConfigKeyName, LifetimeKey | CaSourceKey | ClientsKey>;
 
 /**
- * Validates raw stack config and fills in defaults. Pure: no Pulumi, no I/O, so it runs (and fails)
- * before any resource is registered. Collects every problem and throws one StackConfigError listing
- * them all.
+ * Validates raw stack config (or an MtlsEndpoint's args: `context.endpointName`) and fills in
+ * defaults. Pure: no Pulumi, and no I/O of its own (the files the stack config names are read
+ * through `context.readFile`), so it runs (and fails) before any resource is registered. Collects
+ * every problem and throws one StackConfigError listing them all.
  */
 export function validateStackConfig(raw: RawStackConfig, context: ConfigContext): StackConfig {
     const problems = new ConfigProblems();
     const settings = readSettings(raw, context, problems);
+    settings.clients = clientsOf(settings, configDefaults, context, problems);
 
     // Checks across keys, by concern; each skips what depends on a key that is already invalid.
     validateClientReferences(settings, problems);
@@ -148,30 +169,49 @@ export function validateStackConfig(raw: RawStackConfig, context: ConfigContext)
 }
 
 /**
+ * The MtlsEndpoint args for a stack config that validated as `config`: its keys as set, less the
+ * stack-only ones, with `clients` as read (a clientsFile's list, each csrFile's PEM in place of its
+ * path). The component gets PEMs in memory and never a file name.
+ */
+export function argsOfStackConfig(raw: RawStackConfig, config: StackConfig): RawStackConfig {
+    return {
+        // Object.fromEntries defines own properties: a key named "__proto__" stays a key.
+        ...Object.fromEntries(Object.entries(raw).filter(([name]) => !stackOnlyKeys.includes(name))),
+        clients: clientEntriesOf(config.clients, config.clientCsrs),
+    };
+}
+
+/**
  * Reads every key of the table: unknown keys are reported (an own-property walk, so `__proto__` or
  * `toString` is just another unknown key), set values parsed, the rest defaulted. A key whose value
  * is invalid reads as undefined.
  */
 function readSettings(raw: RawStackConfig, context: ConfigContext, problems: ConfigProblems): Partial<ConfigSettings> {
+    // An MtlsEndpoint's args are the keys less the stack-only ones: those name files, and it reads none.
+    const args = context.endpointName !== undefined;
+    const known = args ? endpointArgKeys : configKeys;
     for (const name of Object.keys(raw)) {
         const retired = retiredKeys.get(name);
+        const stackOnly = configTableEntries.get(name)?.stackOnly;
         if (retired !== undefined) {
             problems.add(name, retired);
+        } else if (args && stackOnly !== undefined) {
+            problems.add(name, `is a stack config key, not an MtlsEndpoint arg; allowed: ${stackOnly.argInstead}`);
         } else if (!configTableEntries.has(name)) {
-            const suggestion = closestKey(name);
+            const suggestion = closestKey(name, known);
             problems.add(
                 name,
                 `unknown key${suggestion ? ` (did you mean ${suggestion}?)` : ""}; ` +
-                    `allowed: the known keys ${configKeys.join(", ")}`,
+                    `allowed: the known keys ${known.join(", ")}`,
             );
         }
     }
     const settings = new Map<string, unknown>();
     const computed: Array<[string, ComputedDefault<unknown>]> = [];
     for (const [name, declaration] of configTableEntries) {
-        const value = Object.hasOwn(raw, name) ? raw[name] : undefined;
+        const value = Object.hasOwn(raw, name) && known.includes(name) ? raw[name] : undefined;
         if (value !== undefined) {
-            settings.set(name, declaration.parse(value, name, problems));
+            settings.set(name, declaration.parse(value, name, problems, context));
         } else if (hasComputedDefault(declaration)) {
             computed.push([name, declaration.computedDefault]);
         } else {
@@ -180,9 +220,9 @@ function readSettings(raw: RawStackConfig, context: ConfigContext, problems: Con
         }
     }
     // Computed defaults last: they read other keys (verifyDepth reads intermediateCa).
-    const known = Object.fromEntries(settings);
+    const read = Object.fromEntries(settings);
     for (const [name, computedDefault] of computed) {
-        settings.set(name, computedDefault.compute(context, known));
+        settings.set(name, computedDefault.compute(context, read));
     }
     return Object.fromEntries(settings) as Partial<ConfigSettings>;
 }
@@ -191,15 +231,17 @@ function readSettings(raw: RawStackConfig, context: ConfigContext, problems: Con
 function fields(settings: ConfigSettings): Pick<StackConfig, FieldKey> {
     const copied = configKeys.filter(
         (name) =>
-            !/(ValidityHours|RenewBeforeHours)$/.test(name) && !caSourceKeyNames.includes(name) && name !== "clients",
+            !/(ValidityHours|RenewBeforeHours)$/.test(name) &&
+            !caSourceKeyNames.includes(name) &&
+            !clientsKeys.includes(name),
     );
     return Object.fromEntries(copied.map((name) => [name, settings[name as FieldKey]])) as Pick<StackConfig, FieldKey>;
 }
 
 /** The known key a misspelt one most likely meant: same letters ignoring case, or at most two edits away. */
-function closestKey(name: string): string | undefined {
+function closestKey(name: string, known: readonly string[]): string | undefined {
     let best: { key: string; distance: number } | undefined;
-    for (const key of configKeys) {
+    for (const key of known) {
         const distance = key.toLowerCase() === name.toLowerCase() ? 0 : editDistance(key, name);
         if (distance <= 2 && (best === undefined || distance < best.distance)) {
             best = { key, distance };

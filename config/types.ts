@@ -12,6 +12,12 @@ export interface ConfigContext {
     readonly projectDirectory: string;
     /** The MtlsEndpoint's name; absent when the stack config itself is read. */
     readonly endpointName?: string;
+    /**
+     * Reads a file the stack config names (clientsFile, a client's csrFile) as text, by absolute path,
+     * throwing as fs.readFileSync does. The validator does no I/O of its own: the stack's config reader
+     * (config/readStackConfig.ts) passes fs, a test its own. MtlsEndpoint args name no files.
+     */
+    readonly readFile?: (file: string) => string;
 }
 
 /**
@@ -50,6 +56,12 @@ export type ConfigKey<T> = {
     readonly description: string;
     /** Reads a set value, reporting every problem under the key. */
     readonly parse: Parse<T>;
+    /**
+     * Present on a key only the stack config may set, never an MtlsEndpoint arg: it names a file, which
+     * the stack's config reader reads and the component never does. `argInstead`: what an endpoint is
+     * given in its place (the "allowed:" of the problem when an arg sets it).
+     */
+    readonly stackOnly?: { readonly argInstead: string };
 } & ({ readonly default: NoInfer<T> } | { readonly computedDefault: ComputedDefault<T> });
 
 /** Where the endpoint runs. */
@@ -71,6 +83,7 @@ export interface ConfigSettings {
     serverDnsNames: string[];
     serverIpAddresses: string[];
     clients: ClientEntry[];
+    clientsFile: string;
     revokedClients: string[];
     keyAlgorithm: KeyAlgorithm;
     intermediateCa: boolean;

@@ -1,10 +1,17 @@
 import { ConfigProblems } from "./problems";
+import type { ConfigContext } from "./types";
 
 /**
  * Reads one set value: returns it parsed, or reports under `key` and returns undefined. Values arrive
  * as Pulumi gives them (scalars as strings, lists and objects parsed from JSON) or as plain JSON values.
+ * `context`: what the validator was given (whose config it is, and how to read the files it names).
  */
-export type Parse<T> = (value: unknown, key: string, problems: ConfigProblems) => T | undefined;
+export type Parse<T> = (
+    value: unknown,
+    key: string,
+    problems: ConfigProblems,
+    context?: ConfigContext,
+) => T | undefined;
 
 /** Checks one string: a message naming the value and what is allowed, or undefined when it is fine. */
 export type Check = (value: string) => string | undefined;

@@ -19,3 +19,8 @@ export function clientNamesOf(entries: readonly ClientEntry[]): string[] {
 export function requestsOf(entries: readonly ClientEntry[]): Record<string, string> {
     return Object.fromEntries(entries.flatMap((entry) => (typeof entry === "string" ? [] : [[entry.name, entry.csr]])));
 }
+
+/** The clients list again, from its names and the requests by name: a client with a request is {name, csr}. */
+export function clientEntriesOf(names: readonly string[], requests: Readonly<Record<string, string>>): ClientEntry[] {
+    return names.map((name) => (Object.hasOwn(requests, name) ? { name, csr: requests[name] } : name));
+}

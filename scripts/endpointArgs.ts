@@ -1,7 +1,7 @@
 /**
  * MtlsEndpoint's surface, written once and rendered where else it is read:
- * - components/mtlsEndpointArgs.ts, the args interface, from the config table: each key becomes an
- *   optional arg of the same name, its TypeScript type read from the key's type, and its doc comment
+ * - components/mtlsEndpointArgs.ts, the args interface, from the config table: each key (but the
+ *   stack-only ones, which name files) becomes an optional arg of the same name, its TypeScript type read from the key's type, and its doc comment
  *   (which `pulumi package get-schema` turns into the schema's description) made of the key's
  *   description and default;
  * - the outputs table of docs/outputs.md, from the output fields of components/mtlsEndpoint.ts and
@@ -51,7 +51,9 @@ export function outputsDocWithTable(current: string): string {
 
 /** The args interface's source text. */
 export function renderEndpointArgs(): string {
-    const fields = [...configTableEntries].map(([name, declaration]) => renderField(name, declaration));
+    const fields = [...configTableEntries]
+        .filter(([, declaration]) => declaration.stackOnly === undefined)
+        .map(([name, declaration]) => renderField(name, declaration));
     return [
         "// Generated from config/configTable.ts by scripts/endpointArgs.ts: edit the table, then run",
         "// `bash scripts/with-node.sh node -r ts-node/register/transpile-only scripts/endpointArgs.ts --write`.",

@@ -9,7 +9,7 @@ import {
     outputsDocWithTable,
     renderEndpointArgs,
 } from "../../scripts/endpointArgs";
-import { configKeys } from "../../config/configTable";
+import { endpointArgKeys } from "../../config/configTable";
 import {
     aliasesOf,
     installMocks,
@@ -177,6 +177,29 @@ describe("MtlsEndpoint (the component)", () => {
         assert.deepStrictEqual(recordedResources, [], "not even the component is registered");
     });
 
+    it("reads no file: refuses the stack-only clientsFile and a client's csrFile, saying what to pass instead", () => {
+        assert.throws(
+            () =>
+                new MtlsEndpoint("partners", {
+                    clientsFile: "clients.yaml",
+                    clients: ["bob", { name: "alice", csrFile: "alice.csr" }],
+                } as unknown as Args),
+            (error: Error) => {
+                assert.match(error.message, /^Invalid args of MtlsEndpoint "partners" \(2 problems\):/);
+                assert.match(
+                    error.message,
+                    /"clientsFile": is a stack config key, not an MtlsEndpoint arg; allowed: clients, the list itself/,
+                );
+                assert.match(
+                    error.message,
+                    /"clients\[1\]\.csrFile": is read from stack config only \(an MtlsEndpoint reads no files\); allowed: csr, the PEM itself/,
+                );
+                return true;
+            },
+        );
+        assert.deepStrictEqual(recordedResources, []);
+    });
+
     it("refuses a second endpoint on a port or container name another one holds, naming both", () => {
         new MtlsEndpoint("partners", { publishPort: 9443 });
         assert.throws(
@@ -193,14 +216,14 @@ describe("MtlsEndpoint (the component)", () => {
         assert.throws(() => new MtlsEndpoint("my endpoint", {}), /MtlsEndpoint "my endpoint": the name is not allowed/);
     });
 
-    it("its args interface is generated from the config table, one arg per key (scripts/endpointArgs.ts)", () => {
+    it("its args interface is generated from the config table, one arg per key but the stack-only ones (scripts/endpointArgs.ts)", () => {
         assert.strictEqual(
             fs.readFileSync(endpointArgsFile, "utf8"),
             renderEndpointArgs(),
             "components/mtlsEndpointArgs.ts is stale: run scripts/endpointArgs.ts --write",
         );
         const declared = [...renderEndpointArgs().matchAll(/^ {4}(\w+)\?: /gm)].map((match) => match[1]);
-        assert.deepStrictEqual(declared, configKeys);
+        assert.deepStrictEqual(declared, endpointArgKeys);
     });
 
     it("docs/outputs.md's table is generated from the class's output declarations", () => {

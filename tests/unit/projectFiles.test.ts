@@ -135,7 +135,11 @@ describe("project files", () => {
             const raw = Object.fromEntries(
                 Object.entries(stack.config).map(([key, value]) => [key.replace(/^mtls-nginx:/, ""), value]),
             );
-            const config = validateStackConfig(raw, { stack: stackFile.split(".")[1], projectDirectory: root });
+            const config = validateStackConfig(raw, {
+                stack: stackFile.split(".")[1],
+                projectDirectory: root,
+                readFile: (file) => fs.readFileSync(file, "utf8"),
+            });
             assert.ok(config.clients.length > 0);
         });
     }
