@@ -13,9 +13,9 @@ import type { Stack, UpOptions, UpResult } from "@pulumi/pulumi/automation";
 
 import { upInTwoPhases } from "../scripts/upPhases";
 import { makeClientRequest } from "../testkit/pki";
-import { clientNames, setClients } from "../testkit/stack";
+import { clientNames } from "../testkit/stack";
 
-export { clientNames, setClients };
+export { clientNames };
 
 import type { ThrowawayStack } from "../testkit/stack";
 import { onCleanup } from "./cleanup";
@@ -341,33 +341,86 @@ export async function upOnPath(stack: Stack, upPath: UpPath, options: UpOptions 
 }
 
 /**
- * The clients of a stack of n clients: names, or with BENCH_CLIENT_KIND=csr a CSR each, made with
- * openssl in `csrDirectory` (the keys stay there, as a partner's would), and one more client whose
- * key the stack makes, for the smoke test.
+ * The clients of a stack of n clients: names, or with BENCH_CLIENT_KIND=csr a CSR file each, made
+ * with openssl in `directory` (the keys stay there, as a partner's would) and named by a
+ * {name, csrFile} entry, and one more client whose key the stack makes, for the smoke test. The
+ * list goes into stack config, or into a clients file in `directory` (setClientList).
  */
 export async function setClientsOfKind(
     stack: Stack,
     count: number,
     kind: ClientKind,
-    csrDirectory: string,
+    directory: string,
 ): Promise<void> {
-    if (kind === "generated") return setClients(stack, clientNames(count));
-    await stack.removeConfig("mtls-nginx:clients").catch(() => undefined);
+    const names = clientNames(count);
     // One client whose key the stack makes, first: the smoke test probes as it (config/smokeProbe.ts).
-    const entries = clientNames(count).flatMap((name, index) => [
-        [`mtls-nginx:clients[${index + 1}].name`, { value: name }],
-        [`mtls-nginx:clients[${index + 1}].csr`, { value: clientRequestPem(csrDirectory, name) }],
-    ]);
-    await stack.setAllConfig(
-        Object.fromEntries([["mtls-nginx:clients[0]", { value: "smoke-probe" }], ...entries]),
-        true,
-    );
+    const entries: BenchClientEntry[] =
+        kind === "generated"
+            ? names
+            : ["smoke-probe", ...names.map((name) => ({ name, csrFile: clientRequestFile(directory, name) }))];
+    await setClientList(stack, entries, directory);
 }
 
-/** A client's CSR, made once per directory. */
-function clientRequestPem(directory: string, name: string): string {
+/** A bench client as stack config lists it: a name, or a name and the file of its CSR. */
+export type BenchClientEntry = string | { readonly name: string; readonly csrFile: string };
+
+/**
+ * How much of PULUMI_CONFIG, one environment string of at most 128 KiB (MAX_ARG_STRLEN), a clients
+ * list may take in stack config; a longer one goes into a clients file (BENCH_CLIENTS_FILE=always:
+ * every list does).
+ */
+export const stackConfigClientsBudget = 96 * 1024;
+
+/** The bytes a clients list takes in PULUMI_CONFIG: JSON, as a JSON string inside the config's JSON. */
+export function clientsConfigBytes(entries: readonly BenchClientEntry[]): number {
+    return Buffer.byteLength(JSON.stringify(JSON.stringify(entries)));
+}
+
+/** Where a clients list goes: stack config (mtls-nginx:clients), or a clients file (mtls-nginx:clientsFile). */
+export function clientListPlace(entries: readonly BenchClientEntry[]): "stack config" | "clients file" {
+    const value = process.env.BENCH_CLIENTS_FILE?.trim() || "auto";
+    if (value !== "auto" && value !== "always") {
+        throw new Error(`BENCH_CLIENTS_FILE=${value}: expected auto or always`);
+    }
+    return value === "auto" && clientsConfigBytes(entries) <= stackConfigClientsBudget
+        ? "stack config"
+        : "clients file";
+}
+
+/**
+ * Sets a stack's clients: in stack config as a structured list (one `pulumi config set-all --path`
+ * call), or, when it would not fit (clientListPlace), as `clients.json` in `directory`, which
+ * mtls-nginx:clientsFile names.
+ */
+export async function setClientList(
+    stack: Stack,
+    entries: readonly BenchClientEntry[],
+    directory: string,
+): Promise<void> {
+    await stack.removeConfig("mtls-nginx:clients").catch(() => undefined);
+    await stack.removeConfig("mtls-nginx:clientsFile").catch(() => undefined);
+    if (clientListPlace(entries) === "clients file") {
+        const file = path.join(directory, "clients.json");
+        fs.writeFileSync(file, JSON.stringify(entries));
+        await stack.setConfig("mtls-nginx:clientsFile", { value: file });
+        return;
+    }
+    const paths = entries.flatMap(
+        (entry, index): Array<[string, { value: string }]> =>
+            typeof entry === "string"
+                ? [[`mtls-nginx:clients[${index}]`, { value: entry }]]
+                : [
+                      [`mtls-nginx:clients[${index}].name`, { value: entry.name }],
+                      [`mtls-nginx:clients[${index}].csrFile`, { value: entry.csrFile }],
+                  ],
+    );
+    await stack.setAllConfig(Object.fromEntries(paths), true);
+}
+
+/** A client's CSR file (absolute), made once per directory. */
+function clientRequestFile(directory: string, name: string): string {
     const csrPath = path.join(directory, `${name}.csr`);
-    return fs.existsSync(csrPath) ? fs.readFileSync(csrPath, "utf8") : makeClientRequest(directory, name).csrPem;
+    return fs.existsSync(csrPath) ? csrPath : makeClientRequest(directory, name).csrPath;
 }
 
 function isNoChange(op: string): boolean {

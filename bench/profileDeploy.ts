@@ -22,7 +22,7 @@ import {
     benchClientKind,
     benchUpPath,
     clientNames,
-    setClients,
+    setClientList,
     setClientsOfKind,
     upOnPath,
     type ClientKind,
@@ -213,16 +213,18 @@ async function tlsUrns(deployment: ThrowawayStack): Promise<string[]> {
  * `--scale 10,100,1000`: `up` from empty, a no-op preview, adding one client and rotating everything
  * at each count, and the growth exponent between counts (t ~ n^k). `up` from empty and the rotation
  * take BENCH_UP_PATH (default: two phases, as the project's commands); the clients are
- * BENCH_CLIENT_KIND. The stacks are disposed without `destroy`: their state, container and volume
- * are removed directly.
+ * BENCH_CLIENT_KIND (CSR clients as {name, csrFile} entries), in stack config while the list fits in
+ * PULUMI_CONFIG, in a clients file beyond (bench/deploy.ts's setClientList: 10,000 names, say). The
+ * stacks are disposed without `destroy`: their state, container and volume are removed directly.
  */
 async function scale(counts: readonly number[]): Promise<void> {
     const points: ScalePoint[] = [];
     const upPath = benchUpPath();
     const clientKind = benchClientKind();
     const rotate = process.env.BENCH_SCALE_ROTATE !== "0";
+    // The partners' keys and CSRs, and a clients file when the list needs one.
     const csrDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-bench-csr-"));
-    // The partners' keys go when the run ends, fails or is interrupted.
+    // They go when the run ends, fails or is interrupted.
     const removeCsrDirectory = onCleanup(`remove ${csrDirectory}`, () =>
         fs.rmSync(csrDirectory, { recursive: true, force: true }),
     );
@@ -303,10 +305,11 @@ async function main(): Promise<void> {
     const profiles: OperationProfile[] = [];
     try {
         const names = clientNames(clients);
-        await setClients(stack, names);
+        // In stack config, or in a clients file (in the log directory) when the list would not fit.
+        await setClientList(stack, names, logDirectory);
         const emptyState = async (): Promise<void> => {
             await stack.destroy();
-            await setClients(stack, names);
+            await setClientList(stack, names, logDirectory);
         };
         profiles.push(await profileOperation(deployment, "up from empty", () => stack.up(), emptyState, logDirectory));
         await emptyState();
@@ -332,9 +335,9 @@ async function main(): Promise<void> {
                 "add one client",
                 () => stack.up(),
                 async () => {
-                    await setClients(stack, names);
+                    await setClientList(stack, names, logDirectory);
                     await stack.up();
-                    await setClients(stack, clientNames(clients + 1));
+                    await setClientList(stack, clientNames(clients + 1), logDirectory);
                 },
                 logDirectory,
             ),
