@@ -19,11 +19,15 @@ import { probe } from "../../testkit/tls";
  * A partner onboarded by CSR, on the real engine: its key and CSR made by openssl in the test's temp
  * directory (the key 0600, never given to the stack), the CA signs the CSR, the partner gets 200 with
  * its own key and the issued certificate, no output holds a key for it, and destroy leaves nothing.
+ * A second partner's CSR is named by its file (csrFile), which the stack's config reader reads.
  */
 describe("a client that brings a CSR (real engine)", function () {
     const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-csr-"));
     const partner = makeClientRequest(directory, "partner-a");
-    const fixture = useThrowawayStack("csr", { clients: ["bob", { name: "partner-a", csr: partner.csrPem }] });
+    const filed = makeClientRequest(directory, "partner-b");
+    const fixture = useThrowawayStack("csr", {
+        clients: ["bob", { name: "partner-a", csr: partner.csrPem }, { name: "partner-b", csrFile: filed.csrPath }],
+    });
     let deployment: ThrowawayStack;
 
     before(() => (deployment = fixture.current));
@@ -43,8 +47,10 @@ describe("a client that brings a CSR (real engine)", function () {
         const outputs = await deployment.stack.outputs();
         const certificates = outputValue<Record<string, string>>(outputs, "clientCertificatePems");
         const keys = outputValue<Record<string, string>>(outputs, "clientPrivateKeyPems");
-        assert.deepStrictEqual(Object.keys(certificates).sort(), ["bob", "partner-a"]);
-        assert.deepStrictEqual(Object.keys(keys), ["bob"], "no key for the partner");
+        assert.deepStrictEqual(Object.keys(certificates).sort(), ["bob", "partner-a", "partner-b"]);
+        assert.deepStrictEqual(Object.keys(keys), ["bob"], "no key for the partners");
+        const fromFile = new X509Certificate(certificates["partner-b"]);
+        assert.ok(fromFile.checkPrivateKey(createPrivateKey(fs.readFileSync(filed.keyPath, "utf8"))), "csrFile's key");
         const issued = new X509Certificate(certificates["partner-a"]);
         assert.strictEqual(issued.ca, false, "a client leaf, whatever a CSR asks");
         assert.match(issued.subject, /CN=partner-a/);
@@ -68,6 +74,7 @@ describe("a client that brings a CSR (real engine)", function () {
         assert.match(asPartner.body, /hello partner-a/);
         const state = JSON.stringify((await deployment.stack.exportStack()).deployment);
         assert.ok(!state.includes(ownKey.split("\n")[1]), "the partner's key is nowhere in state");
+        assert.ok(!state.includes(filed.csrPath), "the component got the CSR, not its file name");
     });
 
     it("destroy leaves no container, no files volume and no resources in state", async () => {
