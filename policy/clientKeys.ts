@@ -49,6 +49,7 @@ export function clientKeyCustodyProblems(
     if (!certificate.requestFrom.includes(certRequestType)) return [];
     return [
         `${certificate.name}: a client certificate whose key the stack made and holds (its CSR is a CertRequest of ` +
-            "the stack); requireClientCsr: every client brings its own CSR ({name, csr} in mtls-nginx:clients)",
+            "the stack); requireClientCsr: every client brings its own CSR ({name, csr} or {name, csrFile} in " +
+            "mtls-nginx:clients)",
     ];
 }
