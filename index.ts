@@ -1,7 +1,10 @@
 import { MtlsEndpoint, outputsOf, stackEndpointName } from "./components/mtlsEndpoint";
 import { readStackConfigArgs } from "./config/readStackConfig";
 import { skipSourceMapsForPromiseStacks } from "./program/promiseStackTraces";
+import { trimSdkBookkeeping } from "./program/sdkBookkeeping";
 
+// Before any resource: the SDK's per-resource diagnostics cost a quarter of a no-op preview at scale.
+trimSdkBookkeeping();
 skipSourceMapsForPromiseStacks();
 
 // The project's own stack is one consumer of its component: the stack config's keys are its args.

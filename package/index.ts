@@ -1,6 +1,6 @@
 /**
  * The npm package's entry point (`import { MtlsEndpoint } from "mtls-nginx"`): the component, its args
- * and outputs, and nothing else. `npm run package` compiles it with the product code into dist/package/.
+ * and outputs, and the switch that trims the SDK's per-resource diagnostics. `npm run package` compiles it with the product code into dist/package/.
  */
 export {
     MtlsEndpoint,
@@ -12,3 +12,5 @@ export {
     type MtlsEndpointArgs,
     type MtlsEndpointOutputs,
 } from "../components/mtlsEndpoint";
+// For a program of one's own with many clients: the SDK's per-resource diagnostics off (program/sdkBookkeeping.ts).
+export { trimSdkBookkeeping } from "../program/sdkBookkeeping";

@@ -16,9 +16,10 @@ export const packageFolders = ["components", "config", "delivery", "domain", "ng
 
 /**
  * Single modules from outside those folders that the product code imports, without extension: the
- * policy pack's key rules, which the validation of a client's CSR shares (config/clientEntries.ts).
+ * policy pack's key rules, which the validation of a client's CSR shares (config/clientEntries.ts), and
+ * the switch for the SDK's bookkeeping that the entry point exports.
  */
-export const packageModules = ["policy/pki"] as const;
+export const packageModules = ["policy/pki", "program/sdkBookkeeping"] as const;
 
 /** The entry point, compiled from package/index.ts. */
 const entry = "./package/index";

@@ -50,6 +50,9 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 # Use only the plugins installed in PULUMI_HOME, never pulumi-resource-* found on PATH.
 export PULUMI_IGNORE_AMBIENT_PLUGINS=true
+# The engine asks providers for their diffs in parallel, not one resource at a time: the same diffs,
+# sooner (a no-op preview at 1,000 clients, bench/README.md "Scale in two phases"). false turns it off.
+export PULUMI_PARALLEL_DIFF="${PULUMI_PARALLEL_DIFF:-true}"
 
 # --- State and secrets ----------------------------------------------------------------------
 mtls_default_backend_url="file://${mtls_repo_dir}/.pulumi-state"

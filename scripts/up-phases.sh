@@ -7,7 +7,9 @@
 # Phase 1 updates only the pure TLS resources (URN globs in scripts/pureResourceTargets.json) with
 # PULUMI_SKIP_CHECKPOINTS=true: they live only in state, so the engine writes it once, at the end, not
 # after every step, and a crash loses their steps and nothing else. Phase 2 is a plain `pulumi up`,
-# every step checkpointed, with the endpoint's resources left to change. Neither runs a preview
+# every step checkpointed, with the endpoint's resources left to change. Phase 1 also sets
+# PULUMI_ENABLE_LEGACY_DIFF=true: a TLS resource whose inputs are unchanged is unchanged (it has no
+# world to drift in), so the engine skips its provider Diff call. Neither phase runs a preview
 # first: two program runs, as many as one `pulumi up --yes` (a preview, then the update) took.
 
 # The --target arguments of phase 1, one per line.
@@ -23,7 +25,8 @@ mtls_up_in_phases() {
     local -a targets
     mapfile -t targets < <(mtls_pure_resource_targets)
     echo "[up] phase 1 of 2: the TLS keys, CSRs and certificates (state only: saved once, at the end)"
-    PULUMI_SKIP_CHECKPOINTS=true pulumi up "${common[@]}" --suppress-outputs "${targets[@]}"
+    PULUMI_SKIP_CHECKPOINTS=true PULUMI_ENABLE_LEGACY_DIFF=true \
+        pulumi up "${common[@]}" --suppress-outputs "${targets[@]}"
     echo "[up] phase 2 of 2: the endpoint (every step saved)"
     pulumi up "${common[@]}"
 }

@@ -33,6 +33,17 @@ export const pureResourceTargets: readonly string[] = JSON.parse(
 /** The engine's setting that writes the state once, at the end of an update. */
 export const skipCheckpointsVariable = "PULUMI_SKIP_CHECKPOINTS";
 
+/**
+ * The engine's settings for phase 1 (scripts/up-phases.sh sets the same): one save at the end, and no
+ * provider Diff call for a resource whose inputs are unchanged. Only pure TLS resources are in phase 1,
+ * and they exist only in state: nothing can drift, so unchanged inputs mean unchanged. Phase 2 keeps
+ * the providers' diffs, which see drift in the endpoint's resources after a refresh.
+ */
+export const pureResourcePhaseEnvironment: Readonly<Record<string, string>> = {
+    [skipCheckpointsVariable]: "true",
+    PULUMI_ENABLE_LEGACY_DIFF: "true",
+};
+
 /** What each phase of an `up` in two phases did. */
 export interface PhasedUpResult {
     /** The pure TLS resources, without checkpoints. */
@@ -47,7 +58,7 @@ export interface PhasedUpResult {
  */
 export async function upPureResources(stack: Stack, options: UpOptions = {}): Promise<UpResult> {
     if (options.target) throw new Error("upPureResources: the phases set their own targets");
-    return withEnvironment(stack, { [skipCheckpointsVariable]: "true" }, () =>
+    return withEnvironment(stack, pureResourcePhaseEnvironment, () =>
         stack.up({ ...options, target: [...pureResourceTargets] }),
     );
 }

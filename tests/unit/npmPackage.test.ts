@@ -117,8 +117,13 @@ describe("npm package", () => {
         }
     });
 
-    it("exports the component, its type token and outputsOf (the args and outputs as types)", () => {
-        assert.deepStrictEqual(Object.keys(entry).sort(), ["MtlsEndpoint", "mtlsEndpointType", "outputsOf"]);
+    it("exports the component, its type token, outputsOf (the args and outputs as types) and trimSdkBookkeeping", () => {
+        assert.deepStrictEqual(Object.keys(entry).sort(), [
+            "MtlsEndpoint",
+            "mtlsEndpointType",
+            "outputsOf",
+            "trimSdkBookkeeping",
+        ]);
         assert.strictEqual(entry.mtlsEndpointType, "mtls-nginx:index:MtlsEndpoint");
     });
 

@@ -1,7 +1,12 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 
-import { matchesTargetGlob, pureResourceTargets, worthTwoPhases } from "../../scripts/upPhases";
+import {
+    matchesTargetGlob,
+    pureResourcePhaseEnvironment,
+    pureResourceTargets,
+    worthTwoPhases,
+} from "../../scripts/upPhases";
 import { repoRoot } from "../../testkit/stack";
 
 /** Real URNs of a deployed stack (container and swarm platforms, an external root, a CRL), by type. */
@@ -82,5 +87,22 @@ describe("an up in two phases (scripts/upPhases.ts, scripts/up-phases.sh)", () =
             result.stdout.trim().split("\n"),
             pureResourceTargets.map((glob) => `--target=${glob}`),
         );
+    });
+
+    it("gives up.sh's phase 1 the same engine settings, and phase 2 none of them", () => {
+        const variables = Object.keys(pureResourcePhaseEnvironment);
+        const shown = variables.map((name) => `${name}=\${${name}:-}`).join(" ");
+        // A stand-in for the CLI that prints the settings it was run with.
+        const script = `. scripts/env.sh && . scripts/up-phases.sh && pulumi() { echo "${shown} $1"; } && mtls_up_in_phases s f`;
+        const result = spawnSync("bash", ["-c", script], {
+            cwd: repoRoot,
+            encoding: "utf8",
+            env: { PATH: process.env.PATH },
+        });
+        assert.strictEqual(result.status, 0, result.stderr);
+        const runs = result.stdout.split("\n").filter((line) => line.endsWith(" up"));
+        const expected = (set: boolean) =>
+            variables.map((name) => `${name}=${set ? pureResourcePhaseEnvironment[name] : ""}`).join(" ") + " up";
+        assert.deepStrictEqual(runs, [expected(true), expected(false)]);
     });
 });
