@@ -55,11 +55,17 @@ export interface PhasedUpResult {
 /**
  * Phase 1 of an `up` in two phases: `options.replace` applies here only (the certificates it
  * names are all in this phase), and `options.target` is refused (the phases set their own).
+ * `parentTargets`: URN globs of a consumer's own components that hold the endpoint (a new resource's
+ * parent must be targeted with it, or the engine refuses to save phase 1's state).
  */
-export async function upPureResources(stack: Stack, options: UpOptions = {}): Promise<UpResult> {
+export async function upPureResources(
+    stack: Stack,
+    options: UpOptions = {},
+    parentTargets: readonly string[] = [],
+): Promise<UpResult> {
     if (options.target) throw new Error("upPureResources: the phases set their own targets");
     return withEnvironment(stack, pureResourcePhaseEnvironment, () =>
-        stack.up({ ...options, target: [...pureResourceTargets] }),
+        stack.up({ ...options, target: [...pureResourceTargets, ...parentTargets] }),
     );
 }
 
