@@ -35,8 +35,9 @@ describe("npm run renew on a deployed stack", function () {
     const fixture = useThrowawayStack("renew");
     let deployment: ThrowawayStack;
 
-    const renew = (clock?: Date | string, ...args: string[]): RenewRun => {
-        const environment: NodeJS.ProcessEnv = { ...process.env, ...deployment.environment };
+    const renew = (clock?: Date | string, ...args: string[]): RenewRun => renewWith({}, clock, ...args);
+    const renewWith = (extra: NodeJS.ProcessEnv, clock?: Date | string, ...args: string[]): RenewRun => {
+        const environment: NodeJS.ProcessEnv = { ...process.env, ...deployment.environment, ...extra };
         delete environment.PULUMI_CONFIG_PASSPHRASE_FILE;
         delete environment.MTLS_NOW;
         if (clock !== undefined) {
@@ -206,6 +207,31 @@ describe("npm run renew on a deployed stack", function () {
         const after = certificates(await deployment.stack.outputs());
         assert.notStrictEqual(after.server, certificates(outputs).server, "a new server certificate");
         assert.deepStrictEqual(after.clients, certificates(outputs).clients, "the clients' are left alone");
+    });
+
+    it("takes two phases from MTLS_TWO_PHASE_MIN_TLS_STEPS certificate steps: the certificates, then the endpoint", async () => {
+        const before = await deployment.stack.outputs();
+        const containerBefore = containerId(deployment.containerName);
+        const updatesBefore = await updates();
+        // The server certificate renewed above (2160 h) is due again from 1440 h; one step is enough here.
+        const run = renewWith({ MTLS_TWO_PHASE_MIN_TLS_STEPS: "1" }, inHours(1500));
+        assert.strictEqual(run.code, 0, explain(run));
+        assert.match(run.stdout, /up in two phases \(\d+ certificate steps\): the certificates, then the endpoint/);
+        assert.match(
+            run.verdict,
+            /: renewed server \(\S+ -> \S+\); smoke test passed: .* -> 200, without a certificate -> 400/,
+        );
+        const after = await deployment.stack.outputs();
+        assert.notStrictEqual(certificates(after).server, certificates(before).server, "a new server certificate");
+        assert.deepStrictEqual(
+            certificates(after).clients,
+            certificates(before).clients,
+            "the clients' are left alone",
+        );
+        assert.strictEqual(containerId(deployment.containerName), containerBefore, "the container stays");
+        assert.strictEqual(await updates(), updatesBefore + 2, "two updates: phase 1, then phase 2");
+        const again = renew(inHours(1000));
+        assert.match(again.verdict, /: nothing due at /, "phase 2 left nothing due");
     });
 
     it("re-issues the CRL near its next update, and nothing else", async () => {
