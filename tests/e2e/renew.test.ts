@@ -64,6 +64,17 @@ describe("npm run renew on a deployed stack", function () {
         crl: outputValue<string>(outputs, "certificateRevocationListPem"),
     });
 
+    /** A new server certificate; the clients' and the container as they were. */
+    const assertOnlyServerRenewed = (before: OutputMap, after: OutputMap, containerBefore: string | undefined) => {
+        assert.notStrictEqual(certificates(after).server, certificates(before).server, "a new server certificate");
+        assert.deepStrictEqual(
+            certificates(after).clients,
+            certificates(before).clients,
+            "the clients' are left alone",
+        );
+        assert.strictEqual(containerId(deployment.containerName), containerBefore, "the container stays");
+    };
+
     before(async () => {
         deployment = fixture.current;
         const result = await deployment.stack.up({ onOutput: fixture.log });
@@ -158,14 +169,8 @@ describe("npm run renew on a deployed stack", function () {
             ),
         );
         const after = await deployment.stack.outputs();
-        assert.notStrictEqual(certificates(after).server, certificates(before).server, "a new server certificate");
-        assert.deepStrictEqual(
-            certificates(after).clients,
-            certificates(before).clients,
-            "the clients' are left alone",
-        );
+        assertOnlyServerRenewed(before, after, containerBefore);
         assert.match(outputValue<string>(after, "smokeTest"), /smoke test passed/);
-        assert.strictEqual(containerId(deployment.containerName), containerBefore, "the container stays");
         const history = await deployment.stack.history();
         assert.strictEqual(history.length, updatesBefore + 1, "one update");
         assert.strictEqual(
@@ -221,14 +226,7 @@ describe("npm run renew on a deployed stack", function () {
             run.verdict,
             /: renewed server \(\S+ -> \S+\); smoke test passed: .* -> 200, without a certificate -> 400/,
         );
-        const after = await deployment.stack.outputs();
-        assert.notStrictEqual(certificates(after).server, certificates(before).server, "a new server certificate");
-        assert.deepStrictEqual(
-            certificates(after).clients,
-            certificates(before).clients,
-            "the clients' are left alone",
-        );
-        assert.strictEqual(containerId(deployment.containerName), containerBefore, "the container stays");
+        assertOnlyServerRenewed(before, await deployment.stack.outputs(), containerBefore);
         assert.strictEqual(await updates(), updatesBefore + 2, "two updates: phase 1, then phase 2");
         const again = renew(inHours(1000));
         assert.match(again.verdict, /: nothing due at /, "phase 2 left nothing due");

@@ -6,6 +6,7 @@ import { requestKeyLimits, requestProblems } from "../../config/clientEntries";
 import { StackConfigError, validateStackConfig } from "../../config/stackConfig";
 import type { RawStackConfig } from "../../config/stackConfig";
 import { parseCertificateRequest } from "../../domain/csr";
+import { configRejection } from "../../testkit/config";
 import { ClientRequestFiles, makeClientRequest, requestKeyArgs } from "../../testkit/pki";
 
 /**
@@ -155,15 +156,7 @@ describe("client CSRs", function () {
 
     describe("the clients key: a name or {name, csr}", () => {
         const context = { stack: "unit", projectDirectory: "/srv/mtls" };
-        const rejection = (raw: RawStackConfig): StackConfigError => {
-            try {
-                validateStackConfig(raw, context);
-            } catch (error) {
-                assert.ok(error instanceof StackConfigError, String(error));
-                return error;
-            }
-            assert.fail("accepted");
-        };
+        const rejection = (raw: RawStackConfig): StackConfigError => configRejection(raw, context);
 
         it("reads both forms: names stay clients, a CSR client's request is kept by name", () => {
             const config = validateStackConfig(

@@ -10,6 +10,7 @@ import {
     type ConfigContext,
     type RawStackConfig,
 } from "../../config/stackConfig";
+import { configRejection } from "../../testkit/config";
 import { ClientRequestFiles, makeClientRequest } from "../../testkit/pki";
 
 /**
@@ -42,15 +43,7 @@ describe("client files in stack config (csrFile, clientsFile)", function () {
         return relative;
     }
 
-    function rejection(raw: RawStackConfig, on: ConfigContext = context): StackConfigError {
-        try {
-            validateStackConfig(raw, on);
-        } catch (error) {
-            assert.ok(error instanceof StackConfigError, String(error));
-            return error;
-        }
-        assert.fail("accepted");
-    }
+    const rejection = (raw: RawStackConfig, on: ConfigContext = context): StackConfigError => configRejection(raw, on);
 
     const problemsOf = (raw: RawStackConfig) =>
         rejection(raw).errors.map((problem) => `${problem.key}: ${problem.message}`);
