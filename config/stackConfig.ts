@@ -7,6 +7,7 @@ import { CaSourceKey, caSourceKeyNames } from "./caSlotKeys";
 import { caSourcesOf } from "./caSources";
 import { clientEntriesOf, clientNamesOf, requestsOf } from "../domain/clients";
 import { clientsOf } from "./clientsFile";
+import { namesFiles } from "./files";
 import {
     configDefaults,
     configKeys,
@@ -188,7 +189,7 @@ export function argsOfStackConfig(raw: RawStackConfig, config: StackConfig): Raw
  */
 function readSettings(raw: RawStackConfig, context: ConfigContext, problems: ConfigProblems): Partial<ConfigSettings> {
     // An MtlsEndpoint's args are the keys less the stack-only ones: those name files, and it reads none.
-    const args = context.endpointName !== undefined;
+    const args = !namesFiles(context);
     const known = args ? endpointArgKeys : configKeys;
     for (const name of Object.keys(raw)) {
         const retired = retiredKeys.get(name);
