@@ -1,4 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
+import {
+    type DeployedResourceOutputs,
+    readRawStackResourceOutputs,
+    readStackResourceOutputsToken,
+    selectResourceOutputs,
+} from "./resourceOutputsReply";
+
+export { type DeployedResourceOutputs, readStackResourceOutputsToken } from "./resourceOutputsReply";
 
 /** The records an endpoint decides rotation and revocation from, as its last deployment left them. */
 export interface PreviousRecords {
@@ -30,28 +38,41 @@ export async function readPreviousRecords(
 }
 
 /**
- * Every resource's outputs at this stack's last deployment. Start it early: the reply is the whole
- * state (about 1.8 MB at 100 clients), and every certificate waits for it.
+ * This stack's last deployment, each resource decoded only when asked for. Start it early: every
+ * certificate waits for it, and the engine's reply is the whole state (about 18 MB at 1,000 clients).
  */
-export function readPreviousResources(
-    options: PreviousOutputReadOptions = {},
-): Promise<Record<string, DeployedResourceOutputs>> {
+export function readPreviousResources(options: PreviousOutputReadOptions = {}): Promise<PreviousResources> {
     return withRetries(
-        () => (options.invoke ?? invokeReadStackResourceOutputs)(thisStackName()),
+        async () => {
+            if (options.invoke) {
+                return decodedResources(await options.invoke(thisStackName()));
+            }
+            const reply = readRawStackResourceOutputs(thisStackName());
+            return reply
+                ? replyResources(await reply)
+                : decodedResources(await invokeReadStackResourceOutputs(thisStackName()));
+        },
         "reading the resources of the previous deployment",
         options,
     );
 }
 
+/** The resources of a stack's last deployment. */
+export interface PreviousResources {
+    /** The resources whose URN `keep` accepts, by URN. */
+    select(keep: (urn: string) => boolean): Record<string, DeployedResourceOutputs>;
+}
+
 /** The records of the component `componentUrn` among the resources of the last deployment. */
 export function recordsOf(
-    resources: Readonly<Record<string, DeployedResourceOutputs>>,
+    resources: PreviousResources,
     componentUrn: string,
     movedFromStackOutputs: boolean,
 ): PreviousRecords {
-    const own = resources[componentUrn]?.outputs;
+    const found = resources.select((urn) => urn === componentUrn || (movedFromStackOutputs && isStackUrn(urn)));
+    const own = found[componentUrn]?.outputs;
     const former = movedFromStackOutputs
-        ? Object.values(resources).find((resource) => resource.type === "pulumi:pulumi:Stack")?.outputs
+        ? Object.values(found).find((resource) => resource.type === stackType)?.outputs
         : undefined;
     const records = own ?? former ?? {};
     return {
@@ -60,10 +81,23 @@ export function recordsOf(
     };
 }
 
-/** One resource of a stack's last deployment, as the builtin provider answers for it. */
-export interface DeployedResourceOutputs {
-    readonly type: string;
-    readonly outputs: Record<string, unknown>;
+const stackType = "pulumi:pulumi:Stack";
+
+/** Whether a URN is a stack's (`urn:pulumi:<stack>::<project>::pulumi:pulumi:Stack::<name>`). */
+function isStackUrn(urn: string): boolean {
+    return urn.split("::")[2] === stackType;
+}
+
+/** Resources already decoded (the SDK's invoke, or a test's reader). */
+function decodedResources(resources: Record<string, DeployedResourceOutputs>): PreviousResources {
+    return {
+        select: (keep) => Object.fromEntries(Object.entries(resources).filter(([urn]) => keep(urn))),
+    };
+}
+
+/** Resources still in the engine's reply: each selection decodes only what it keeps. */
+function replyResources(reply: Uint8Array): PreviousResources {
+    return { select: (keep) => selectResourceOutputs(reply, keep) };
 }
 
 export interface PreviousOutputReadOptions {
@@ -74,9 +108,6 @@ export interface PreviousOutputReadOptions {
     /** The wait after the first failed read; it doubles after each further one (default 100 ms). */
     readonly firstDelayMs?: number;
 }
-
-/** The token the engine's builtin provider serves for a stack's resource outputs (StackReference's). */
-export const readStackResourceOutputsToken = "pulumi:pulumi:readStackResourceOutputs";
 
 function thisStackName(): string {
     return `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
