@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { CertificateLifetime, KeyAlgorithm } from "../domain/pki";
 import { certificateProfiles, LeafProfileName, leafAllowedUses, privateKeyArgs } from "../domain/certificateProfiles";
+import { childUrnOf, rootUrnOf } from "./shared/urns";
 
 export interface IssuedCertificateArgs {
     /** "server" (server-auth usage only) or "client" (client-auth usage only). */
@@ -79,7 +80,7 @@ export interface ClientCertificatesArgs {
     /** Put before each client's resource names (`partners-client-alice-key`): unique per endpoint. */
     readonly resourceNamePrefix?: string;
     /** The URN this component had before it moved (at the stack's root, before MtlsEndpoint existed). */
-    readonly formerParent?: pulumi.Input<string>;
+    readonly formerParent?: string;
 }
 
 /**
@@ -98,13 +99,13 @@ export class ClientCertificates extends pulumi.ComponentResource {
         const certificates = new Map<string, IssuedLeaf>();
         for (const [clientName, certificateArgs] of args.certificates) {
             const itemName = resourceNameOf(clientName);
-            // Each child's names before: under its own IssuedCertificate, and under this component's former URN.
+            // Each child's URNs before: under its own IssuedCertificate, and under this component's former URN.
             const formerParents = [
-                pulumi.createUrn(itemName, "mtls:pki:IssuedCertificate"),
+                rootUrnOf("mtls:pki:IssuedCertificate", itemName),
                 ...(args.formerParent ? [args.formerParent] : []),
             ];
-            const formerNames = (suffix: string) =>
-                formerParents.map((parent) => ({ name: `${itemName}${suffix}`, parent }));
+            const formerNames = (suffix: LeafSuffix) =>
+                formerParents.map((parent) => childUrnOf(parent, leafResourceTypes[suffix], `${itemName}${suffix}`));
             certificates.set(
                 clientName,
                 certificateArgs.certificateRequest
@@ -129,6 +130,14 @@ export class ClientCertificates extends pulumi.ComponentResource {
     }
 }
 
+/** The ends of a leaf's resource names, and the resources' types. */
+const leafResourceTypes = {
+    "-key": "tls:index/privateKey:PrivateKey",
+    "-csr": "tls:index/certRequest:CertRequest",
+    "-cert": "tls:index/locallySignedCert:LocallySignedCert",
+} as const;
+type LeafSuffix = keyof typeof leafResourceTypes;
+
 /** The name of a client's resources (its key is `<name>-key`, and so on). */
 export function resourceNameOf(clientName: string): string {
     return `client-${clientName}`;
@@ -142,7 +151,7 @@ function issueLeaf(
     name: string,
     args: IssuedCertificateArgs,
     options: pulumi.CustomResourceOptions,
-    formerNames: (suffix: string) => pulumi.Input<pulumi.URN | pulumi.Alias>[] = () => [],
+    formerNames: (suffix: LeafSuffix) => string[] = () => [],
 ): KeyedLeaf {
     const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(args.keyAlgorithm), {
         ...options,

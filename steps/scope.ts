@@ -4,6 +4,7 @@
  * in one stack must not share a URN (a URN names the parent's type, not the parent's name).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { rootUrnOf } from "../components/shared/urns";
 
 export interface ResourceScope {
     /** The name of a step's resource: `<endpoint>-<base>` under a component, `<base>` at the root. */
@@ -14,7 +15,7 @@ export interface ResourceScope {
      * The URN a resource named `base` of `type` had at the stack's root, for one deployed before the
      * component existed; undefined when nothing of this scope was ever there.
      */
-    formerRootUrn(base: string, type: string): pulumi.Output<string> | undefined;
+    formerRootUrn(base: string, type: string): string | undefined;
 }
 
 /** Everything at the stack's root, named as the steps name it (the unit tests' graph). */
@@ -37,6 +38,6 @@ export function componentScope(parent: pulumi.Resource, prefix: string, movedFro
             parent,
             ...(movedFromRoot ? { aliases: [{ name: base, parent: pulumi.rootStackResource }] } : {}),
         }),
-        formerRootUrn: (base, type) => (movedFromRoot ? pulumi.createUrn(base, type) : undefined),
+        formerRootUrn: (base, type) => (movedFromRoot ? rootUrnOf(type, base) : undefined),
     };
 }

@@ -142,9 +142,8 @@ export const ignoredChanges = new Map<string, string[]>();
 /** replacementTrigger of each resource by name, as the program passed it (mocks do not see options). */
 export const replacementTriggers = new Map<string, unknown>();
 
-/** The parent URN of each resource by name, and the parent URNs its aliases name. */
+/** The parent URN of each resource by name. */
 export const parents = new Map<string, string>();
-export const aliasParents = new Map<string, string[]>();
 /** Each resource's aliases by name, as `name under <parent URN>` / `name at the root` (sdkShim.ts). */
 export const aliasesOf = new Map<string, string[]>();
 
@@ -157,7 +156,6 @@ function recordReplacementTriggers(): void {
         ignoredChanges.set(options.name, options.ignoreChanges);
         additionalSecretOutputs.set(options.name, options.additionalSecretOutputs);
         parents.set(options.name, options.parent);
-        aliasParents.set(options.name, options.aliasParents);
         aliasesOf.set(options.name, options.aliases);
     });
 }

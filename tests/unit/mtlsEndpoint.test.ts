@@ -107,8 +107,8 @@ describe("MtlsEndpoint (the component)", () => {
         // A client's resources do not start with their parent's name, so they get their own aliases:
         // under the root ClientCertificates, and under the IssuedCertificate of before that.
         assert.deepStrictEqual(aliasesOf.get("mtls-nginx-client-alice-key")?.sort(), [
-            "client-alice-key under urn:pulumi:unit::mtls-nginx::mtls:pki:ClientCertificates::clients",
-            "client-alice-key under urn:pulumi:unit::mtls-nginx::mtls:pki:IssuedCertificate::client-alice",
+            "the URN urn:pulumi:unit::mtls-nginx::mtls:pki:ClientCertificates$tls:index/privateKey:PrivateKey::client-alice-key",
+            "the URN urn:pulumi:unit::mtls-nginx::mtls:pki:IssuedCertificate$tls:index/privateKey:PrivateKey::client-alice-key",
         ]);
         assert.strictEqual(
             resourcesOfType("docker:index/container:Container")[0].inputs.name,

@@ -44,9 +44,10 @@ export interface RegistrationOptions {
     readonly additionalSecretOutputs: string[];
     /** The parent's URN. */
     readonly parent: string;
-    /** The parent URN of each alias (structured alias specs; "" for an alias without one). */
-    readonly aliasParents: string[];
-    /** Each alias as `name` (or `(same name)`) `under` parent URN, `at the root`, or `under the same parent`. */
+    /**
+     * Each alias as `name` (or `(same name)`) `under` parent URN, `at the root`, or `under the same
+     * parent`; an alias given as a whole URN as `the URN <urn>`.
+     */
     readonly aliases: string[];
 }
 
@@ -57,6 +58,7 @@ interface RegistrationRequest {
     getAdditionalsecretoutputsList(): string[];
     getParent(): string;
     getAliasesList(): Array<{
+        getUrn(): string;
         getSpec(): { getParenturn(): string; getName(): string; getNoparent(): boolean } | undefined;
     }>;
 }
@@ -72,8 +74,10 @@ export function observeRegistrations(observe: (options: RegistrationOptions) => 
             ignoreChanges: request.getIgnorechangesList(),
             additionalSecretOutputs: request.getAdditionalsecretoutputsList(),
             parent: request.getParent(),
-            aliasParents: request.getAliasesList().map((alias) => alias.getSpec()?.getParenturn() ?? ""),
             aliases: request.getAliasesList().map((alias) => {
+                if (alias.getUrn()) {
+                    return `the URN ${alias.getUrn()}`;
+                }
                 const spec = alias.getSpec();
                 const where = spec?.getNoparent()
                     ? "at the root"
