@@ -9,7 +9,7 @@ import { deserializeProperty, unwrapRpcSecret } from "@pulumi/pulumi/runtime/rpc
  * resource at a time. The reply holds every resource's outputs (about 18 MB at 1,000 clients), and
  * an endpoint needs one resource's. The SDK's invoke decodes all of it with google-protobuf's
  * JavaScript, on the thread that constructs the resources: at 1,000 clients that was about 5 s of a
- * no-op preview (bench/README.md, "The previous records, read in part"). Here the bytes are scanned,
+ * no-op preview (bench/README.md, "The second cuts"). Here the bytes are scanned,
  * each resource's entry is skipped by its length, and only the entries a caller keeps are decoded.
  */
 
