@@ -178,6 +178,9 @@ function podBase(args: KubernetesSpecArgs): Omit<PodSpec, "containers"> {
     };
 }
 
+/** How long a terminating pod keeps serving before Nginx is told to quit (within the 30 s grace). */
+export const drainSeconds = 10;
+
 /**
  * A serving pod: Nginx in the foreground, ready once the readiness probe (no client certificate;
  * renderHealthProbe) passes. On the way out it keeps serving a few seconds, while the Service stops
@@ -200,7 +203,10 @@ export function servingPodSpec(args: KubernetesSpecArgs): PodSpec {
                     timeoutSeconds: 3,
                     failureThreshold: 3,
                 },
-                lifecycle: { preStop: { exec: { command: ["sleep", "5"] } } },
+                // Nginx keeps serving while the Service drops the pod: kube-proxy's rules follow the
+                // endpoints asynchronously. 5 s was once too short on a loaded 2-core node (a request
+                // sent to a pod already gone timed out, 1 in 3,631, e2e kubernetes rotation).
+                lifecycle: { preStop: { exec: { command: ["sleep", String(drainSeconds)] } } },
             },
         ],
     };

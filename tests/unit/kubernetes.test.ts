@@ -7,7 +7,7 @@ import type * as k8s from "@pulumi/kubernetes";
 
 import { deployOnMocks } from "./deploy";
 import { recordedResources, resourcesOfType, type RecordedResource } from "./mocks";
-import { configMapName, tlsSecretName } from "../../nginx/kubernetes";
+import { configMapName, drainSeconds, tlsSecretName } from "../../nginx/kubernetes";
 
 const now = new Date("2026-11-28T12:00:00Z");
 const kubeconfig = [
@@ -114,6 +114,9 @@ describe("platform kubernetes: the endpoint's objects", () => {
         );
         const keyItem = pod.volumes[0].projected.sources[1].secret.items.find((item) => item.key === "tls.key")!;
         assert.strictEqual(keyItem.mode, 0o400, "the key is readable by root only");
+        // A going pod serves on while the Service forgets it, and quits well inside its grace period.
+        assert.deepStrictEqual(nginx.lifecycle.preStop.exec.command, ["sleep", String(drainSeconds)]);
+        assert.ok(drainSeconds >= 10 && drainSeconds * 2 <= pod.terminationGracePeriodSeconds);
     });
 
     it("points the smoke test and the outputs at the Service: its cluster IP, or the node port", async () => {
