@@ -6,8 +6,6 @@ import {
     selectResourceOutputs,
 } from "./resourceOutputsReply";
 
-export { type DeployedResourceOutputs, readStackResourceOutputsToken } from "./resourceOutputsReply";
-
 /** The records an endpoint decides rotation and revocation from, as its last deployment left them. */
 export interface PreviousRecords {
     /** Its `rotationState` output. */
@@ -44,13 +42,14 @@ export async function readPreviousRecords(
 export function readPreviousResources(options: PreviousOutputReadOptions = {}): Promise<PreviousResources> {
     return withRetries(
         async () => {
+            const stackName = thisStackName();
             if (options.invoke) {
-                return decodedResources(await options.invoke(thisStackName()));
+                return decodedResources(await options.invoke(stackName));
             }
-            const reply = readRawStackResourceOutputs(thisStackName());
+            const reply = readRawStackResourceOutputs(stackName);
             return reply
                 ? replyResources(await reply)
-                : decodedResources(await invokeReadStackResourceOutputs(thisStackName()));
+                : decodedResources(await invokeReadStackResourceOutputs(stackName));
         },
         "reading the resources of the previous deployment",
         options,

@@ -1,9 +1,6 @@
 import * as assert from "assert";
-import {
-    type DeployedResourceOutputs,
-    readPreviousRecords,
-    readStackResourceOutputsToken,
-} from "../../rotation/previousOutputs";
+import { readPreviousRecords } from "../../rotation/previousOutputs";
+import { type DeployedResourceOutputs, readStackResourceOutputsToken } from "../../rotation/resourceOutputsReply";
 import { installMocks, previousResourceOutputs, recordedCalls } from "./mocks";
 
 installMocks();
