@@ -9,7 +9,8 @@
 # after every step, and a crash loses their steps and nothing else. Phase 2 is a plain `pulumi up`,
 # every step checkpointed, with the endpoint's resources left to change. Phase 1 also sets
 # PULUMI_ENABLE_LEGACY_DIFF=true: a TLS resource whose inputs are unchanged is unchanged (it has no
-# world to drift in), so the engine skips its provider Diff call. Neither phase runs a preview
+# world to drift in), so the engine skips its provider Diff call (scripts/env.sh sets it for every
+# command too, unless the environment says false). Neither phase runs a preview
 # first: two program runs, as many as one `pulumi up --yes` (a preview, then the update) took.
 
 # The --target arguments of phase 1, one per line.

@@ -36,8 +36,9 @@ export const skipCheckpointsVariable = "PULUMI_SKIP_CHECKPOINTS";
 /**
  * The engine's settings for phase 1 (scripts/up-phases.sh sets the same): one save at the end, and no
  * provider Diff call for a resource whose inputs are unchanged. Only pure TLS resources are in phase 1,
- * and they exist only in state: nothing can drift, so unchanged inputs mean unchanged. Phase 2 keeps
- * the providers' diffs, which see drift in the endpoint's resources after a refresh.
+ * and they exist only in state: nothing can drift, so unchanged inputs mean unchanged. Phase 2 runs
+ * with the environment as it is: scripts/env.sh skips the same Diff calls for every command (a refresh
+ * gives the state the inputs the providers read back, so drift is a changed input there).
  */
 export const pureResourcePhaseEnvironment: Readonly<Record<string, string>> = {
     [skipCheckpointsVariable]: "true",

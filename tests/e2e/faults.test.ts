@@ -195,6 +195,24 @@ describe("faults", function () {
         await assertConverged();
     });
 
+    it("restores a container setting changed by hand at the next up with refresh (the legacy diff is on)", async () => {
+        // scripts/env.sh skips a provider's Diff when the inputs are unchanged: the refresh must turn
+        // the hand-made change into a changed input, or the up would leave it.
+        assert.strictEqual(deployment.environment.PULUMI_ENABLE_LEGACY_DIFF, "true");
+        const memory = () =>
+            execFileSync("docker", ["inspect", "--format", "{{.HostConfig.Memory}}", deployment.containerName], {
+                encoding: "utf8",
+            }).trim();
+        const deployed = memory();
+        execFileSync("docker", ["update", "--memory", "300m", "--memory-swap", "300m", deployment.containerName]);
+        assert.strictEqual(memory(), String(300 * 1024 * 1024));
+        const result = await deployment.stack.up({ onOutput: log, refresh: true });
+        assert.strictEqual(result.summary.result, "succeeded");
+        assert.ok((result.summary.resourceChanges?.update ?? 0) >= 1, JSON.stringify(result.summary.resourceChanges));
+        assert.strictEqual(memory(), deployed, "the memory limit is the deployed one again");
+        await assertConverged();
+    });
+
     it("restores a served file changed by hand at the next up", async () => {
         const live = "/etc/nginx/mtls/live";
         // Not from inside the serving container: its files are read-only there.

@@ -242,6 +242,20 @@ describe("platform kubernetes on a real single-node cluster", function () {
         assert.strictEqual(readyPodNames().length, 2);
     });
 
+    it("scales a Deployment scaled by hand back at the next up with refresh (the legacy diff is on)", async () => {
+        // scripts/env.sh skips a provider's Diff when the inputs are unchanged: the refresh must turn
+        // the hand-made change into a changed input, or the up would leave it.
+        assert.strictEqual(deployment.environment.PULUMI_ENABLE_LEGACY_DIFF, "true");
+        const [name] = kubectl(clusterNow(), ["get", "deployments", "-n", namespace, "-o", "name"]).trim().split("\n");
+        const replicas = () => kubectl(clusterNow(), ["get", name, "-n", namespace, "-o", "jsonpath={.spec.replicas}"]);
+        assert.strictEqual(replicas(), "2");
+        kubectl(clusterNow(), ["scale", name, "-n", namespace, "--replicas=1"]);
+        assert.strictEqual(replicas(), "1");
+        const result = await deployment.stack.up({ onOutput: log, refresh: true });
+        assert.strictEqual(result.summary.result, "succeeded");
+        assert.strictEqual(replicas(), "2", "the deployed replica count again");
+    });
+
     it("destroy leaves the namespace as the test made it", async () => {
         await deployment.stack.destroy({ onOutput: log });
         const left = kubectl(clusterNow(), [

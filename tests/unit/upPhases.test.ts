@@ -89,7 +89,7 @@ describe("an up in two phases (scripts/upPhases.ts, scripts/up-phases.sh)", () =
         );
     });
 
-    it("gives up.sh's phase 1 the same engine settings, and phase 2 none of them", () => {
+    it("gives up.sh's phase 1 the same engine settings, and phase 2 only those scripts/env.sh sets for every command", () => {
         const variables = Object.keys(pureResourcePhaseEnvironment);
         const shown = variables.map((name) => `${name}=\${${name}:-}`).join(" ");
         // A stand-in for the CLI that prints the settings it was run with.
@@ -101,8 +101,12 @@ describe("an up in two phases (scripts/upPhases.ts, scripts/up-phases.sh)", () =
         });
         assert.strictEqual(result.status, 0, result.stderr);
         const runs = result.stdout.split("\n").filter((line) => line.endsWith(" up"));
+        // scripts/env.sh turns on the legacy diff for every command; checkpoints are skipped in phase 1 only.
+        const everyCommand: Record<string, string> = { PULUMI_ENABLE_LEGACY_DIFF: "true" };
         const expected = (set: boolean) =>
-            variables.map((name) => `${name}=${set ? pureResourcePhaseEnvironment[name] : ""}`).join(" ") + " up";
+            variables
+                .map((name) => `${name}=${set ? pureResourcePhaseEnvironment[name] : (everyCommand[name] ?? "")}`)
+                .join(" ") + " up";
         assert.deepStrictEqual(runs, [expected(true), expected(false)]);
     });
 });
