@@ -95,7 +95,7 @@ export class KubernetesEndpoint extends pulumi.ComponentResource {
                     name: args.name,
                     namespace: args.namespace,
                     labels: labelsOf(args.name, "serve"),
-                    annotations: skipAwait,
+                    annotations: { ...skipAwait, ...takeOwnership },
                 },
                 spec: deploymentSpec(spec),
             },
@@ -108,7 +108,12 @@ export class KubernetesEndpoint extends pulumi.ComponentResource {
         const service = new k8s.core.v1.Service(
             `${name}-service`,
             {
-                metadata: { name: args.name, namespace: args.namespace, labels: labelsOf(args.name, "serve") },
+                metadata: {
+                    name: args.name,
+                    namespace: args.namespace,
+                    labels: labelsOf(args.name, "serve"),
+                    annotations: takeOwnership,
+                },
                 spec: serviceSpec({
                     name: args.name,
                     type: args.serviceType,
@@ -140,6 +145,11 @@ export class KubernetesEndpoint extends pulumi.ComponentResource {
 
 /** The watch scripts wait instead of the provider: they quote what went wrong (delivery/awaitKubernetes.ts). */
 const skipAwait = { "pulumi.com/skipAwait": "true" };
+/**
+ * The stack owns its Deployment and Service: an `up` puts back a field changed by hand (`kubectl scale`,
+ * `kubectl edit`) instead of failing on server-side apply's conflict with that field's new manager.
+ */
+const takeOwnership = { "pulumi.com/patchForce": "true" };
 
 /** A provider for the configured cluster and namespace; the kubeconfig stays a secret. */
 function clusterProvider(name: string, args: KubernetesEndpointArgs, parent: pulumi.Resource): k8s.Provider {

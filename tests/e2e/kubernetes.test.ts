@@ -244,7 +244,8 @@ describe("platform kubernetes on a real single-node cluster", function () {
 
     it("scales a Deployment scaled by hand back at the next up with refresh (the legacy diff is on)", async () => {
         // scripts/env.sh skips a provider's Diff when the inputs are unchanged: the refresh must turn
-        // the hand-made change into a changed input, or the up would leave it.
+        // the hand-made change into a changed input, or the up would leave it. patchForce lets the up
+        // take .spec.replicas back from kubectl's field manager.
         assert.strictEqual(deployment.environment.PULUMI_ENABLE_LEGACY_DIFF, "true");
         const [name] = kubectl(clusterNow(), ["get", "deployments", "-n", namespace, "-o", "name"]).trim().split("\n");
         const replicas = () => kubectl(clusterNow(), ["get", name, "-n", namespace, "-o", "jsonpath={.spec.replicas}"]);
