@@ -58,6 +58,10 @@ export PULUMI_PARALLEL_DIFF="${PULUMI_PARALLEL_DIFF:-true}"
 # gives the state the inputs the provider read back (docker, kubernetes), so a setting changed by
 # hand is a changed input (e2e faults and kubernetes check it). false asks every provider again.
 export PULUMI_ENABLE_LEGACY_DIFF="${PULUMI_ENABLE_LEGACY_DIFF:-true}"
+# Node's compile cache: V8's code for every module a Node process loads, kept between runs (the
+# program loads @pulumi/pulumi, gRPC and the providers' SDKs on every preview and up). It holds code,
+# never values; each entry is keyed by its file's content. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-${MTLS_CACHE_ROOT}/node-compile-cache}"
 
 # --- State and secrets ----------------------------------------------------------------------
 mtls_default_backend_url="file://${mtls_repo_dir}/.pulumi-state"
