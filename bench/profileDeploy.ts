@@ -30,6 +30,7 @@ import {
 } from "./deploy";
 import { MemorySampler } from "./procfs";
 import { repoRoot } from "./settings";
+import { median } from "./stats";
 
 interface GrpcEntry {
     readonly method: string;
@@ -213,8 +214,10 @@ async function timedRepeatedly(count: number, time: (run: number) => Promise<Sca
     for (let run = 0; run < count; run++) {
         runs.push(await time(run));
     }
-    const median = [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor((runs.length - 1) / 2)];
-    return count === 1 ? median : { ...median, samples: runs.map((run) => run.seconds) };
+    const seconds = runs.map((run) => run.seconds);
+    // The memory and load of the middle run: with an odd count, the run the median is.
+    const middle = [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor((runs.length - 1) / 2)];
+    return count === 1 ? middle : { ...middle, seconds: median(seconds), samples: seconds };
 }
 
 /** BENCH_SCALE_SAMPLES: how many times the scale run times a no-op preview and adding a client. */
