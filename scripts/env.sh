@@ -68,8 +68,8 @@ export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-${MTLS_CACHE_ROOT}/node-compile
 # of 0.8 GiB (bench/README.md, "The fifth cuts"). Every Go program started from this environment
 # gets it; GOGC=100 restores Go's default.
 export GOGC="${GOGC:-200}"
-# The CLI writes a debug-level log of every command into PULUMI_HOME/logs, every RPC's payload in it
-# (encrypted with the stack's secrets provider): about 2.7 MB and 1 s of each `up` at 1,000
+# The CLI writes a debug-level log of every command into PULUMI_HOME/logs, a few messages for every
+# resource (encrypted with the stack's secrets provider): about 2.7 MB and 1 s of each `up` at 1,000
 # clients. The CLI (v3.274) has no setting to turn it off, and it skips the log when it cannot make
 # that directory, so here PULUMI_HOME/logs is a file that says why. MTLS_PULUMI_LOGS=keep keeps the
 # CLI's log (what `pulumi logs decrypt` reads, for a report to Pulumi). An existing log directory is
