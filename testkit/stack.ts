@@ -68,7 +68,8 @@ async function throwawayPlace(label: string, backend?: StateBackend): Promise<Th
     const scratchDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-tmp-"));
     const envVars = {
         ...toolchainEnvironment(),
-        PULUMI_BACKEND_URL: backend?.url ?? `file://${stateDirectory}`,
+        // metadata=skip, as scripts/env.sh: no `.attrs` sidecar (and no MD5 of the state) at each save.
+        PULUMI_BACKEND_URL: backend?.url ?? `file://${stateDirectory}?metadata=skip`,
         ...backend?.environment,
         TMPDIR: scratchDirectory,
         PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),

@@ -37,6 +37,24 @@ describe("scripts/env.sh: the engine's settings", () => {
         assert.strictEqual(sourceEnvScript(checkout, { GOGC: "100" }, 'echo "$GOGC"').trim(), "100");
     });
 
+    it("gives the checkout's file backend metadata=skip, and its passphrase with or without query parameters", () => {
+        const state = path.join(checkout, ".pulumi-state");
+        const shown = 'echo "$PULUMI_BACKEND_URL $PULUMI_CONFIG_PASSPHRASE_FILE"';
+        assert.strictEqual(
+            sourceEnvScript(checkout, {}, shown).trim(),
+            `file://${state}?metadata=skip ${state}/passphrase`,
+        );
+        // A shell that sourced an earlier env.sh exported the URL without the parameter: the same backend.
+        assert.strictEqual(
+            sourceEnvScript(checkout, { PULUMI_BACKEND_URL: `file://${state}` }, shown).trim(),
+            `file://${state} ${state}/passphrase`,
+        );
+        assert.strictEqual(
+            sourceEnvScript(checkout, { PULUMI_BACKEND_URL: "file:///elsewhere" }, shown).trim(),
+            "file:///elsewhere",
+        );
+    });
+
     it("turns the CLI's automatic log off on a new machine: PULUMI_HOME/logs is a file the CLI cannot log into", () => {
         sourceEnvScript(checkout);
         assert.ok(fs.statSync(logs).isFile());
