@@ -117,11 +117,12 @@ describe("npm package", () => {
         }
     });
 
-    it("exports the component, its type token, outputsOf (the args and outputs as types) and trimSdkBookkeeping", () => {
+    it("exports the component, its type token, outputsOf (the args and outputs as types), trimSdkBookkeeping and startReadingPreviousResources", () => {
         assert.deepStrictEqual(Object.keys(entry).sort(), [
             "MtlsEndpoint",
             "mtlsEndpointType",
             "outputsOf",
+            "startReadingPreviousResources",
             "trimSdkBookkeeping",
         ]);
         assert.strictEqual(entry.mtlsEndpointType, "mtls-nginx:index:MtlsEndpoint");

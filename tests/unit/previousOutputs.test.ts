@@ -1,5 +1,9 @@
 import * as assert from "assert";
-import { readPreviousRecords } from "../../rotation/previousOutputs";
+import {
+    readPreviousRecords,
+    readPreviousResources,
+    startReadingPreviousResources,
+} from "../../rotation/previousOutputs";
 import { type DeployedResourceOutputs, readStackResourceOutputsToken } from "../../rotation/resourceOutputsReply";
 import { installMocks, previousResourceOutputs, recordedCalls } from "./mocks";
 
@@ -73,5 +77,40 @@ describe("readPreviousRecords", () => {
             /reading the resources of the previous deployment of stack organization\/mtls-nginx\/unit failed 3 times; last error: failed to load checkpoint: EOF/,
         );
         assert.strictEqual(reader.reads.length, 3);
+    });
+});
+
+describe("startReadingPreviousResources", () => {
+    const readsSoFar = () =>
+        recordedCalls.filter((recorded) => recorded.token === readStackResourceOutputsToken).length;
+
+    it("sends the read before the program builds anything, and the next endpoint takes it, once", async () => {
+        previousResourceOutputs[endpointUrn] = {
+            type: "mtls-nginx:index:MtlsEndpoint",
+            outputs: { rotationState: record(4) },
+        };
+        try {
+            const before = readsSoFar();
+            await startReadingPreviousResources();
+            assert.strictEqual(readsSoFar(), before + 1, "asked for when the promise resolves");
+            const taken = readPreviousResources();
+            assert.strictEqual(readsSoFar(), before + 1, "the endpoint takes the read already made");
+            const own = taken.then((resources) => resources.select((urn) => urn === endpointUrn));
+            assert.deepStrictEqual((await own)[endpointUrn]?.outputs, { rotationState: record(4) });
+            await readPreviousResources();
+            assert.strictEqual(readsSoFar(), before + 2, "a second endpoint reads again");
+        } finally {
+            delete previousResourceOutputs[endpointUrn];
+        }
+    });
+
+    it("is not taken by a read with options of its own (a test's reader)", async () => {
+        await startReadingPreviousResources();
+        const reader = flakyReader(0, {});
+        await readPreviousRecords(endpointUrn, false, reader);
+        assert.strictEqual(reader.reads.length, 1);
+        const before = readsSoFar();
+        await readPreviousResources(); // the started read, taken now: no new request
+        assert.strictEqual(readsSoFar(), before);
     });
 });
