@@ -7,6 +7,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 
 import {
@@ -424,6 +425,17 @@ export const requestKeyArgs = {
     rsa: (bits: number) => ["-algorithm", "RSA", "-pkeyopt", `rsa_keygen_bits:${bits}`],
     ec: (curve: string) => ["-algorithm", "EC", "-pkeyopt", `ec_paramgen_curve:${curve}`],
 } as const;
+
+/**
+ * A temp directory for partners' keys that a test file makes when mocha loads it (a stack fixture's
+ * config needs the CSRs then). It goes when the process exits, too: a run that skips the suite
+ * (`--grep`) never reaches its `after`, and must not leave a key behind.
+ */
+export function partnerKeyDirectory(prefix: string): string {
+    const directory = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    process.once("exit", () => fs.rmSync(directory, { recursive: true, force: true }));
+    return directory;
+}
 
 /** Makes `<name>.key` (0600) and `<name>.csr` in `directory` with openssl, as a client would. */
 export function makeClientRequest(

@@ -2,9 +2,8 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import { createPrivateKey, X509Certificate } from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { makeClientRequest } from "../../testkit/pki";
+import { makeClientRequest, partnerKeyDirectory } from "../../testkit/pki";
 import {
     containerId,
     createThrowawayStack,
@@ -22,7 +21,7 @@ import { probe } from "../../testkit/tls";
  * A second partner's CSR is named by its file (csrFile), which the stack's config reader reads.
  */
 describe("a client that brings a CSR (real engine)", function () {
-    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-csr-"));
+    const directory = partnerKeyDirectory("mtls-e2e-csr-");
     const partner = makeClientRequest(directory, "partner-a");
     const filed = makeClientRequest(directory, "partner-b");
     const fixture = useThrowawayStack("csr", {
@@ -89,7 +88,7 @@ describe("a client that brings a CSR (real engine)", function () {
 
 /** The policy pack's client-key-custody rule through the real CLI: it reads what each certificate's CSR comes from. */
 describe("policy: client-key-custody with requireClientCsr (real CLI)", function () {
-    const directory = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-e2e-csr-policy-"));
+    const directory = partnerKeyDirectory("mtls-e2e-csr-policy-");
     const partner = makeClientRequest(directory, "partner-a");
     let deployment: ThrowawayStack | undefined;
 
