@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { curlCommand, endpointUrl } from "./domain/clientAccess";
 import type { IssuedLeaf } from "./components/issuedCertificate";
+import type { HeldResources } from "./rotation/clientHold";
 import type { StackConfig } from "./config/stackConfig";
 import { CertificateHistory, nextCertificateHistory, parseCertificateHistory } from "./rotation/certificateHistory";
 import { RotationPlanner } from "./rotation/rotationPlanner";
@@ -20,6 +21,11 @@ export interface DeployContext {
     readonly previousCertificateHistory?: pulumi.Input<Record<string, unknown> | undefined>;
     /** The time rotation decisions are made against. */
     readonly now: Date;
+    /**
+     * The clients' resources the clients-only `up` holds (rotation/clientHold.ts): excluded from the
+     * engine's update, so they are not registered; their certificates come from the last deployment.
+     */
+    readonly heldResources?: HeldResources;
 }
 
 /**
@@ -40,7 +46,7 @@ export function deployMtlsEndpoint(
         const history = previousHistory.apply((previous) => nextCertificateHistory(previous, {}, context.now));
         return waitingForIntermediate(config, authorities, rotation, history);
     }
-    const leaves = issueLeaves(config, authorities.active, rotation, scope);
+    const leaves = issueLeaves(config, authorities.active, rotation, scope, context.heldResources);
     const history = recordIssuedCertificates(leaves, previousHistory, context.now);
     const revocation = revoke(config, authorities, history, rotation, context.now, scope);
     const endpoint = deployEndpoint(config, endpointFilesOf(config, authorities, leaves, revocation), scope);

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { CertificateLifetime, KeyAlgorithm } from "../domain/pki";
 import { certificateProfiles, LeafProfileName, leafAllowedUses, privateKeyArgs } from "../domain/certificateProfiles";
+import type { HeldResources } from "../rotation/clientHold";
 import { childUrnOf, rootUrnOf } from "./shared/urns";
 
 export interface IssuedCertificateArgs {
@@ -81,6 +82,11 @@ export interface ClientCertificatesArgs {
     readonly resourceNamePrefix?: string;
     /** The URN this component had before it moved (at the stack's root, before MtlsEndpoint existed). */
     readonly formerParent?: string;
+    /**
+     * The resources the clients-only `up` holds (rotation/clientHold.ts): a client whose resources are
+     * all held registers none, and its certificate, key and expiry come from the last deployment.
+     */
+    readonly held?: HeldResources;
 }
 
 /**
@@ -106,21 +112,17 @@ export class ClientCertificates extends pulumi.ComponentResource {
             ];
             const formerNames = (suffix: LeafSuffix) =>
                 formerParents.map((parent) => childUrnOf(parent, leafResourceTypes[suffix], `${itemName}${suffix}`));
+            const leafName = `${args.resourceNamePrefix ?? ""}${itemName}`;
+            const byRequest = certificateArgs.certificateRequest !== undefined;
+            const held = args.held && heldLeafOf(clientName, leafName, byRequest, args.held);
             certificates.set(
                 clientName,
-                certificateArgs.certificateRequest
-                    ? signClientRequest(
-                          `${args.resourceNamePrefix ?? ""}${itemName}`,
-                          certificateArgs,
-                          certificateArgs.certificateRequest,
-                          { parent: this },
-                      )
-                    : issueLeaf(
-                          `${args.resourceNamePrefix ?? ""}${itemName}`,
-                          certificateArgs,
-                          { parent: this },
-                          formerNames,
-                      ),
+                held ??
+                    (certificateArgs.certificateRequest
+                        ? signClientRequest(leafName, certificateArgs, certificateArgs.certificateRequest, {
+                              parent: this,
+                          })
+                        : issueLeaf(leafName, certificateArgs, { parent: this }, formerNames)),
             );
         }
         this.certificates = certificates;
@@ -137,6 +139,38 @@ const leafResourceTypes = {
     "-cert": "tls:index/locallySignedCert:LocallySignedCert",
 } as const;
 type LeafSuffix = keyof typeof leafResourceTypes;
+
+/**
+ * A held client's leaf, from the last deployment's outputs of its certificate (and key), or undefined
+ * when its certificate is not held (a new client). A generated client is held whole or not at all: a
+ * held certificate over a new key would not match it.
+ */
+function heldLeafOf(clientName: string, name: string, byRequest: boolean, held: HeldResources): IssuedLeaf | undefined {
+    const urnOf = (suffix: LeafSuffix) => held.urnOf(leafResourceTypes[suffix], `${name}${suffix}`);
+    const certificateUrn = urnOf("-cert");
+    if (certificateUrn === undefined) {
+        return undefined;
+    }
+    const certificate = held.outputsOf(certificateUrn);
+    const leaf: IssuedLeaf = {
+        certificatePem: certificate.apply((outputs) => String(outputs.certPem)),
+        validityEndTime: certificate.apply((outputs) => String(outputs.validityEndTime)),
+    };
+    if (byRequest) {
+        return leaf;
+    }
+    const keyUrn = urnOf("-key");
+    if (keyUrn === undefined || urnOf("-csr") === undefined) {
+        throw new pulumi.RunError(
+            `client ${clientName}: its certificate is held by the clients-only up, but not a key and CSR of the ` +
+                "stack's (it had a CSR of its own): a client that changes to a generated key needs a full up",
+        );
+    }
+    return {
+        ...leaf,
+        privateKeyPem: pulumi.secret(held.outputsOf(keyUrn).apply((outputs) => String(outputs.privateKeyPem))),
+    };
+}
 
 /** The name of a client's resources (its key is `<name>-key`, and so on). */
 export function resourceNameOf(clientName: string): string {

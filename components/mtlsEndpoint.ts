@@ -5,6 +5,7 @@ import { validateStackConfig, type StackConfig } from "../config/stackConfig";
 import { stackEndpointName } from "../config/types";
 import { projectDirectory } from "../delivery/commands";
 import type { CertificateHistory } from "../rotation/certificateHistory";
+import { heldClientResources, heldResources } from "../rotation/clientHold";
 import { currentTime } from "../rotation/clock";
 import { readPreviousResources, recordsOf } from "../rotation/previousOutputs";
 import { describeDue } from "../rotation/rotationPlanner";
@@ -72,6 +73,7 @@ export class MtlsEndpoint extends pulumi.ComponentResource {
     constructor(name: string, args: MtlsEndpointArgs, opts?: pulumi.ComponentResourceOptions) {
         // Before super(): bad args register nothing, not even this component.
         const config = validateEndpointArgs(name, args);
+        const heldUrns = heldClientResources();
         // Asked for at once: the reply is the whole last state, and every certificate waits for it.
         const lastDeployment = readPreviousResources();
         super(mtlsEndpointType, name, {}, opts);
@@ -88,6 +90,12 @@ export class MtlsEndpoint extends pulumi.ComponentResource {
                 previousRotationState: previous.rotationState,
                 previousCertificateHistory: previous.clientCertificateSerials,
                 now: currentTime(),
+                heldResources:
+                    heldUrns &&
+                    heldResources(
+                        heldUrns,
+                        lastDeployment.then((resources) => resources.select((urn) => heldUrns.has(urn))),
+                    ),
             },
             componentScope(this, name, movedFromRoot),
         );

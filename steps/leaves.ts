@@ -15,6 +15,7 @@ import {
 import type { StackConfig } from "../config/stackConfig";
 import { parseCertificateRequest } from "../domain/csr";
 import { CertificateHistory, issuedSerialsOf, nextCertificateHistory } from "../rotation/certificateHistory";
+import type { HeldResources } from "../rotation/clientHold";
 import type { RotationPlanner } from "../rotation/rotationPlanner";
 import type { ResourceScope } from "./scope";
 
@@ -32,12 +33,16 @@ export interface Leaves {
     readonly clients: ReadonlyMap<string, IssuedLeaf>;
 }
 
-/** The leaves step: what is due rotates (a new key too); a revoked client's certificate is frozen. */
+/**
+ * The leaves step: what is due rotates (a new key too); a revoked client's certificate is frozen, and
+ * so is every existing client's in the clients-only `up` (`held`: rotation/clientHold.ts).
+ */
 export function issueLeaves(
     config: StackConfig,
     ca: CaHierarchy,
     rotation: RotationPlanner,
     scope: ResourceScope,
+    held?: HeldResources,
 ): Leaves {
     const issuer = { issuerCertificatePem: ca.issuerCertificatePem, issuerPrivateKeyPem: ca.issuerPrivateKeyPem };
     const server = new IssuedCertificate(
@@ -71,7 +76,7 @@ export function issueLeaves(
                 rotationTrigger: rotation.schedule(
                     item,
                     config.lifetimes.client.renewBeforeHours,
-                    revoked ? "freeze" : "rotate",
+                    revoked || held ? "freeze" : "rotate",
                 ),
                 frozen: revoked,
                 ...requestOf(config, clientName),
@@ -85,6 +90,7 @@ export function issueLeaves(
             certificates: clientArgs,
             resourceNamePrefix: scope.name(""),
             formerParent: scope.formerRootUrn("clients", "mtls:pki:ClientCertificates"),
+            held,
         },
         scope.options("clients"),
     ).certificates;

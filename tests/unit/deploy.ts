@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RawStackConfig, validateStackConfig } from "../../config/stackConfig";
 import type { MtlsEndpointOutputs } from "../../components/mtlsEndpoint";
+import type { HeldResources } from "../../rotation/clientHold";
 import { installMocks, promiseOf, resetRecordedResources, settled } from "./mocks";
 
 installMocks();
@@ -24,6 +25,8 @@ export interface DeployOptions {
     readonly previousRotationState?: Record<string, unknown>;
     /** Default: none, a first up. */
     readonly previousCertificateHistory?: Record<string, unknown>;
+    /** Default: none, a full up (the clients-only up's held resources: rotation/clientHold.ts). */
+    readonly heldResources?: HeldResources;
     /** The outputs to resolve: resolving an output waits for every registration upstream of it. */
     readonly awaiting: readonly OutputName[];
 }
@@ -35,6 +38,7 @@ export async function deployOnMocks(raw: RawStackConfig, options: DeployOptions)
         previousRotationState: options.previousRotationState ?? {},
         previousCertificateHistory: options.previousCertificateHistory,
         now: options.now,
+        heldResources: options.heldResources,
     });
     await Promise.all(options.awaiting.map((name) => promiseOf(outputs[name] as pulumi.Output<unknown>)));
     await settled();

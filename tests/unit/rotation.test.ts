@@ -1,4 +1,6 @@
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { heldResources } from "../../rotation/clientHold";
 import { describeDue } from "../../rotation/rotationPlanner";
 import { decideRotation, parseRotationState, rotationTrigger } from "../../rotation/rotationSchedule";
 import { ignoredChanges, installMocks, promiseOf, replacementTriggers, resourcesOfType, deliveredFiles } from "./mocks";
@@ -125,6 +127,67 @@ describe("rotation in the resource graph", () => {
         const { due } = await deploy({ clients: ["alice", "bob"], rotationLookaheadHours: 720 }, previous);
         assert.deepStrictEqual(due, { server: soon });
         assert.strictEqual(replacementTriggers.get("server-cert"), rotationTrigger(3));
+    });
+
+    it("the clients-only up registers no held client, takes its certificate from before, and rotates none", async () => {
+        const previous = {
+            ...steady,
+            server: { generation: 2, notAfter: "2026-12-01T00:00:00Z" },
+            "client-bob": { generation: 0, notAfter: "2026-12-01T00:00:00Z" },
+        };
+        const urnOf = (type: string, name: string) =>
+            `urn:pulumi:unit::mtls-nginx::mtls:pki:ClientCertificates$tls:index/${type}::${name}`;
+        const lastOutputs: Record<string, { outputs: Record<string, unknown> }> = {};
+        for (const client of ["alice", "bob"]) {
+            lastOutputs[urnOf("privateKey:PrivateKey", `client-${client}-key`)] = {
+                outputs: { privateKeyPem: `HELD KEY OF ${client}` },
+            };
+            lastOutputs[urnOf("certRequest:CertRequest", `client-${client}-csr`)] = { outputs: {} };
+            lastOutputs[urnOf("locallySignedCert:LocallySignedCert", `client-${client}-cert`)] = {
+                outputs: {
+                    certPem: `HELD CERT OF ${client}`,
+                    validityEndTime: (previous as Record<string, { notAfter: string }>)[`client-${client}`].notAfter,
+                },
+            };
+        }
+        replacementTriggers.clear();
+        const outputs = await deployOnMocks(
+            { clients: ["alice", "bob", "carol"] },
+            {
+                now,
+                previousRotationState: previous,
+                heldResources: heldResources(new Set(Object.keys(lastOutputs)), Promise.resolve(lastOutputs)),
+                awaiting: ["rotationState", "rotationDue", "containerId", "clientPrivateKeyPems"],
+            },
+        );
+        const [state, due, pems, keys] = await Promise.all([
+            promiseOf(outputs.rotationState),
+            promiseOf(outputs.rotationDue),
+            promiseOf(outputs.clientCertificatePems),
+            promiseOf(outputs.clientPrivateKeyPems),
+        ]);
+        // bob is due but held: nothing of his or alice's is registered; the server is not a client, and rotates.
+        const registered = [
+            ...resourcesOfType("tls:index/privateKey:PrivateKey"),
+            ...resourcesOfType("tls:index/locallySignedCert:LocallySignedCert"),
+        ].map((resource) => resource.name);
+        assert.deepStrictEqual(
+            registered.filter((name) => name.startsWith("client-")),
+            ["client-carol-key", "client-carol-cert"],
+        );
+        assert.deepStrictEqual(due, { server: "2026-12-01T00:00:00Z" });
+        assert.deepStrictEqual(state["client-bob"], previous["client-bob"]);
+        assert.strictEqual(state["client-carol"].generation, 0);
+        assert.strictEqual(replacementTriggers.get("server-cert"), rotationTrigger(3));
+        assert.strictEqual(pems.bob, "HELD CERT OF bob");
+        assert.strictEqual(keys.bob, "HELD KEY OF bob");
+        assert.strictEqual(await pulumi.isSecret(outputs.clientPrivateKeyPems), true);
+        assert.strictEqual(pems.carol, "CERT OF client-carol-cert\n");
+
+        // The same deployment without the hold registers everyone, and rotates bob.
+        const full = await deploy({ clients: ["alice", "bob", "carol"] }, previous);
+        assert.deepStrictEqual(Object.keys(full.due).sort(), ["client-bob", "server"]);
+        assert.strictEqual(replacementTriggers.get("client-bob-cert"), rotationTrigger(1));
     });
 
     it("never rotates a revoked client, so the CRL keeps naming its certificate", async () => {
