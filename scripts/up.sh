@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
-# `npm run up [-- STACK]`: set up (warm: seconds), then `pulumi up` the stack (default: dev)
-# on the local file backend, or on the backend of PULUMI_BACKEND_URL (with the passphrase from the
+# `npm run up [-- STACK] [--clients-only]`: set up (warm: seconds), then `pulumi up` the stack (default:
+# dev) on the local file backend, or on the backend of PULUMI_BACKEND_URL (with the passphrase from the
 # environment, see docs/operations.md), in two phases (scripts/up-phases.sh): the TLS resources without a
 # checkpoint per step, then the endpoint. The smoke test inside the update proves the endpoint works.
+# --clients-only: one `up` that issues new clients and updates the endpoint, holding every client
+# certificate already issued (scripts/upClientsOnly.ts); refused when other config changed.
 set -euo pipefail
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_dir}"
-stack="${1:-dev}"
+stack=""
+clients_only=false
+for argument in "$@"; do
+    case "${argument}" in
+        --clients-only) clients_only=true ;;
+        -*)
+            echo "usage: npm run up -- [STACK] [--clients-only] (unknown option ${argument})" >&2
+            exit 64
+            ;;
+        *)
+            if [ -n "${stack}" ]; then
+                echo "usage: npm run up -- [STACK] [--clients-only] (one stack only)" >&2
+                exit 64
+            fi
+            stack="${argument}"
+            ;;
+    esac
+done
+stack="${stack:-dev}"
 
 bash scripts/setup.sh
 # shellcheck source=scripts/env.sh
@@ -18,7 +38,11 @@ bash scripts/setup.sh
 mtls_require_passphrase
 mtls_repair_checkpoint_sidecars
 stack_file="$(mtls_stack_file "${stack}")"
-mtls_up_in_phases "${stack}" "${stack_file}"
+if [ "${clients_only}" = true ]; then
+    bash scripts/with-node.sh node -r ts-node/register/transpile-only scripts/upClientsOnly.ts "${stack}" "${stack_file}"
+else
+    mtls_up_in_phases "${stack}" "${stack_file}"
+fi
 echo
 echo "Endpoint: $(pulumi stack output endpointUrl --stack "${stack}")"
 echo "Try it:   npm run client -- ${stack} <client-name>   (writes ca.pem, <name>.crt, <name>.key and runs curl)"
