@@ -14,6 +14,7 @@ import { performance } from "perf_hooks";
 
 import type { LocalWorkspace } from "@pulumi/pulumi/automation";
 
+import { upClientsOnly } from "../scripts/upClientsOnly";
 import { createThrowawayStack, ThrowawayStack } from "../testkit/stack";
 import { onCleanup } from "./cleanup";
 import * as os from "os";
@@ -186,6 +187,11 @@ interface ScalePoint {
     readonly upFromEmpty: ScaleTiming;
     readonly noOpPreview: ScaleTiming;
     readonly addOneClient: ScaleTiming;
+    /**
+     * Adding one more client through the clients-only `up` (scripts/upClientsOnly.ts): the existing
+     * clients' resources held, so the engine skips their provider calls.
+     */
+    readonly addOneClientClientsOnly: ScaleTiming;
     /** `--replace` of every tls:index resource (BENCH_SCALE_ROTATE=0 leaves it out). */
     readonly rotateAll?: ScaleTiming;
     readonly stateBytes: number;
@@ -280,6 +286,15 @@ async function scale(counts: readonly number[]): Promise<void> {
                         stack.up(),
                     );
                 });
+                // Then as many more, one at a time, through the clients-only up: count + samples + 1, ...
+                const addOneClientClientsOnly = await timedRepeatedly(samples, async (run) => {
+                    await setClientsOfKind(stack, count + samples + run + 1, clientKind, csrDirectory);
+                    return timedWithLoad(
+                        deployment,
+                        `${label}: add one client, clients-only up (${run + 1} of ${samples})`,
+                        () => upClientsOnly(stack),
+                    );
+                });
                 const state = JSON.stringify(await stack.exportStack());
                 const resources = (
                     (JSON.parse(state) as { deployment: { resources?: unknown[] } }).deployment.resources ?? []
@@ -297,6 +312,7 @@ async function scale(counts: readonly number[]): Promise<void> {
                     upFromEmpty,
                     noOpPreview,
                     addOneClient,
+                    addOneClientClientsOnly,
                     rotateAll,
                     stateBytes: state.length,
                     resources,
