@@ -341,10 +341,17 @@ async function scale(counts: readonly number[]): Promise<void> {
     });
     const report = { points, exponents };
     const kindSuffix = `${clientKind === "csr" ? "-csr" : ""}${upPath === "one phase" ? "-one-phase" : ""}`;
-    const output = path.join(repoRoot, "bench", "results", `scale-${counts.join("-")}${kindSuffix}.json`);
+    const output = path.join(resultsDirectory(), `scale-${counts.join("-")}${kindSuffix}.json`);
     fs.writeFileSync(output, JSON.stringify(report, null, 2) + "\n");
     console.log(JSON.stringify(report, null, 2));
     console.log(`written to ${path.relative(repoRoot, output)}`);
+}
+
+/** bench/results, made when missing: it is git-ignored, so a new checkout has none. */
+function resultsDirectory(): string {
+    const directory = path.join(repoRoot, "bench", "results");
+    fs.mkdirSync(directory, { recursive: true });
+    return directory;
 }
 
 async function main(): Promise<void> {
@@ -352,7 +359,7 @@ async function main(): Promise<void> {
     if (scaleIndex >= 0) {
         return scale((process.argv[scaleIndex + 1] ?? "10,100,1000").split(",").map(Number));
     }
-    const logDirectory = fs.mkdtempSync(path.join(repoRoot, "bench", "results", `profile-${clients}-`));
+    const logDirectory = fs.mkdtempSync(path.join(resultsDirectory(), `profile-${clients}-`));
     const deployment = await createThrowawayStack(`profile-${clients}`, { smokeTest: "true" });
     const removeLeftovers = onCleanup(`dispose stack ${deployment.stackName}`, () => void deployment.dispose());
     const stack = deployment.stack;
@@ -398,7 +405,7 @@ async function main(): Promise<void> {
         );
         const stateBytes = Buffer.byteLength(JSON.stringify(await stack.exportStack()));
         const report = { clients, stateBytes, profiles, grpcLogs: path.relative(repoRoot, logDirectory) };
-        const output = path.join(repoRoot, "bench", "results", `profile-${clients}.json`);
+        const output = path.join(resultsDirectory(), `profile-${clients}.json`);
         fs.writeFileSync(output, JSON.stringify(report, null, 2) + "\n");
         console.log(JSON.stringify(report, null, 2));
         console.log(`written to ${path.relative(repoRoot, output)}`);
