@@ -5,7 +5,7 @@ import { validateStackConfig, type StackConfig } from "../config/stackConfig";
 import { stackEndpointName } from "../config/types";
 import { projectDirectory } from "../delivery/commands";
 import type { CertificateHistory } from "../rotation/certificateHistory";
-import { heldClientResources, heldResources } from "../rotation/clientHold";
+import { heldClientResources, heldLeafOutputNames, heldResources } from "../rotation/clientHold";
 import { currentTime } from "../rotation/clock";
 import { readPreviousResources, recordsOf } from "../rotation/previousOutputs";
 import { describeDue } from "../rotation/rotationPlanner";
@@ -94,7 +94,9 @@ export class MtlsEndpoint extends pulumi.ComponentResource {
                     heldUrns &&
                     heldResources(
                         heldUrns,
-                        lastDeployment.then((resources) => resources.select((urn) => heldUrns.has(urn))),
+                        lastDeployment.then((resources) =>
+                            resources.select((urn) => heldUrns.has(urn), heldLeafOutputNames),
+                        ),
                     ),
             },
             componentScope(this, name, movedFromRoot),

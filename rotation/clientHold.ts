@@ -44,6 +44,9 @@ export function heldClientResources(environment: NodeJS.ProcessEnv = process.env
     return new Set(urns as string[]);
 }
 
+/** The outputs of a held client's resources that the program reads (its certificate, expiry and key). */
+export const heldLeafOutputNames: ReadonlySet<string> = new Set(["certPem", "validityEndTime", "privateKeyPem"]);
+
 /** What a held resource is known by in a program: its own type and its name (a URN's last two parts). */
 export function heldResourceKey(urn: string): string {
     const [, , qualifiedType = "", ...name] = urn.split("::");

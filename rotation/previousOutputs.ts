@@ -84,8 +84,8 @@ export function readPreviousResources(options: PreviousOutputReadOptions = {}): 
 
 /** The resources of a stack's last deployment. */
 export interface PreviousResources {
-    /** The resources whose URN `keep` accepts, by URN. */
-    select(keep: (urn: string) => boolean): Record<string, DeployedResourceOutputs>;
+    /** The resources whose URN `keep` accepts, by URN; with `outputNames`, only those outputs of each. */
+    select(keep: (urn: string) => boolean, outputNames?: ReadonlySet<string>): Record<string, DeployedResourceOutputs>;
 }
 
 /** The records of the component `componentUrn` among the resources of the last deployment. */
@@ -116,13 +116,28 @@ function isStackUrn(urn: string): boolean {
 /** Resources already decoded (the SDK's invoke, or a test's reader). */
 function decodedResources(resources: Record<string, DeployedResourceOutputs>): PreviousResources {
     return {
-        select: (keep) => Object.fromEntries(Object.entries(resources).filter(([urn]) => keep(urn))),
+        select: (keep, outputNames) =>
+            Object.fromEntries(
+                Object.entries(resources)
+                    .filter(([urn]) => keep(urn))
+                    .map(([urn, resource]) => [
+                        urn,
+                        outputNames
+                            ? {
+                                  type: resource.type,
+                                  outputs: Object.fromEntries(
+                                      Object.entries(resource.outputs).filter(([name]) => outputNames.has(name)),
+                                  ),
+                              }
+                            : resource,
+                    ]),
+            ),
     };
 }
 
 /** Resources still in the engine's reply: each selection decodes only what it keeps. */
 function replyResources(reply: Uint8Array): PreviousResources {
-    return { select: (keep) => selectResourceOutputs(reply, keep) };
+    return { select: (keep, outputNames) => selectResourceOutputs(reply, keep, outputNames) };
 }
 
 export interface PreviousOutputReadOptions {

@@ -75,6 +75,14 @@ describe("the previous deployment's reply, decoded in part (rotation/resourceOut
         );
     });
 
+    it("with output names, decodes only those outputs of each resource kept, secrets unwrapped", () => {
+        const selected = selectResourceOutputs(reply(returned), () => true, new Set(["privateKeyPem", "ready"]));
+        assert.deepStrictEqual(selected, {
+            [keyUrn]: { type: "tls:index/privateKey:PrivateKey", outputs: { privateKeyPem: "KEY" } },
+            [endpointUrn]: { type: "mtls-nginx:index:MtlsEndpoint", outputs: { ready: true } },
+        });
+    });
+
     it("finds nothing in a reply without resources, and throws the failures the engine reports", () => {
         assert.deepStrictEqual(
             selectResourceOutputs(reply({ name: "s", outputs: {} }), () => true),
