@@ -94,7 +94,7 @@ export async function destroyInTwoPhases(
 }
 
 /** Runs `run` with extra environment variables for the stack's CLI, restored afterwards. */
-export async function withEnvironment<T>(
+async function withEnvironment<T>(
     stack: Stack,
     environment: Record<string, string>,
     run: () => Promise<T>,
