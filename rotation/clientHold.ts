@@ -13,6 +13,7 @@
  */
 import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
+import { nameOf, typeChainOf } from "../components/shared/urns";
 
 /** The environment variable the clients-only `up` sets for the program: the path of the held URNs. */
 export const holdClientsVariable = "MTLS_HOLD_CLIENTS";
@@ -49,8 +50,7 @@ export const heldLeafOutputNames: ReadonlySet<string> = new Set(["certPem", "val
 
 /** What a held resource is known by in a program: its own type and its name (a URN's last two parts). */
 export function heldResourceKey(urn: string): string {
-    const [, , qualifiedType = "", ...name] = urn.split("::");
-    return `${qualifiedType.split("$").pop()}::${name.join("::")}`;
+    return `${typeChainOf(urn).pop()}::${nameOf(urn)}`;
 }
 
 /**

@@ -22,6 +22,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { typeChainOf } from "../components/shared/urns";
 import { holdClientsVariable } from "../rotation/clientHold";
 
 /** The config keys a clients-only `up` may see changed (mtls-nginx:KEY). */
@@ -49,7 +50,7 @@ interface StateResource {
 export function clientResourceUrns(deployment: { resources?: readonly StateResource[] }): string[] {
     return (deployment.resources ?? [])
         .filter((resource) => {
-            const types = qualifiedTypeOf(resource.urn).split("$");
+            const types = typeChainOf(resource.urn);
             return (
                 resource.type.startsWith("tls:index/") &&
                 types.length >= 2 &&
@@ -57,11 +58,6 @@ export function clientResourceUrns(deployment: { resources?: readonly StateResou
             );
         })
         .map((resource) => resource.urn);
-}
-
-/** A URN's type part, with its parents' types (`urn:pulumi:STACK::PROJECT::TYPE::NAME`). */
-function qualifiedTypeOf(urn: string): string {
-    return urn.split("::")[2] ?? "";
 }
 
 /**

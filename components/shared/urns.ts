@@ -17,3 +17,13 @@ export function childUrnOf(parentUrn: string, type: string, name: string): strin
     const parentQualifiedType = parentUrn.substring(0, parentUrn.lastIndexOf("::"));
     return `${parentQualifiedType}$${type}::${name}`;
 }
+
+/** The types in a URN (`urn:pulumi:STACK::PROJECT::A$B$TYPE::NAME`): its ancestors' first, its own last. */
+export function typeChainOf(urn: string): string[] {
+    return (urn.split("::")[2] ?? "").split("$");
+}
+
+/** The name in a URN: what follows its type. */
+export function nameOf(urn: string): string {
+    return urn.split("::").slice(3).join("::");
+}
