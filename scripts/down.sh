@@ -16,6 +16,7 @@ stack="${1:-dev}"
 . scripts/up-phases.sh
 mtls_require_passphrase
 mtls_repair_checkpoint_sidecars
+mtls_check_state_copies_keep
 if ! selection="$(pulumi stack select "${stack}" 2>&1)"; then
     case "${selection}" in
     *"no stack named"*)
@@ -31,3 +32,5 @@ stack_file="$(mtls_stack_file "${stack}")"
 mtls_destroy_in_phases "${stack}" "${stack_file}"
 pulumi stack rm --yes --preserve-config --stack "${stack}"
 rm -f "${stack_file}"
+# The backend keeps a removed stack's backups: the newest few stay, as after an update.
+mtls_prune_state_copies "${stack}"

@@ -30,6 +30,7 @@ import { spawnSync } from "child_process";
 import * as path from "path";
 import { clockOverride, clockOverrideVariable } from "../rotation/clock";
 import { classifyItem } from "./expiryReport";
+import { pruneAfterUpdate, stateCopiesKeep } from "./stateCopies";
 import { upInTwoPhases, worthTwoPhases } from "./upPhases";
 
 const repoRoot = path.join(__dirname, "..");
@@ -533,6 +534,7 @@ async function main(argv: readonly string[]): Promise<number> {
     try {
         args = parseRenewArguments(argv);
         override = clockOverride();
+        stateCopiesKeep();
     } catch (error) {
         const stack = argv.find((argument) => !argument.startsWith("-")) ?? "dev";
         console.error(usageText);
@@ -548,6 +550,14 @@ async function main(argv: readonly string[]): Promise<number> {
             line: say(args.stack, `FAILED: ${firstError(emptyObservation(), error)}`),
         }),
     );
+    if (verdict.code === renewExit.ok && !args.dryRun) {
+        // Housekeeping, before the verdict (the last line, for a pager); a failure leaves the renewal as it is.
+        try {
+            console.log(pruneAfterUpdate(args.stack));
+        } catch (error) {
+            console.error(`[state] WARNING: the state copies were not pruned: ${(error as Error).message}`);
+        }
+    }
     (verdict.code === renewExit.ok ? console.log : console.error)(verdict.line);
     return verdict.code;
 }

@@ -45,3 +45,16 @@ mtls_destroy_in_phases() {
     echo "[down] phase 2 of 2: the TLS keys, CSRs and certificates (state only: saved once, at the end)"
     PULUMI_SKIP_CHECKPOINTS=true pulumi destroy "${common[@]}"
 }
+
+# The state copies a file backend keeps of each update (scripts/stateCopies.ts says why):
+# mtls_check_state_copies_keep stops on a MTLS_STATE_COPIES_KEEP that is not allowed, before an
+# update; mtls_prune_state_copies STACK keeps the newest of them after one.
+mtls_check_state_copies_keep() {
+    if [ -n "${MTLS_STATE_COPIES_KEEP:-}" ]; then
+        node -r ts-node/register/transpile-only "${mtls_repo_dir}/scripts/stateCopies.ts" --check
+    fi
+}
+mtls_prune_state_copies() {
+    node -r ts-node/register/transpile-only "${mtls_repo_dir}/scripts/stateCopies.ts" "$1" ||
+        echo "[state] WARNING: the state copies of $1 were not pruned (the update itself stands)" >&2
+}

@@ -37,12 +37,14 @@ bash scripts/setup.sh
 . scripts/up-phases.sh
 mtls_require_passphrase
 mtls_repair_checkpoint_sidecars
+mtls_check_state_copies_keep
 stack_file="$(mtls_stack_file "${stack}")"
 if [ "${clients_only}" = true ]; then
-    bash scripts/with-node.sh node -r ts-node/register/transpile-only scripts/upClientsOnly.ts "${stack}" "${stack_file}"
+    node -r ts-node/register/transpile-only scripts/upClientsOnly.ts "${stack}" "${stack_file}"
 else
     mtls_up_in_phases "${stack}" "${stack_file}"
 fi
+mtls_prune_state_copies "${stack}"
 echo
 echo "Endpoint: $(pulumi stack output endpointUrl --stack "${stack}")"
 echo "Try it:   npm run client -- ${stack} <client-name>   (writes ca.pem, <name>.crt, <name>.key and runs curl)"

@@ -1,5 +1,7 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 import { ClientsOnlyRefused, upClientsOnly } from "../../scripts/upClientsOnly";
 import {
@@ -45,13 +47,25 @@ describe("the clients-only up on a deployed stack", function () {
 
     after(() => removeRuntimeStackFile(deployment.stackName));
 
+    /** The files of one kind (history, backups) the file backend keeps for the stack, by pattern. */
+    const stateFiles = (kind: string, pattern: RegExp) => {
+        const directory = path.join(deployment.stateDirectory, ".pulumi", kind, "mtls-nginx", deployment.stackName);
+        return (fs.existsSync(directory) ? fs.readdirSync(directory) : []).filter((file) => pattern.test(file));
+    };
+
     it("npm run up -- STACK --clients-only issues a new client, who gets in, and holds the others", async () => {
         const before = await deployment.stack.outputs();
         const resourcesBefore = await tlsResources();
         const container = containerId(deployment.containerName);
         await setClients(deployment.stack, ["alice", "bob", "carol"]);
-        const environment: NodeJS.ProcessEnv = { ...process.env, ...deployment.environment };
+        const environment: NodeJS.ProcessEnv = {
+            ...process.env,
+            ...deployment.environment,
+            MTLS_STATE_COPIES_KEEP: "1",
+        };
         delete environment.MTLS_NOW;
+        const historyEntries = stateFiles("history", /\.history\.json$/).length;
+        assert.ok(stateFiles("history", /\.checkpoint\.json$/).length >= 1, "the first up left a copy");
         const run = spawnSync("npm", ["run", "--silent", "up", "--", deployment.stackName, "--clients-only"], {
             cwd: repoRoot,
             env: environment,
@@ -61,6 +75,14 @@ describe("the clients-only up on a deployed stack", function () {
         fixture.log(`${run.stdout}\n${run.stderr}`);
         assert.strictEqual(run.status, 0, `npm run up --clients-only failed:\n${run.stdout}\n${run.stderr}`);
         assert.match(run.stdout, /clients-only: held 6 client resources as they were/);
+        // The file backend's copies of the whole state: the newest of each kind stays, and every history entry.
+        assert.match(
+            run.stdout,
+            /\[state\] .*: removed [1-9][0-9]* old copies of the state .*; the newest 1 of each kind stay/,
+        );
+        assert.strictEqual(stateFiles("history", /\.checkpoint\.json$/).length, 1);
+        assert.strictEqual(stateFiles("backups", /\.json$/).length, 1);
+        assert.strictEqual(stateFiles("history", /\.history\.json$/).length, historyEntries + 1);
 
         const after = await deployment.stack.outputs();
         assert.strictEqual(clientPems(after).alice, clientPems(before).alice);

@@ -228,6 +228,12 @@ describe("npm run renew on a deployed stack", function () {
         );
         assertOnlyServerRenewed(before, await deployment.stack.outputs(), containerBefore);
         assert.strictEqual(await updates(), updatesBefore + 2, "two updates: phase 1, then phase 2");
+        // The state copies of those updates: the newest 10 of each kind stay (the default), the verdict is last.
+        assert.match(
+            run.stdout,
+            /\[state\] \S+: removed \d+ old copies of the state .*; the newest 10 of each kind stay/,
+        );
+        assert.strictEqual(run.stdout.trim().split("\n").pop(), run.verdict);
         const again = renew(inHours(1000));
         assert.match(again.verdict, /: nothing due at /, "phase 2 left nothing due");
     });
