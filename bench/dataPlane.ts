@@ -86,7 +86,6 @@ export interface DataPlaneReport {
 
 export const guideKeys: KeyTypes = { ca: "RSA-4096", server: "RSA-2048", client: "RSA-2048" };
 
-/** The project's defaults: what a stack with an empty config gets. */
 /** The default stack config for the image the bench runs (its key exchange groups follow the image). */
 export function projectDefaults(): ReturnType<typeof validateStackConfig> {
     return validateStackConfig({ image: testImage }, { stack: "bench", projectDirectory: repoRoot });

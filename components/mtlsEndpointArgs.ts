@@ -14,7 +14,7 @@ export interface MtlsEndpointArgs {
     serverDnsNames?: string[];
     /** IP subject alternative names for the server certificate. Default: ["127.0.0.1"]. */
     serverIpAddresses?: string[];
-    /** One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them). An entry {name, csr} brings the client's own key as a PEM CERTIFICATE REQUEST (CN = name) that the CA signs; the stack then holds no key for it. In stack config, {name, csrFile} reads the CSR from a file (relative to the project directory, or absolute). Default: ["client-1"]. */
+    /** One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them). An entry {name, csr} brings the client's own key as a PEM CERTIFICATE REQUEST (CN = name) that the CA signs; the stack then holds no key for it. In stack config, {name, csrFile} reads the CSR from a file (relative to the project directory, or absolute). Default: [client-1], unless clientsFile is set. */
     clients?: ClientEntryArgs[];
     /** Clients whose certificates are revoked (must also be listed in clients). Default: []. */
     revokedClients?: string[];

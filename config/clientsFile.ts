@@ -5,12 +5,11 @@
  * among them relative to the project directory too; problems in it are named `clientsFile[i]...`.
  */
 import * as yaml from "js-yaml";
-import { isDeepStrictEqual } from "util";
 import type { ClientEntry } from "../domain/clients";
 import { clientEntryList } from "./clientEntries";
 import { readNamedFile } from "./files";
 import { ConfigProblems } from "./problems";
-import type { ConfigContext, ConfigSettings } from "./types";
+import type { ConfigContext, ConfigSettings, RawStackConfig } from "./types";
 import { Parse, show } from "./values";
 
 const clientsFileAllowed =
@@ -32,13 +31,13 @@ const readEntries = clientEntryList(
 
 /**
  * The clients: the `clients` key's, or the list the file `clientsFile` names holds (undefined when
- * that file or an entry of it is not allowed, the problem reported). Pulumi passes Pulumi.yaml's
- * defaults to the program as set values, so `clients` counts as set only when it is not the default
- * (`defaults`: the table's static defaults); a clientsFile with clients set is refused.
+ * that file or an entry of it is not allowed, the problem reported). `clients` has no default while
+ * clientsFile is set (configTable.ts), so a clients value beside clientsFile was set, whatever it
+ * holds (an invalid one reads as undefined, its own problem reported): that is refused.
  */
 export function clientsOf(
     settings: Partial<ConfigSettings>,
-    defaults: Readonly<Partial<ConfigSettings>>,
+    raw: RawStackConfig,
     context: ConfigContext,
     problems: ConfigProblems,
 ): ClientEntry[] | undefined {
@@ -46,8 +45,7 @@ export function clientsOf(
     if (clientsFile === undefined || clientsFile === "") {
         return clients;
     }
-    // An invalid clients value reads as undefined: it was set (the default is valid).
-    if (clients === undefined || !isDeepStrictEqual(clients, defaults.clients)) {
+    if (Object.hasOwn(raw, "clients") && raw.clients !== undefined) {
         problems.add(
             "clientsFile",
             "is set, and so is mtls-nginx:clients; allowed: one of them (clients: the list in stack config; " +

@@ -87,8 +87,13 @@ export const configTable = {
         type: "array",
         items: mixedItems,
         description:
-            "One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them). An entry {name, csr} brings the client's own key as a PEM CERTIFICATE REQUEST (CN = name) that the CA signs; the stack then holds no key for it. In stack config, {name, csrFile} reads the CSR from a file (relative to the project directory, or absolute).",
-        default: ["client-1"],
+            "One client certificate per name; the name is the certificate's CN (unique regardless of case, as Nginx compares them). An entry {name, csr} brings the client's own key as a PEM CERTIFICATE REQUEST (CN = name) that the CA signs; the stack then holds no key for it. In stack config, {name, csrFile} reads the CSR from a file (relative to the project directory, or absolute). Default: [client-1], unless clientsFile is set.",
+        // Computed, not declared with a default in Pulumi.yaml: Pulumi passes a declared default to the
+        // program as if the stack set it, and then clients set next to clientsFile could not be told apart.
+        computedDefault: {
+            rule: '["client-1"], unless clientsFile is set',
+            compute: (_context, settings) => (settings.clientsFile ? undefined : ["client-1"]),
+        },
         parse: clientEntryList(
             "must list at least one client; allowed: a non-empty list of client names or {name, csr} objects",
         ),

@@ -136,7 +136,7 @@ type FieldKey = Exclude<ConfigKeyName, LifetimeKey | CaSourceKey | ClientsKey>;
 export function validateStackConfig(raw: RawStackConfig, context: ConfigContext): StackConfig {
     const problems = new ConfigProblems();
     const settings = readSettings(raw, context, problems);
-    settings.clients = clientsOf(settings, configDefaults, context, problems);
+    settings.clients = clientsOf(settings, raw, context, problems);
 
     // Checks across keys, by concern; each skips what depends on a key that is already invalid.
     validateClientReferences(settings, problems);

@@ -173,8 +173,8 @@ export function clientNames(count: number): string[] {
 }
 
 /**
- * Sets mtls-nginx:clients as a structured list (the project declares it `array<string>`) in one
- * `pulumi config set-all --path` call, instead of one CLI call per client.
+ * Sets mtls-nginx:clients as a structured list of names in one `pulumi config set-all --path` call,
+ * instead of one CLI call per client.
  */
 export async function setClients(stack: Stack, names: readonly string[]): Promise<void> {
     await setListConfig(stack, "clients", names);

@@ -4,7 +4,6 @@ import * as os from "os";
 import * as path from "path";
 import {
     argsOfStackConfig,
-    configDefaults,
     StackConfigError,
     validateStackConfig,
     type ConfigContext,
@@ -179,10 +178,7 @@ describe("client files in stack config (csrFile, clientsFile)", function () {
                     "",
                 ].join("\n"),
             );
-            const config = validateStackConfig(
-                { clientsFile: file, clients: configDefaults.clients, revokedClients: ["carol"] },
-                context,
-            );
+            const config = validateStackConfig({ clientsFile: file, revokedClients: ["carol"] }, context);
             assert.deepStrictEqual(config.clients, ["ops-probe", "alice", "carol", "2026-01-01"]);
             assert.deepStrictEqual(config.clientCsrs, { alice: made.alice.csrPem, carol: made.carol.csrPem });
             assert.deepStrictEqual(config.revokedClients, ["carol"]);
@@ -204,7 +200,7 @@ describe("client files in stack config (csrFile, clientsFile)", function () {
                 "lists/args.json",
                 JSON.stringify(["bob", { name: "alice", csrFile: "partners/alice.csr" }]),
             );
-            const raw = { clientsFile: file, clients: ["client-1"], publishPort: "9443" };
+            const raw = { clientsFile: file, publishPort: "9443" };
             const config = validateStackConfig(raw, context);
             const args = argsOfStackConfig(raw, config);
             assert.deepStrictEqual(args, {
@@ -226,12 +222,15 @@ describe("client files in stack config (csrFile, clientsFile)", function () {
             ]);
         });
 
-        it("refuses clients and clientsFile together, naming both (the default clients counts as not set)", () => {
+        it("refuses clients and clientsFile together, naming both, even clients set to the default", () => {
             const file = write("lists/both.yaml", "- bob\n");
             const expected =
                 "clientsFile: is set, and so is mtls-nginx:clients; allowed: one of them (clients: the list in " +
                 "stack config; clientsFile: a file that holds it)";
             assert.deepStrictEqual(problemsOf({ clientsFile: file, clients: ["bob"] }), [expected]);
+            // Pulumi.yaml declares no default for clients (Pulumi would pass it as if set): client-1 was set.
+            assert.deepStrictEqual(problemsOf({ clientsFile: file, clients: ["client-1"] }), [expected]);
+            assert.deepStrictEqual(validateStackConfig({}, context).clients, ["client-1"]);
             assert.deepStrictEqual(problemsOf({ clientsFile: file, clients: "bob" }), [
                 'clients: "bob" is not a list of clients; allowed: a list like ["a", "b"] of client names, or of ' +
                     '{"name": ..., "csr": PEM} objects, or of {"name": ..., "csrFile": path} objects',

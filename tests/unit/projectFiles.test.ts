@@ -31,13 +31,16 @@ describe("project files", () => {
     const project = readYaml("Pulumi.yaml") as { name: string; config: Record<string, Declaration> };
     const declared = new Map(Object.entries(project.config));
     const documented = new Map<string, DocumentedKey>(
-        [...readText("Pulumi.yaml").matchAll(/^ {4}# (\w+) \((\w+)(?: of (\w+))?, computed default\): (.+)$/gm)].map(
-            ([, name, type, items, description]) => [name, { type, items, description }],
-        ),
+        [
+            ...readText("Pulumi.yaml").matchAll(
+                /^ {4}# (\w+) \((\w+)(?: of (\w+(?: or \w+)?))?, computed default\): (.+)$/gm,
+            ),
+        ].map(([, name, type, items, description]) => [name, { type, items, description }]),
     );
 
     it("knows which keys have computed defaults", () => {
         assert.deepStrictEqual([...computedDefaultKeys].sort(), [
+            "clients",
             "containerName",
             "keyExchangeGroups",
             "trustedCas",
