@@ -9,7 +9,7 @@ import type { MtlsEndpointOutputs } from "./components/mtlsEndpoint";
 import { CaSlots, createCaSlots } from "./steps/authorities";
 import { deployEndpoint, endpointFilesOf, type DeployedEndpoint } from "./steps/endpoint";
 import { issueLeaves, recordIssuedCertificates, type Leaves } from "./steps/leaves";
-import { revoke, type Revocation } from "./steps/revocation";
+import { revoke, warnOfRemovedClients, type Revocation } from "./steps/revocation";
 import { type ResourceScope, rootScope } from "./steps/scope";
 import { runSmokeTest } from "./steps/smokeTest";
 
@@ -41,6 +41,7 @@ export function deployMtlsEndpoint(
     const rotation = new RotationPlanner(context.previousRotationState, context.now, config.rotationLookaheadHours);
     const authorities = createCaSlots(config, rotation, context.now, scope);
     const previousHistory = pulumi.output(context.previousCertificateHistory).apply(parseCertificateHistory);
+    warnOfRemovedClients(config, previousHistory, context.now, scope);
     if (!authorities.active) {
         // External root, first up: only the intermediate key and its CSR exist until the root signs it.
         const history = previousHistory.apply((previous) => nextCertificateHistory(previous, {}, context.now));

@@ -76,6 +76,41 @@ export function nextCertificateHistory(
     return history;
 }
 
+/** A client no longer configured whose certificates have not all expired. */
+export interface RemovedClient {
+    readonly name: string;
+    /** How many of its certificates are still valid. */
+    readonly certificates: number;
+    /** When the last of them expires (RFC 3339). */
+    readonly validUntil: string;
+}
+
+/**
+ * The names `history` holds unexpired certificates of at `now` that are not among `clients`, by name.
+ * Each of those certificates still passes the endpoint's certificate check: it chains to a trusted CA,
+ * and no CRL names it (only a configured client can be revoked).
+ */
+export function removedClientsStillValid(
+    history: CertificateHistory,
+    clients: readonly string[],
+    now: Date,
+): RemovedClient[] {
+    const configured = new Set(clients);
+    return Object.entries(history)
+        .filter(([name]) => !configured.has(name))
+        .map(([name, entries]) => ({
+            name,
+            valid: entries.filter((entry) => Date.parse(entry.notAfter) > now.getTime()),
+        }))
+        .filter(({ valid }) => valid.length > 0)
+        .map(({ name, valid }) => ({
+            name,
+            certificates: valid.length,
+            validUntil: valid.map((entry) => entry.notAfter).reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a)),
+        }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+}
+
 /** Every unexpired certificate of the named clients: what the CRLs must list. */
 export function revokedSerials(history: CertificateHistory, clientNames: readonly string[]): IssuedSerial[] {
     return clientNames.flatMap((name) => history[name] ?? []);

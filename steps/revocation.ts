@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CertificateRevocationList } from "../components/certificateRevocationList";
 import type { StackConfig } from "../config/stackConfig";
 import { earliestNextUpdate } from "../domain/x509";
-import { CertificateHistory, revokedSerials } from "../rotation/certificateHistory";
+import { CertificateHistory, removedClientsStillValid, revokedSerials } from "../rotation/certificateHistory";
 import type { RotationPlanner } from "../rotation/rotationPlanner";
 import { expiryFromNow } from "../rotation/rotationSchedule";
 import type { CaSlots } from "./authorities";
@@ -81,4 +81,31 @@ export function revoke(
         ),
     );
     return { crlPem, nextUpdate };
+}
+
+/**
+ * Warns of each client removed from the list whose certificates have not expired (`previous`: the
+ * last deployment's history): removing a client is not revoking it, and at scale a partner taken out
+ * of a clients file is easily taken for one locked out. Shown by every preview and up until the last
+ * of them expires.
+ */
+export function warnOfRemovedClients(
+    config: StackConfig,
+    previous: pulumi.Output<CertificateHistory>,
+    now: Date,
+    scope: ResourceScope,
+): void {
+    // Shown against the endpoint's component (none at the root): a program may hold more than one.
+    const endpoint = scope.options("clients").parent;
+    previous.apply((history) => {
+        for (const removed of removedClientsStillValid(history, config.clients, now)) {
+            void pulumi.log.warn(
+                `client ${removed.name} is no longer in clients, but ${removed.certificates} certificate(s) issued to ` +
+                    `it stay valid until ${removed.validUntil} and no CRL names them: it still passes the endpoint's ` +
+                    "certificate check. To refuse it now, list it in clients and in revokedClients until then " +
+                    "(docs/rotation.md, Revoke)",
+                endpoint,
+            );
+        }
+    });
 }

@@ -89,4 +89,38 @@ describe("revocation of every certificate a client holds", function () {
             "still refused with the new CRLs",
         );
     });
+
+    it("warns that dave, taken out of clients without a revocation, still gets in until his certificates expire", async () => {
+        const before = await deployment.stack.outputs();
+        const dave = clientProbe(deployment, before, "dave");
+        // erin takes dave's place: the smoke test needs a client that is not revoked.
+        await setConfig(deployment.stack, { clients: ["carol", "erin"] });
+        let output = "";
+        const result = await deployment.stack.up({
+            onOutput: (text) => {
+                output += text;
+                log(text);
+            },
+        });
+        assert.strictEqual(result.summary.result, "succeeded");
+        // Each certificate dave was issued (the rotation and the rollover above gave him three) is still valid.
+        const issued = outputValue<Record<string, Array<{ notAfter: string }>>>(
+            before,
+            "clientCertificateSerials",
+        ).dave;
+        const validUntil = issued
+            .map((certificate) => certificate.notAfter)
+            .sort()
+            .pop()!;
+        assert.match(
+            output.replace(/\s+/g, " "),
+            new RegExp(
+                `client dave is no longer in clients, but ${issued.length} certificate\\(s\\) issued to it stay ` +
+                    `valid until ${validUntil.replace(/[.+]/g, "\\$&")} and no CRL names them`,
+            ),
+        );
+        // What the warning says: removing is not revoking.
+        const bundle = outputValue<string>(result.outputs, "caCertificatePem");
+        assert.strictEqual(await status(dave, bundle), 200, "dave's certificate still passes");
+    });
 });

@@ -9,6 +9,7 @@ import {
     issuedSerialsOf,
     nextCertificateHistory,
     parseCertificateHistory,
+    removedClientsStillValid,
     revokedSerials,
     type CertificateHistory,
 } from "../../rotation/certificateHistory";
@@ -40,6 +41,22 @@ describe("certificate history (what revoking a client refuses)", () => {
             revokedSerials(next, ["carol", "nobody"]).map((issued) => issued.serial),
             ["0B", "0C"],
         );
+    });
+
+    it("names each client taken out of the list whose certificates still pass, and until when", () => {
+        const history: CertificateHistory = {
+            carol: [entry("0B", "2027-01-05T00:00:00Z")],
+            // Two still valid, the later one last in the list or not.
+            dave: [entry("0D", "2027-03-01T00:00:00Z"), entry("0F", "2027-02-01T00:00:00Z")],
+            erin: [entry("0E", "2026-12-06T12:00:00Z")],
+            Alice: [entry("0A", "2027-01-01T00:00:00Z")],
+        };
+        assert.deepStrictEqual(removedClientsStillValid(history, ["carol", "alice"], now), [
+            { name: "Alice", certificates: 1, validUntil: "2027-01-01T00:00:00Z" },
+            { name: "dave", certificates: 2, validUntil: "2027-03-01T00:00:00Z" },
+        ]);
+        assert.deepStrictEqual(removedClientsStillValid(history, ["carol", "dave", "erin", "Alice"], now), []);
+        assert.deepStrictEqual(removedClientsStillValid({}, [], now), []);
     });
 
     it("reads a previous output defensively: malformed entries and names count as none", () => {
