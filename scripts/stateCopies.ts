@@ -5,8 +5,8 @@
  * good: one in `.pulumi/backups/PROJECT/STACK/` (the state before the update) and one in
  * `.pulumi/history/PROJECT/STACK/` (`*.checkpoint.json`, the state after it). Pulumi never removes
  * either while the stack lives (v3.274.1, backend/diy/state.go). At 1,000 clients the state is 17 MB
- * and `npm run up` is two updates: 70 MB of disk per run, and a team that onboards partners daily fills
- * a disk within months. So the project's commands keep the newest MTLS_STATE_COPIES_KEEP copies of each
+ * and `npm run up` is two updates: 70 MB of disk per run, about 2 GB a month for a team that onboards
+ * partners daily. So the project's commands keep the newest MTLS_STATE_COPIES_KEEP copies of each
  * kind (default 10) after a successful update. The history entries themselves (`*.history.json`: who
  * ran what, with which config, and the result) are the audit trail and are never removed; nor is the
  * stack's own state or its `.bak`. Another backend (PostgreSQL, S3) keeps what its owner's rules keep.
