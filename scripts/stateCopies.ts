@@ -59,7 +59,9 @@ interface StateCopy {
     readonly written: bigint;
 }
 
-const compressed = "(?:\\.gz|\\.zst)?";
+/** What follows `STACK.` in a backup's name, and `STACK-` in a checkpoint's: the time, then the suffix. */
+const backupSuffix = /^([0-9]+)\.json(?:\.gz|\.zst)?$/;
+const checkpointSuffix = /^([0-9]+)\.checkpoint\.json(?:\.gz|\.zst)?$/;
 
 /**
  * The copies among a stack's files (`names`, in its backups or history directory): the backups
@@ -67,15 +69,14 @@ const compressed = "(?:\\.gz|\\.zst)?";
  * else (the history entries above all) is not a copy.
  */
 export function stateCopiesOf(stack: string, names: readonly string[]): StateCopy[] {
-    const quoted = stack.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    const backup = new RegExp(`^${quoted}\\.([0-9]+)\\.json${compressed}$`);
-    const checkpoint = new RegExp(`^${quoted}-([0-9]+)\\.checkpoint\\.json${compressed}$`);
+    const after = (file: string, separator: string, suffix: RegExp) =>
+        file.startsWith(`${stack}${separator}`) ? suffix.exec(file.slice(stack.length + 1)) : null;
     return names.flatMap((file): StateCopy[] => {
-        const asBackup = backup.exec(file);
+        const asBackup = after(file, ".", backupSuffix);
         if (asBackup) {
             return [{ file, kind: "backup", written: BigInt(asBackup[1]) }];
         }
-        const asCheckpoint = checkpoint.exec(file);
+        const asCheckpoint = after(file, "-", checkpointSuffix);
         return asCheckpoint ? [{ file, kind: "checkpoint", written: BigInt(asCheckpoint[1]) }] : [];
     });
 }
