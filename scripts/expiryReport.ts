@@ -3,6 +3,7 @@
  * the deployment), rows and an exit decision out. No I/O here; X509 parsing is pure computation.
  */
 import { X509Certificate } from "crypto";
+import { parseCertificateHistory, RemovedClient, removedClientsStillValid } from "../rotation/certificateHistory";
 import { parseRotationState } from "../rotation/rotationSchedule";
 
 const dayMs = 24 * 3600 * 1000;
@@ -14,6 +15,8 @@ export interface StatusOutputs {
     readonly certificateExpiries: Record<string, string>;
     readonly rotationState?: unknown;
     readonly rotationDue?: Record<string, string>;
+    /** Every unexpired certificate issued per client name (rotation/certificateHistory.ts). */
+    readonly clientCertificateSerials?: unknown;
 }
 
 /** What the CLI learnt beyond the records; undefined fields could not be told. */
@@ -62,6 +65,11 @@ export interface ExpiryReport {
     readonly rows: ExpiryRow[];
     /** Items whose row alerts. */
     readonly expiring: string[];
+    /**
+     * Clients taken out of `clients` without a revocation whose certificates have not all expired: no
+     * CRL names them, so the endpoint still admits them until then. Not rows: their expiry is good news.
+     */
+    readonly removedClients: RemovedClient[];
 }
 
 export interface ReportOptions {
@@ -126,11 +134,16 @@ export function buildExpiryReport(
                 alert: revoked !== true && !(daysLeft > options.warnDays),
             };
         });
+    // Every configured client has a certificate record (a revoked one keeps its last). A stack waiting
+    // for its intermediate's signature has none, and then nobody can be told removed.
+    const configuredClients = rows.flatMap((row) => (row.kind === "client" ? [classifyItem(row.item).client!] : []));
+    const history = configuredClients.length > 0 ? parseCertificateHistory(outputs.clientCertificateSerials) : {};
     return {
         generatedAt: options.now.toISOString(),
         warnDays: options.warnDays,
         rows,
         expiring: rows.filter((row) => row.alert).map((row) => row.item),
+        removedClients: removedClientsStillValid(history, configuredClients, options.now),
     };
 }
 
@@ -376,6 +389,28 @@ export function describeRow(row: ExpiryRow, warnDays: number): string {
     return parts.length > 0 ? parts.join("; ") : "ok";
 }
 
+/**
+ * The report's lines on clients removed without a revocation (none when there are none): each is
+ * still admitted until its last certificate expires.
+ */
+export function describeRemovedClients(report: Pick<ExpiryReport, "removedClients" | "generatedAt">): string[] {
+    if (report.removedClients.length === 0) {
+        return [];
+    }
+    const now = Date.parse(report.generatedAt);
+    return [
+        "removed from clients but not revoked, so still admitted until their certificates expire (no CRL names them):",
+        ...report.removedClients.map(
+            (removed) =>
+                `  ${removed.name}: ${removed.certificates} certificate(s) valid until ` +
+                `${removed.validUntil.slice(0, 16).replace("T", " ")} UTC ` +
+                `(${Math.floor((Date.parse(removed.validUntil) - now) / dayMs)} days)`,
+        ),
+        "  to refuse one now, list it in clients and in revokedClients, then run npm run up (docs/rotation.md)",
+        "",
+    ];
+}
+
 /** The human-readable report. */
 export function renderStatusText(stack: string, report: ExpiryReport, endpoint?: EndpointCheck): string {
     const table = [
@@ -399,6 +434,7 @@ export function renderStatusText(stack: string, report: ExpiryReport, endpoint?:
                 .trimEnd(),
         ),
         "",
+        ...describeRemovedClients(report),
     ];
     if (endpoint) {
         const verdict = !endpoint.reachable

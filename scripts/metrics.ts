@@ -15,6 +15,8 @@ export const metricNames = {
     certificateExpiration: "mtls_nginx_certificate_expiration_timestamp_seconds",
     certificateRevoked: "mtls_nginx_certificate_revoked",
     crlNextUpdate: "mtls_nginx_crl_next_update_timestamp_seconds",
+    removedClientValidUntil: "mtls_nginx_removed_client_valid_until_timestamp_seconds",
+    removedClientCertificates: "mtls_nginx_removed_client_valid_certificates",
     endpointInfo: "mtls_nginx_endpoint_info",
     endpointReachable: "mtls_nginx_endpoint_reachable",
     endpointMatchesState: "mtls_nginx_endpoint_certificate_matches_state",
@@ -44,6 +46,10 @@ const help: Record<MetricName, string> = {
     [metricNames.certificateRevoked]: "1 when a client certificate is named by a deployed CRL, else 0.",
     [metricNames.crlNextUpdate]:
         "The earliest next update among the CRLs Nginx enforces, seconds since the epoch; after it Nginx refuses every client.",
+    [metricNames.removedClientValidUntil]:
+        "A client taken out of clients without a revocation: when the last certificate issued to it expires, seconds since the epoch. No CRL names it, so the endpoint admits it until then.",
+    [metricNames.removedClientCertificates]:
+        "A client taken out of clients without a revocation: how many certificates issued to it are still valid.",
     [metricNames.endpointInfo]:
         "Where the live check connected (address, SNI server_name) and how it compared the served certificate with state (comparison: fingerprint, name-expiry-issuer, or none when unreachable); always 1.",
     [metricNames.endpointReachable]:
@@ -85,6 +91,12 @@ export function statusMetrics(input: StatusMetricsInput): MetricFamily[] {
         if (row.kind === "client" && row.revoked !== undefined) {
             add(metricNames.certificateRevoked, { item: row.item, kind: row.kind }, row.revoked ? 1 : 0);
         }
+    }
+
+    for (const removed of input.report?.removedClients ?? []) {
+        const item = { item: `client-${removed.name}` };
+        add(metricNames.removedClientValidUntil, item, timestampSeconds(removed.validUntil));
+        add(metricNames.removedClientCertificates, item, removed.certificates);
     }
 
     const endpoint = input.endpoint;

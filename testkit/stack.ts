@@ -42,6 +42,36 @@ export interface ThrowawayStack {
     dispose(): Promise<void>;
 }
 
+/** What an npm script printed, and how it ended. */
+export interface NpmScriptRun {
+    readonly code: number | null;
+    readonly stdout: string;
+    readonly stderr: string;
+}
+
+/**
+ * `npm run SCRIPT -- STACK ARGS...` on a throwaway stack, as cron or an operator runs it: with the
+ * stack's backend and passphrase in the environment (plus `extra`), and no clock of the tests'
+ * (MTLS_NOW) unless `extra` sets one.
+ */
+export function runNpmScript(
+    deployment: ThrowawayStack,
+    script: string,
+    args: readonly string[] = [],
+    extra: Record<string, string> = {},
+): NpmScriptRun {
+    const environment: NodeJS.ProcessEnv = { ...process.env, ...deployment.environment };
+    delete environment.PULUMI_CONFIG_PASSPHRASE_FILE;
+    delete environment.MTLS_NOW;
+    const result = spawnSync("npm", ["run", "--silent", script, "--", deployment.stackName, ...args], {
+        cwd: repoRoot,
+        env: { ...environment, ...extra },
+        encoding: "utf8",
+        timeout: 540_000,
+    });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
 /** A throwaway stack's name, its own state and temp directories, and the engine's environment for them. */
 interface ThrowawayPlace {
     readonly stackName: string;

@@ -1,5 +1,4 @@
 import * as assert from "assert";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import type { OutputMap } from "@pulumi/pulumi/automation";
@@ -9,7 +8,7 @@ import {
     containerId,
     outputValue,
     removeRuntimeStackFile,
-    repoRoot,
+    runNpmScript,
     setClients,
     setConfig,
     ThrowawayStack,
@@ -58,22 +57,11 @@ describe("the clients-only up on a deployed stack", function () {
         const resourcesBefore = await tlsResources();
         const container = containerId(deployment.containerName);
         await setClients(deployment.stack, ["alice", "bob", "carol"]);
-        const environment: NodeJS.ProcessEnv = {
-            ...process.env,
-            ...deployment.environment,
-            MTLS_STATE_COPIES_KEEP: "1",
-        };
-        delete environment.MTLS_NOW;
         const historyEntries = stateFiles("history", /\.history\.json$/).length;
         assert.ok(stateFiles("history", /\.checkpoint\.json$/).length >= 1, "the first up left a copy");
-        const run = spawnSync("npm", ["run", "--silent", "up", "--", deployment.stackName, "--clients-only"], {
-            cwd: repoRoot,
-            env: environment,
-            encoding: "utf8",
-            timeout: 540_000,
-        });
+        const run = runNpmScript(deployment, "up", ["--clients-only"], { MTLS_STATE_COPIES_KEEP: "1" });
         fixture.log(`${run.stdout}\n${run.stderr}`);
-        assert.strictEqual(run.status, 0, `npm run up --clients-only failed:\n${run.stdout}\n${run.stderr}`);
+        assert.strictEqual(run.code, 0, `npm run up --clients-only failed:\n${run.stdout}\n${run.stderr}`);
         assert.match(run.stdout, /clients-only: held 6 client resources as they were/);
         // The file backend's copies of the whole state: the newest of each kind stays, and every history entry.
         assert.match(

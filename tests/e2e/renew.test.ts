@@ -8,7 +8,7 @@ import {
     containerId,
     outputValue,
     removeRuntimeStackFile,
-    repoRoot,
+    runNpmScript,
     setConfig,
     ThrowawayStack,
     useThrowawayStack,
@@ -36,24 +36,16 @@ describe("npm run renew on a deployed stack", function () {
     let deployment: ThrowawayStack;
 
     const renew = (clock?: Date | string, ...args: string[]): RenewRun => renewWith({}, clock, ...args);
-    const renewWith = (extra: NodeJS.ProcessEnv, clock?: Date | string, ...args: string[]): RenewRun => {
-        const environment: NodeJS.ProcessEnv = { ...process.env, ...deployment.environment, ...extra };
-        delete environment.PULUMI_CONFIG_PASSPHRASE_FILE;
-        delete environment.MTLS_NOW;
-        if (clock !== undefined) {
-            environment.MTLS_NOW = clock instanceof Date ? clock.toISOString() : clock;
-        }
+    const renewWith = (extra: Record<string, string>, clock?: Date | string, ...args: string[]): RenewRun => {
         const started = Date.now();
-        const result = spawnSync("npm", ["run", "--silent", "renew", "--", deployment.stackName, ...args], {
-            cwd: repoRoot,
-            env: environment,
-            encoding: "utf8",
-            timeout: 540_000,
+        const result = runNpmScript(deployment, "renew", args, {
+            ...extra,
+            ...(clock !== undefined ? { MTLS_NOW: clock instanceof Date ? clock.toISOString() : clock } : {}),
         });
         const lines = `${result.stdout}\n${result.stderr}`.split("\n").filter((line) => line.trim() !== "");
         const verdict = lines.filter((line) => line.startsWith("mtls-nginx renew ")).pop() ?? "(no verdict line)";
-        console.log(`      exit ${result.status} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${verdict}`);
-        return { code: result.status, stdout: result.stdout, stderr: result.stderr, verdict };
+        console.log(`      exit ${result.code} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${verdict}`);
+        return { ...result, verdict };
     };
     const explain = (run: RenewRun) => `--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
     const inHours = (hours: number) => new Date(Date.now() + hours * hour);

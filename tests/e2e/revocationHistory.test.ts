@@ -2,9 +2,18 @@ import * as assert from "assert";
 
 import { crlNextUpdateFile } from "../../nginx/container";
 import { containerConfigDirectory, liveFileSet } from "../../nginx/files";
+import type { RemovedClient } from "../../rotation/certificateHistory";
+import { metricNames } from "../../scripts/metrics";
 import { docker } from "../../testkit/docker";
 import { probe, type ProbeOptions } from "../../testkit/tls";
-import { clientProbe, outputValue, setConfig, ThrowawayStack, useThrowawayStack } from "../../testkit/stack";
+import {
+    clientProbe,
+    outputValue,
+    runNpmScript,
+    setConfig,
+    ThrowawayStack,
+    useThrowawayStack,
+} from "../../testkit/stack";
 import type { OutputMap } from "@pulumi/pulumi/automation";
 
 const hour = 3600 * 1000;
@@ -122,5 +131,16 @@ describe("revocation of every certificate a client holds", function () {
         // What the warning says: removing is not revoking.
         const bundle = outputValue<string>(result.outputs, "caCertificatePem");
         assert.strictEqual(await status(dave, bundle), 200, "dave's certificate still passes");
+
+        // The expiry report and its metrics say the same, between deployments.
+        const report = runNpmScript(deployment, "status", ["--json", "--skip-endpoint"]);
+        assert.ok(report.stdout.trim().startsWith("{"), `status --json printed JSON; stderr:\n${report.stderr}`);
+        const parsed = JSON.parse(report.stdout) as { removedClients: RemovedClient[]; exitCode: number };
+        assert.deepStrictEqual(parsed.removedClients, [{ name: "dave", certificates: issued.length, validUntil }]);
+        const metrics = runNpmScript(deployment, "status", ["--format", "prometheus", "--skip-endpoint"]);
+        assert.match(
+            metrics.stdout,
+            new RegExp(`^${metricNames.removedClientCertificates}\\{[^}]*item="client-dave"\\} ${issued.length}$`, "m"),
+        );
     });
 });

@@ -5,7 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import type { EndpointCheck, ExpiryRow } from "../../scripts/expiryReport";
 import { JsonSample, metricNames } from "../../scripts/metrics";
-import { repoRoot, ThrowawayStack, useThrowawayStack } from "../../testkit/stack";
+import { repoRoot, runNpmScript, ThrowawayStack, useThrowawayStack } from "../../testkit/stack";
 import { parseExposition, promtool } from "../../testkit/promtool";
 
 /** What `npm run status -- STACK --json` prints. */
@@ -30,18 +30,7 @@ describe("npm run status on a deployed dev stack", function () {
     const fixture = useThrowawayStack("status");
     let deployment: ThrowawayStack;
 
-    /** `npm run SCRIPT -- STACK ARGS...` with the throwaway stack's backend and passphrase. */
-    const npmRun = (script: string, ...args: string[]) => {
-        const environment: NodeJS.ProcessEnv = { ...process.env, ...deployment.environment };
-        delete environment.PULUMI_CONFIG_PASSPHRASE_FILE;
-        const result = spawnSync("npm", ["run", "--silent", script, "--", deployment.stackName, ...args], {
-            cwd: repoRoot,
-            env: environment,
-            encoding: "utf8",
-        });
-        return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-    };
-    const status = (...args: string[]) => npmRun("status", ...args);
+    const status = (...args: string[]) => runNpmScript(deployment, "status", args);
     const statusJson = (...args: string[]) => {
         const result = status("--json", ...args);
         assert.ok(result.stdout.trim().startsWith("{"), `JSON on stdout; stderr:\n${result.stderr}`);
@@ -208,7 +197,7 @@ describe("npm run status on a deployed dev stack", function () {
         try {
             const passwordFile = path.join(secrets, "password");
             fs.writeFileSync(passwordFile, "e2e bundle password\n", { mode: 0o600 });
-            const result = npmRun("client", "alice", "--p12", "--password-file", passwordFile);
+            const result = runNpmScript(deployment, "client", ["alice", "--p12", "--password-file", passwordFile]);
             assert.strictEqual(result.code, 0, result.stderr);
             assert.strictEqual(result.stdout, "mtls-nginx: hello alice\n");
             assert.doesNotMatch(result.stderr, /% Total|Dload/, "no progress meter");

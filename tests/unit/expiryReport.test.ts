@@ -120,6 +120,50 @@ describe("expiry report", () => {
         assert.match(describeRow(row(unknown, "client-bob"), 30), /revocation unknown/);
     });
 
+    it("lists clients taken out of clients whose certificates are still valid, apart from the rows and the exit status", () => {
+        const outputs = devOutputs({
+            clientCertificateSerials: {
+                alice: [{ serial: "0A", notAfter: inDays(365) }],
+                dave: [
+                    { serial: "0B", notAfter: inDays(-2) },
+                    { serial: "0C", notAfter: inDays(40) },
+                    { serial: "0D", notAfter: inDays(200) },
+                ],
+                erin: [{ serial: "0E", notAfter: inDays(-1) }],
+                frank: "not a list",
+            },
+        });
+        const report = buildExpiryReport(outputs, { revokedClients: [] }, { now, warnDays: 30 });
+        // erin's only certificate has expired since the last up; alice is configured (a row).
+        assert.deepStrictEqual(report.removedClients, [{ name: "dave", certificates: 2, validUntil: inDays(200) }]);
+        assert.ok(
+            !report.rows.some((candidate) => candidate.item === "client-dave"),
+            "no row: its expiry is good news",
+        );
+        assert.strictEqual(
+            statusExitCode(report),
+            0,
+            "a removal that lapses is the operator's call; the alert says it",
+        );
+        const text = renderStatusText("dev", report);
+        assert.match(text, /removed from clients but not revoked, so still admitted/);
+        assert.match(text, /^ {2}dave: 2 certificate\(s\) valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(200 days\)$/m);
+        assert.match(text, /list it in clients and in revokedClients/);
+
+        assert.deepStrictEqual(buildExpiryReport(devOutputs(), {}, { now, warnDays: 30 }).removedClients, []);
+        assert.doesNotMatch(
+            renderStatusText("dev", buildExpiryReport(devOutputs(), {}, { now, warnDays: 30 })),
+            /removed/,
+        );
+        // Waiting for an intermediate's signature, a stack has no client records: nobody can be told removed.
+        const waiting = buildExpiryReport(
+            { ...outputs, certificateExpiries: { "ca-root": inDays(3650) }, rotationState: {} },
+            {},
+            { now, warnDays: 30 },
+        );
+        assert.deepStrictEqual(waiting.removedClients, []);
+    });
+
     it("takes the CRL's expiry from the deployed CRLs when read, else from rotationState", () => {
         const outputs = devOutputs({
             rotationState: { ...(devOutputs().rotationState as object), crl: { generation: 0, notAfter: inDays(20) } },

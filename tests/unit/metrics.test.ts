@@ -23,7 +23,10 @@ const nowSeconds = 1780272000;
 const day = 86400;
 const inDays = (days: number) => new Date(now.getTime() + days * day * 1000).toISOString();
 
-/** A dev stack: one CA, the server, alice, bob revoked, a CRL; the provider's expiries carry fractions of seconds. */
+/**
+ * A dev stack: one CA, the server, alice, bob revoked, a CRL, and dave taken out of clients with two
+ * certificates still valid; the provider's expiries carry fractions of seconds.
+ */
 function fixtureReport(overrides: { expiries?: Record<string, string>; warnDays?: number } = {}): ExpiryReport {
     return buildExpiryReport(
         {
@@ -35,6 +38,12 @@ function fixtureReport(overrides: { expiries?: Record<string, string>; warnDays?
                 ...overrides.expiries,
             },
             rotationState: { crl: { generation: 1, notAfter: inDays(25) } },
+            clientCertificateSerials: {
+                dave: [
+                    { serial: "0C", notAfter: inDays(40) },
+                    { serial: "0D", notAfter: inDays(200) },
+                ],
+            },
         },
         { revokedClients: ["bob"], activeCaSlot: "a", crlNextUpdate: inDays(20) },
         { now, warnDays: overrides.warnDays ?? 30 },
@@ -95,6 +104,12 @@ describe("status metrics", () => {
             `# HELP ${metricNames.crlNextUpdate} `,
             `# TYPE ${metricNames.crlNextUpdate} gauge`,
             `${metricNames.crlNextUpdate}{${base},item="crl"} ${nowSeconds + 20 * day}`,
+            `# HELP ${metricNames.removedClientValidUntil} `,
+            `# TYPE ${metricNames.removedClientValidUntil} gauge`,
+            `${metricNames.removedClientValidUntil}{${base},item="client-dave"} ${nowSeconds + 200 * day}`,
+            `# HELP ${metricNames.removedClientCertificates} `,
+            `# TYPE ${metricNames.removedClientCertificates} gauge`,
+            `${metricNames.removedClientCertificates}{${base},item="client-dave"} 2`,
             `# HELP ${metricNames.endpointInfo} `,
             `# TYPE ${metricNames.endpointInfo} gauge`,
             `${metricNames.endpointInfo}{${base},item="server",address="127.0.0.1:8443",server_name="localhost",comparison="fingerprint"} 1`,
@@ -419,7 +434,7 @@ describe("status metrics", () => {
         it("check rules: the example alert rules load", () => {
             const result = promtool(["check", "rules", alerts]);
             assert.strictEqual(result.code, 0, result.output);
-            assert.match(result.output, /SUCCESS: 7 rules found/);
+            assert.match(result.output, /SUCCESS: 8 rules found/);
         });
 
         it("test rules: each alert fires when it should and not before (mtls-nginx-alerts.test.yml)", () => {
