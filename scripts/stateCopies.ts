@@ -1,5 +1,6 @@
 /**
- * Retention of the file backend's state copies (docs/operations.md, "State copies on the file backend").
+ * Retention of the file backend's state copies (docs/operations.md, "State copies on the file backend"),
+ * and where that backend keeps a stack's checkpoint (read by the clients-only `up`, upClientsOnly.ts).
  *
  * Why: every update of a stack on a file backend leaves two copies of the whole state behind, for
  * good: one in `.pulumi/backups/PROJECT/STACK/` (the state before the update) and one in
@@ -121,9 +122,7 @@ export function pruneStateCopies(
     if (keep === "all") {
         return { removed: 0, bytes: 0, skipped: `${stateCopiesKeepVariable}=all` };
     }
-    const parts = stackReference.split("/");
-    const stack = parts[parts.length - 1];
-    const stackProject = parts.length === 3 ? parts[1] : project;
+    const { stack, stackProject } = parseStackReference(stackReference, project);
     let removed = 0;
     let bytes = 0;
     for (const kind of ["backups", "history"]) {
@@ -141,6 +140,31 @@ export function pruneStateCopies(
         }
     }
     return { removed, bytes };
+}
+
+/** A stack reference `STACK` or `ORG/PROJECT/STACK`: the stack's name, and its project. */
+function parseStackReference(stackReference: string, project: string): { stack: string; stackProject: string } {
+    const parts = stackReference.split("/");
+    return { stack: parts[parts.length - 1], stackProject: parts.length === 3 ? parts[1] : project };
+}
+
+/**
+ * The file backend's checkpoint of a stack, the state every update reads and rewrites: `.pulumi/stacks/
+ * PROJECT/STACK.json`, or `.pulumi/stacks/STACK.json` in the legacy layout (no `version: 1` in
+ * `.pulumi/meta.yaml`). Undefined on another backend, when there is none, and when a compressed one
+ * exists beside it: the engine reads whichever was written last, so the plain file could be an old state.
+ */
+export function fileBackendCheckpoint(backendUrl: string, project: string, stackReference: string): string | undefined {
+    const root = fileBackendDirectory(backendUrl);
+    if (root === undefined) {
+        return undefined;
+    }
+    const { stack, stackProject } = parseStackReference(stackReference, project);
+    const meta = path.join(root, ".pulumi", "meta.yaml");
+    const projectScoped = fs.existsSync(meta) && /^version:\s*1\s*$/m.test(fs.readFileSync(meta, "utf8"));
+    const base = path.join(root, ".pulumi", "stacks", ...(projectScoped ? [stackProject] : []), stack);
+    const compressed = [".json.gz", ".json.zst"].some((extension) => fs.existsSync(base + extension));
+    return !compressed && fs.existsSync(`${base}.json`) ? `${base}.json` : undefined;
 }
 
 /** The project's name, from Pulumi.yaml's `name:` line. */

@@ -24,6 +24,7 @@ import * as os from "os";
 import * as path from "path";
 import { typeChainOf } from "../components/shared/urns";
 import { holdClientsVariable } from "../rotation/clientHold";
+import { fileBackendCheckpoint } from "./stateCopies";
 
 /** The config keys a clients-only `up` may see changed (mtls-nginx:KEY). */
 export const clientsKeys: readonly string[] = ["clients", "clientsFile", "revokedClients"];
@@ -91,14 +92,11 @@ export interface ClientsOnlyOptions {
  * need. A failed update throws, with the CLI's last lines.
  */
 export async function upClientsOnly(stack: Stack, options: ClientsOnlyOptions = {}): Promise<ClientsOnlyResult> {
-    // Three reads of the state and its history, at once: each is a CLI run that loads the stack. The
-    // export keeps secrets as ciphertext: only URNs are wanted from it.
-    const [[last], config, exported] = await Promise.all([
+    // Three reads of the state and its history, at once.
+    const [[last], config, resources] = await Promise.all([
         stack.history(1, 1, true),
         currentConfig(stack, options.configFile),
-        runCli(stack, ["stack", "export", "--stack", stack.name]).then(
-            (stdout) => JSON.parse(stdout) as { deployment?: { resources?: StateResource[] } },
-        ),
+        stateResources(stack),
     ]);
     if (last === undefined || last.kind !== "update" || last.result !== "succeeded") {
         throw new ClientsOnlyRefused(
@@ -113,7 +111,7 @@ export async function upClientsOnly(stack: Stack, options: ClientsOnlyOptions = 
                 `a clients-only up allows changes to ${clientsKeys.join(", ")} only: run a full up`,
         );
     }
-    const held = clientResourceUrns(exported.deployment ?? {});
+    const held = clientResourceUrns({ resources });
     const commandLineBytes = held.reduce((sum, urn) => sum + urn.length + "--exclude".length + 2, 0);
     if (commandLineBytes > maximumExcludeBytes) {
         throw new ClientsOnlyRefused(
@@ -146,6 +144,30 @@ export async function upClientsOnly(stack: Stack, options: ClientsOnlyOptions = 
     } finally {
         fs.rmSync(directory, { recursive: true, force: true });
     }
+}
+
+/**
+ * The resources in the stack's state (URNs and types only). On a file backend they are read from the
+ * checkpoint file itself: `pulumi stack export` loads the whole state, encodes it again and prints it,
+ * 4 s at 1,000 generated clients against 0.3 s to parse the file (issue 21). Elsewhere, and when the
+ * file does not hold a checkpoint as expected, from the export, which keeps secrets as ciphertext.
+ */
+async function stateResources(stack: Stack): Promise<StateResource[]> {
+    const workspace = stack.workspace as LocalWorkspace;
+    const backendUrl = workspace.envVars.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL ?? "";
+    const checkpoint = fileBackendCheckpoint(backendUrl, (await workspace.projectSettings()).name, stack.name);
+    if (checkpoint !== undefined) {
+        const file = JSON.parse(await fs.promises.readFile(checkpoint, "utf8")) as {
+            checkpoint?: { latest?: { resources?: StateResource[] } };
+        };
+        if (file.checkpoint?.latest !== undefined) {
+            return file.checkpoint.latest.resources ?? [];
+        }
+    }
+    const exported = JSON.parse(await runCli(stack, ["stack", "export", "--stack", stack.name])) as {
+        deployment?: { resources?: StateResource[] };
+    };
+    return exported.deployment?.resources ?? [];
 }
 
 /** The stack's config as the update will read it: from `configFile` when one is given. */

@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
+    fileBackendCheckpoint,
     fileBackendDirectory,
     pruneStateCopies,
     stateCopiesKeep,
@@ -137,6 +138,26 @@ describe("state copies on the file backend (scripts/stateCopies.ts)", () => {
             assert.deepStrictEqual(list(".pulumi/backups/other/dev"), ["dev.6.json"]);
             assert.strictEqual(pruneStateCopies(`file://${root}`, "mtls-nginx", "legacy", 1).removed, 1);
             assert.deepStrictEqual(list(".pulumi/history/legacy"), ["legacy-8.checkpoint.json"]);
+        });
+
+        it("finds a stack's checkpoint in the layout meta.yaml says, and none beside a compressed one", () => {
+            const url = `file://${root}`;
+            write(".pulumi/stacks/legacy.json", 10);
+            // No meta.yaml: the legacy layout, .pulumi/stacks/STACK.json.
+            assert.strictEqual(
+                fileBackendCheckpoint(url, "mtls-nginx", "legacy"),
+                path.join(root, ".pulumi/stacks/legacy.json"),
+            );
+            assert.strictEqual(fileBackendCheckpoint(url, "mtls-nginx", "dev"), undefined);
+            fs.writeFileSync(path.join(root, ".pulumi/meta.yaml"), "version: 1\n");
+            const dev = path.join(root, ".pulumi/stacks/mtls-nginx/dev.json");
+            assert.strictEqual(fileBackendCheckpoint(url, "mtls-nginx", "dev"), dev);
+            assert.strictEqual(fileBackendCheckpoint(url, "other", "organization/mtls-nginx/dev"), dev);
+            assert.strictEqual(fileBackendCheckpoint(url, "mtls-nginx", "legacy"), undefined);
+            assert.strictEqual(fileBackendCheckpoint("postgres://db/state", "mtls-nginx", "dev"), undefined);
+            // The engine reads whichever variant was written last: the plain file alone is not to be trusted.
+            write(".pulumi/stacks/mtls-nginx/dev.json.gz", 10);
+            assert.strictEqual(fileBackendCheckpoint(url, "mtls-nginx", "dev"), undefined);
         });
 
         it("changes nothing with all, on another backend, or for a stack without copies", () => {
