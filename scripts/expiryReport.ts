@@ -95,6 +95,11 @@ export function classifyItem(item: string): { kind: ItemKind; client?: string; c
     return { kind: "other" };
 }
 
+/** A client's item name (as rotationState and certificateExpiries name it): the inverse of classifyItem's. */
+export function clientItem(clientName: string): string {
+    return `client-${clientName}`;
+}
+
 export function buildExpiryReport(
     outputs: StatusOutputs,
     facts: DeploymentFacts,

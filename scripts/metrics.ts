@@ -8,7 +8,7 @@
  * gauges in whole seconds since the epoch, so an alert reads `(metric - time()) < 14 * 86400`; yes/no
  * facts are 0/1 gauges. No sample carries a timestamp (the textfile collector refuses them).
  */
-import type { EndpointCheck, ExpiryReport } from "./expiryReport";
+import { clientItem, type EndpointCheck, type ExpiryReport } from "./expiryReport";
 
 /** Every metric name, in the order they are printed. */
 export const metricNames = {
@@ -94,7 +94,7 @@ export function statusMetrics(input: StatusMetricsInput): MetricFamily[] {
     }
 
     for (const removed of input.report?.removedClients ?? []) {
-        const item = { item: `client-${removed.name}` };
+        const item = { item: clientItem(removed.name) };
         add(metricNames.removedClientValidUntil, item, timestampSeconds(removed.validUntil));
         add(metricNames.removedClientCertificates, item, removed.certificates);
     }

@@ -7,6 +7,7 @@ import * as tls from "tls";
 import {
     buildExpiryReport,
     classifyItem,
+    clientItem,
     compareServedCertificate,
     describeRow,
     ExpiryReport,
@@ -56,6 +57,7 @@ describe("expiry report", () => {
     it("names items by kind, client and CA slot", () => {
         assert.deepStrictEqual(classifyItem("server"), { kind: "server" });
         assert.deepStrictEqual(classifyItem("client-ops-oncall"), { kind: "client", client: "ops-oncall" });
+        assert.deepStrictEqual(classifyItem(clientItem("ops-oncall")), { kind: "client", client: "ops-oncall" });
         assert.deepStrictEqual(classifyItem("ca-root"), { kind: "ca", caSlot: "a" });
         assert.deepStrictEqual(classifyItem("ca-intermediate"), { kind: "ca", caSlot: "a" });
         assert.deepStrictEqual(classifyItem("ca-b-intermediate"), { kind: "ca", caSlot: "b" });
